@@ -1,0 +1,5 @@
+from django.urls import path
+
+from generator.api import views
+
+urlpatterns = [path("", views.docs, name="api-docs")]

@@ -1,0 +1,5 @@
+from django.http import Http404
+
+
+def link_serve(request, token):
+    raise Http404

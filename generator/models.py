@@ -1,0 +1,382 @@
+"""All models of the generator app.
+
+Credits change only through ledger entries written by services/billing.py; the Generation row is
+the truth the UI and the API read; django-q2's task table is only an operations log.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra):
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username):
+        return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person; logs in with their email and belongs to one or more teams."""
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+
+class Team(TimeStampedModel):
+    """The account: credit balance, keys, storages and the gallery belong to a team."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    balance = models.IntegerField(default=0, editable=False)
+    rate_per_second = models.PositiveIntegerField(null=True, blank=True)
+    rate_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    monthly_allowance = models.PositiveIntegerField(default=0)
+    webhook_url = models.URLField(max_length=512, blank=True)
+    webhook_secret = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="generator_team_balance_non_negative"),
+            models.CheckConstraint(
+                condition=Q(rate_per_second__isnull=True) | Q(rate_per_second__gte=1),
+                name="generator_team_rate_per_second_min",
+            ),
+            models.CheckConstraint(
+                condition=Q(rate_per_minute__isnull=True) | Q(rate_per_minute__gte=1),
+                name="generator_team_rate_per_minute_min",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def per_second_limit(self) -> int:
+        return self.rate_per_second or settings.GENERATOR_DEFAULT_PER_SECOND
+
+    @property
+    def per_minute_limit(self) -> int:
+        return self.rate_per_minute or settings.GENERATOR_DEFAULT_PER_MINUTE
+
+
+class Membership(TimeStampedModel):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    monthly_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Credits per month; empty = no cap")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="generator_membership_unique_team_user"),
+            models.CheckConstraint(condition=Q(role__in=["owner", "admin", "member"]), name="generator_membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in {self.Role.OWNER, self.Role.ADMIN}
+
+
+class Invite(TimeStampedModel):
+    """A single-use link, valid 7 days, that creates an account in a team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invites")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    token_digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Invite for {self.email} to {self.team}"
+
+
+class ApiKey(TimeStampedModel):
+    class Scope(models.TextChoices):
+        VIDEO_GENERATION = "video_generation", "Video generation"
+        STORAGE = "storage", "Storage"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name or 'key'} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Storage(TimeStampedModel):
+    class Type(models.TextChoices):
+        S3 = "s3", "Amazon S3 / S3-compatible"
+        GCS = "gcs", "Google Cloud Storage"
+        LOCAL = "local", "Local folder"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="storages")
+    name = models.CharField(max_length=50)
+    type = models.CharField(max_length=10, choices=Type.choices)
+    parameters = models.JSONField(default=dict, help_text="Non-secret parameters (bucket, path, region, endpoint_url)")
+    secrets_encrypted = models.TextField(blank=True, editable=False, help_text="Fernet token of the credentials JSON")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="generator_storage_unique_team_name"),
+            models.CheckConstraint(condition=Q(type__in=["s3", "gcs", "local"]), name="generator_storage_type_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type})"
+
+
+class Generation(TimeStampedModel):
+    """One job: one input image -> one video."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "PROCESSING", "Processing"
+        DONE = "DONE", "Done"
+        ERROR = "ERROR", "Error"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    class Stage(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        FETCHING = "fetching", "Fetching"
+        VALIDATING = "validating", "Validating"
+        RENDERING = "rendering", "Rendering"
+        STORING = "storing", "Storing"
+        DONE = "done", "Done"
+        ERROR = "error", "Error"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="generations")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
+    )
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations")
+    request = models.JSONField(help_text="The normalised request body, as echoed by the API")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    duration = models.PositiveSmallIntegerField(default=5)
+    cost = models.PositiveIntegerField(default=0)
+    input_object = models.JSONField(default=dict, blank=True)
+    output_object = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    generated_prompt = models.TextField(blank=True)
+    plan = models.JSONField(default=dict, blank=True, help_text="What the motion engine did")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Where the files are. Temporary videos live in the default storage under video_name;
+    # storage outputs live in output_storage at output_key. The poster is always in the default storage.
+    is_temporary = models.BooleanField(default=True)
+    video_name = models.CharField(max_length=512, blank=True)
+    poster_name = models.CharField(max_length=512, blank=True)
+    output_storage = models.ForeignKey(
+        Storage, null=True, blank=True, on_delete=models.SET_NULL, related_name="output_generations"
+    )
+    output_key = models.CharField(max_length=1024, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["PROCESSING", "DONE", "ERROR", "CANCELLED"]),
+                name="generator_generation_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    stage__in=["queued", "fetching", "validating", "rendering", "storing", "done", "error", "cancelled"]
+                ),
+                name="generator_generation_stage_valid",
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="generator_generation_progress_max"),
+            models.CheckConstraint(condition=Q(duration__in=[5, 10]), name="generator_generation_duration_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="generator_generation_team_new"),
+            models.Index(fields=["team", "status", "-created_at"], name="generator_generation_team_st"),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="PROCESSING"),
+                name="generator_generation_lease",
+            ),
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(is_temporary=True, purged_at__isnull=True, status="DONE"),
+                name="generator_generation_purge",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Generation {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.PROCESSING
+
+
+class CreditLedger(models.Model):
+    """Append-only record of every credit change; Team.balance is its running sum."""
+
+    class Kind(models.TextChoices):
+        HOLD = "hold", "Hold for a generation"
+        REFUND = "refund", "Refund of a failed or cancelled generation"
+        GRANT = "grant", "Grant or deduction by staff"
+        ALLOWANCE = "allowance", "Monthly allowance"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="ledger")
+    generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The member a hold is attributed to",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who made the change (staff for grants; empty for the system)",
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.IntegerField(help_text="Signed: negative takes credits, positive gives them")
+    balance_after = models.IntegerField()
+    reason = models.CharField(max_length=500, blank=True)
+    period = models.CharField(max_length=7, blank=True, help_text="YYYY-MM for monthly allowances")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["hold", "refund", "grant", "allowance"]), name="generator_creditledger_kind_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["generation"], condition=Q(kind="refund"), name="generator_creditledger_one_refund"
+            ),
+            models.UniqueConstraint(
+                fields=["generation"], condition=Q(kind="hold"), name="generator_creditledger_one_hold"
+            ),
+            models.UniqueConstraint(
+                fields=["team", "period"], condition=Q(kind="allowance"), name="generator_creditledger_one_allowance"
+            ),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="generator_creditledger_balance_after"),
+        ]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="generator_creditledger_team"),
+            models.Index(fields=["team", "user", "created_at"], name="generator_creditledger_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d} ({self.team})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to an Idempotency-Key, replayed for 24 h."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    body_digest = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while in flight")
+    response = models.JSONField(null=True, blank=True)
+    generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "key"], name="generator_idempotencyrecord_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key} ({self.team})"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST a generation's final state to the team's webhook URL."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    url = models.URLField(max_length=512)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Webhook delivery {self.attempt} for {self.generation_id}: {self.status_code or self.error}"

@@ -1,0 +1,138 @@
+"""The outbound address policy shared by input URLs, webhooks and storage endpoints (SPEC 9, 10).
+
+Syntax checks (scheme, userinfo, control characters, port, IP literals in any spelling the C
+resolver accepts) run at submit time; name resolution runs in the worker (generator/fetch.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+SIXTOFOUR = ipaddress.ip_network("2002::/16")
+METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+    }
+)
+_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+class UrlRejected(ValueError):
+    """The URL or address is not allowed; the message is user-facing."""
+
+
+def parse_ip_literal(host: str) -> IPAddress | None:
+    """Return the address a host literal denotes in any spelling the C resolver accepts, else None."""
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    host = host.split("%", 1)[0]  # an IPv6 zone id never makes an address public
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not host or not re.fullmatch(r"[0-9a-fA-FxX.]+", host.rstrip(".")):
+        return None
+    try:
+        # inet_aton accepts the classic forms: 127.1, 0x7f.1, 2130706433, 017700000001.
+        return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+    except OSError:
+        return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in SIXTOFOUR:
+        return ip.sixtofour
+    for prefix in NAT64_PREFIXES:
+        if ip in prefix:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """Return True when the address (after unwrapping mapped/6to4/NAT64 forms) is globally routable."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return is_public_address(embedded)
+        if ip.teredo is not None:
+            return False
+    if isinstance(ip, ipaddress.IPv4Address) and ip in CGNAT:
+        return False
+    return bool(ip.is_global) and not ip.is_multicast
+
+
+def address_allowed(ip: IPAddress, *, extra_nets: Iterable[str] = ()) -> bool:
+    """Return True for a public address or one inside an operator-allowed network."""
+    if is_public_address(ip):
+        return True
+    for net in extra_nets:
+        try:
+            if ip in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def host_allowed_by_list(host: str, port: int, allow_hosts: Iterable[str]) -> bool:
+    """Return True when `host` or `host:port` is on the development allow-list."""
+    host = host.lower().rstrip(".")
+    entries = {entry.strip().lower() for entry in allow_hosts if entry.strip()}
+    return host in entries or f"{host}:{port}" in entries
+
+
+def check_url_syntax(
+    url: str,
+    *,
+    ports: Iterable[int] = (80, 443),
+    allow_hosts: Iterable[str] = (),
+    extra_nets: Iterable[str] = (),
+) -> tuple[str, str, int]:
+    """Check a URL without resolving it; return (scheme, host, port) or raise UrlRejected."""
+    if not isinstance(url, str) or not url:
+        raise UrlRejected("URL is empty")
+    if _CONTROL.search(url):
+        raise UrlRejected("URL contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UrlRejected("URL is malformed") from None
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"}:
+        raise UrlRejected("only http and https URLs are allowed")
+    if "@" in parts.netloc or parts.username is not None or parts.password is not None:
+        raise UrlRejected("URLs with user information are not allowed")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise UrlRejected("URL has no host")
+    port = port if port is not None else (443 if scheme == "https" else 80)
+    if host_allowed_by_list(host, port, allow_hosts):
+        return scheme, host, port
+    if port not in set(ports):
+        raise UrlRejected(f"port {port} is not allowed")
+    ip = parse_ip_literal(host)
+    if ip is not None and not address_allowed(ip, extra_nets=extra_nets):
+        raise UrlRejected("URL points to a private, loopback or reserved address")
+    return scheme, host, port
+
+
+def is_metadata_name(host: str) -> bool:
+    """Return True for cloud metadata host names (refused at resolution time, in the worker)."""
+    return host.lower().rstrip(".") in METADATA_NAMES

@@ -1,0 +1,93 @@
+"""The one interface every storage connector implements (local, s3, gcs)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class StorageError(Exception):
+    """A storage operation failed; the message is user-facing and never contains secrets."""
+
+
+class ObjectMissing(StorageError):
+    """The object does not exist."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a folder listing; `key` is relative to the storage's prefix."""
+
+    name: str
+    key: str
+    is_folder: bool
+    size: int | None = None
+    modified: datetime | None = None
+
+
+@dataclass
+class CheckStep:
+    name: str  # "list", "write", "read", "delete"
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class CheckReport:
+    steps: list[CheckStep] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(step.ok for step in self.steps)
+
+    @property
+    def first_error(self) -> str:
+        return next((f"{s.name}: {s.detail}" for s in self.steps if not s.ok), "")
+
+
+class Connector(ABC):
+    """A connection to a bucket or folder. Keys are relative to the storage's `path` prefix."""
+
+    type: str = ""
+
+    def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
+        self.parameters = parameters
+        self.secrets = secrets
+        self.team_slug = team_slug
+
+    @abstractmethod
+    def list(self, folder: str = "") -> list[Entry]:
+        """List one folder level (folders first)."""
+
+    @abstractmethod
+    def read(self, key: str, *, max_bytes: int) -> bytes:
+        """Return the object's bytes; raise StorageError past max_bytes, ObjectMissing if absent."""
+
+    @abstractmethod
+    def write_file(self, key: str, path: str, *, content_type: str) -> None:
+        """Upload a local file to key (overwriting)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete the object (no error if absent)."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Return True when the object exists."""
+
+    @abstractmethod
+    def download_url(self, key: str, *, expires_s: int = 300) -> str | None:
+        """Return a presigned URL living at most expires_s, or None where we proxy (local)."""
+
+    @abstractmethod
+    def describe(self, key: str) -> dict:
+        """Return object_key, object_bucket, object_uri for output_object."""
+
+    @abstractmethod
+    def check(self) -> CheckReport:
+        """List, then write, read back and delete a probe object under the prefix."""
+
+    def open_local(self, key: str):
+        """Open the object for streaming (local storages only)."""
+        raise StorageError("this storage type is not served through the local proxy")

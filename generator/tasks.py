@@ -1,0 +1,1 @@
+"""django-q2 entry points: load by pk, check state, call one service."""

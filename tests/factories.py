@@ -1,0 +1,36 @@
+"""Plain factory functions for tests."""
+
+from __future__ import annotations
+
+import itertools
+
+from generator.models import Membership, Team, User
+from generator.services.apikeys import apikey_create
+from generator.services.billing import credits_grant
+
+_counter = itertools.count(1)
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(email: str | None = None, *, password: str = PASSWORD, **extra) -> User:
+    email = email or f"user{next(_counter)}@example.com"
+    return User.objects.create_user(email=email, password=password, **extra)
+
+
+def make_team(name: str | None = None, *, credits: int = 1000, **fields) -> Team:
+    n = next(_counter)
+    name = name or f"Team {n}"
+    team = Team.objects.create(name=name, slug=fields.pop("slug", f"team-{n}"), **fields)
+    if credits:
+        credits_grant(team=team, amount=credits, reason="test setup")
+        team.refresh_from_db()
+    return team
+
+
+def make_member(team: Team, user: User | None = None, *, role: str = Membership.Role.MEMBER, **fields) -> Membership:
+    return Membership.objects.create(team=team, user=user or make_user(), role=role, **fields)
+
+
+def make_api_key(team: Team, *, user: User | None = None, scopes: list[str] | None = None, name: str = "test") -> str:
+    _key, raw = apikey_create(team=team, created_by=user, name=name, scopes=scopes)
+    return raw
