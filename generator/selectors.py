@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import timedelta
 
-from generator.models import Generation, Membership, Storage
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from generator.models import ApiKey, CreditLedger, Generation, Membership, Storage
 
 
 def membership_current(*, user, team_id: int | None) -> Membership | None:
@@ -48,3 +52,79 @@ def storage_get(*, team, pk: int | None = None, name: str | None = None) -> Stor
         return qs.get(pk=pk) if pk is not None else qs.get(name=name)
     except (Storage.DoesNotExist, ValueError, TypeError):
         return None
+
+
+# --- Dashboard reads ----------------------------------------------------------------------
+
+
+def generation_gallery(
+    *, team, status: str | None = None, member_id: int | None = None, date_from=None, date_to=None
+) -> QuerySet[Generation]:
+    """Return the team's generations for the gallery, newest first, with what each card shows."""
+    qs = generation_list(team=team, status=status).select_related("created_by", "output_storage")
+    if member_id is not None:
+        qs = qs.filter(created_by_id=member_id)
+    if date_from is not None:
+        qs = qs.filter(created_at__date__gte=date_from)
+    if date_to is not None:
+        qs = qs.filter(created_at__date__lte=date_to)
+    return qs
+
+
+def member_list(*, team) -> QuerySet[Membership]:
+    return Membership.objects.select_related("user").filter(team=team).order_by("user__email")
+
+
+def apikey_list(*, team) -> QuerySet:
+    return ApiKey.objects.select_related("created_by").filter(team=team).order_by("revoked_at", "-created_at")
+
+
+def apikey_get(*, team, pk: int):
+    return ApiKey.objects.filter(team=team, pk=pk).first()
+
+
+def ledger_list(*, team) -> QuerySet:
+    return (
+        CreditLedger.objects.filter(team=team)
+        .select_related("user", "actor", "generation")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def usage_by_member(*, team, since) -> list[dict]:
+    """Return credits spent (holds minus refunds) and videos started per user since a moment."""
+    rows = (
+        CreditLedger.objects.filter(
+            team=team, kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND], created_at__gte=since
+        )
+        .values("user_id", "user__email", "user__name")
+        .annotate(spent=Sum("amount"), videos=Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD)))
+        .order_by("spent")
+    )
+    return [
+        {
+            "user_id": row["user_id"],
+            "label": row["user__name"] or row["user__email"] or "API keys without a member",
+            "credits": -(row["spent"] or 0),
+            "videos": row["videos"],
+        }
+        for row in rows
+    ]
+
+
+def usage_daily(*, team, days: int = 30, now=None) -> list[tuple]:
+    """Return (date, credits spent) for each of the last `days` days in TIME_ZONE, oldest first."""
+    today = timezone.localdate(now or timezone.now())
+    first = today - timedelta(days=days - 1)
+    rows = (
+        CreditLedger.objects.filter(
+            team=team,
+            kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND],
+            created_at__date__gte=first,
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(spent=Sum("amount"))
+    )
+    by_day = {row["day"]: -(row["spent"] or 0) for row in rows}
+    return [(first + timedelta(days=i), by_day.get(first + timedelta(days=i), 0)) for i in range(days)]

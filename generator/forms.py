@@ -1,0 +1,228 @@
+"""Dashboard forms: they collect input; the rules live in parse_generate_request and the services."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+
+from generator.models import ApiKey, Membership, Storage
+
+LOGIN_MAX_FAILURES = 5
+LOGIN_WINDOW_S = 300
+
+
+class GenerateForm(forms.Form):
+    """The Generate page; field errors come back from the API's validator in the API's words."""
+
+    SOURCE_CHOICES = [("url", "Image URL"), ("storage", "From a storage"), ("upload", "Upload")]
+    PROMPT_CHOICES = [("text", "Describe the motion"), ("auto", "Auto (let the engine choose)")]
+    OUTPUT_CHOICES = [("temporary", "Temporary link (24 hours)"), ("storage", "Save to a storage")]
+
+    source = forms.ChoiceField(choices=SOURCE_CHOICES, initial="url", widget=forms.RadioSelect)
+    url = forms.CharField(required=False, label="Image URL", max_length=2000)
+    storage_input = forms.CharField(required=False, label="Storage file", max_length=2000)
+    upload = forms.FileField(required=False, label="Image file")
+    prompt_mode = forms.ChoiceField(choices=PROMPT_CHOICES, initial="text", widget=forms.RadioSelect)
+    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Prompt")
+    guidelines = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Guidelines")
+    negative_prompt = forms.CharField(required=False, label="Negative prompt")
+    duration = forms.TypedChoiceField(
+        choices=[(5, "5 seconds"), (10, "10 seconds")], coerce=int, initial=5, widget=forms.RadioSelect
+    )
+    guidance_scale = forms.FloatField(initial=0.5, label="Guidance", required=False)
+    output_mode = forms.ChoiceField(choices=OUTPUT_CHOICES, initial="temporary", widget=forms.RadioSelect)
+    output_storage = forms.CharField(required=False, label="Storage")
+    output_path = forms.CharField(required=False, label="Path or folder", max_length=1024)
+
+    def to_body(self, *, input_value: str) -> dict:
+        """Build the API body this form stands for."""
+        data = self.cleaned_data
+        options: dict = {"duration": data["duration"]}
+        if data["prompt_mode"] == "auto":
+            prompt: dict | str = {"generate": True}
+            if data["guidelines"].strip():
+                prompt["guidelines"] = data["guidelines"].strip()
+            options["prompt"] = prompt
+        else:
+            options["prompt"] = data["prompt"].strip()
+        if data["negative_prompt"].strip():
+            options["negative_prompt"] = data["negative_prompt"].strip()
+        if data["guidance_scale"] is not None:
+            options["guidance_scale"] = data["guidance_scale"]
+        body: dict = {"input": input_value, "options": options}
+        if data["output_mode"] == "storage":
+            path = data["output_path"].strip().lstrip("/")
+            body["output"] = f"storage://{data['output_storage'].strip()}/{path}"
+        return body
+
+    def add_api_errors(self, details: dict[str, list[str]]) -> None:
+        """Attach the API's error details (keyed by dotted field) to the matching form fields."""
+        source = self.cleaned_data.get("source", "url")
+        for key, messages in details.items():
+            field = _FIELD_FOR_DETAIL.get(key)
+            if field is None:
+                field = next((f for prefix, f in _FIELD_FOR_DETAIL.items() if key.startswith(prefix + ".")), None)
+            if field == "input":
+                field = {"url": "url", "storage": "storage_input", "upload": "upload"}[source]
+            if field == "output_path" and self.cleaned_data.get("output_mode") != "storage":
+                field = None
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+
+
+_FIELD_FOR_DETAIL = {
+    "input": "input",
+    "output": "output_path",
+    "options.prompt.guidelines": "guidelines",
+    "options.prompt.text": "prompt",
+    "options.prompt.generate": "prompt",
+    "options.prompt": "prompt",
+    "options.negative_prompt": "negative_prompt",
+    "options.duration": "duration",
+    "options.guidance_scale": "guidance_scale",
+}
+
+
+class StorageForm(forms.Form):
+    """Connect a storage; parameters and credentials are assembled into the API's shape."""
+
+    name = forms.CharField(max_length=50, help_text="Letters, digits, - and _; used in storage://name/...")
+    type = forms.ChoiceField(choices=Storage.Type.choices)
+    bucket = forms.CharField(required=False, max_length=255)
+    path = forms.CharField(required=False, max_length=1024, label="Path prefix")
+    region = forms.CharField(required=False, max_length=64)
+    endpoint_url = forms.CharField(required=False, max_length=512, label="Endpoint URL")
+    access_key = forms.CharField(required=False, max_length=256, label="Access key")
+    secret_access_key = forms.CharField(
+        required=False, max_length=512, label="Secret access key", widget=forms.PasswordInput(render_value=False)
+    )
+    service_account = forms.CharField(
+        required=False, label="Service account key (JSON)", widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args, types: list[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if types is not None:
+            self.fields["type"].choices = [c for c in Storage.Type.choices if c[0] in types]
+
+    def parameters(self) -> dict:
+        """Return the parameters object of the storages API for this form."""
+        data = self.cleaned_data
+        kind = data["type"]
+        params: dict = {}
+        if data["path"].strip():
+            params["path"] = data["path"].strip()
+        if kind == Storage.Type.LOCAL:
+            return params
+        params["bucket"] = data["bucket"].strip()
+        for name in ("region", "endpoint_url"):
+            if data[name].strip() and (name != "region" or kind == Storage.Type.S3):
+                params[name] = data[name].strip()
+        if kind == Storage.Type.GCS and data["service_account"].strip():
+            try:
+                params["credentials"] = {"service_account": json.loads(data["service_account"])}
+            except ValueError:
+                params["credentials"] = {"service_account": data["service_account"]}
+        elif data["access_key"].strip() or data["secret_access_key"]:
+            params["credentials"] = {
+                "access_key": data["access_key"].strip(),
+                "secret_access_key": data["secret_access_key"],
+            }
+        return params
+
+    def add_api_errors(self, details: dict[str, list[str]]) -> None:
+        for key, messages in details.items():
+            leaf = key.split(".")[-1]
+            field = key if key in self.fields else (leaf if leaf in self.fields else None)
+            if key.startswith("parameters.credentials"):
+                field = "service_account" if "service_account" in key else "secret_access_key"
+            for message in messages:
+                self.add_error(field, message)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, help_text="What uses this key, e.g. “shop import script”")
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices,
+        initial=[c[0] for c in ApiKey.Scope.choices],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class MemberForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+    monthly_cap = forms.IntegerField(required=False, min_value=0, label="Monthly cap (credits)")
+
+
+class InviteAcceptForm(forms.Form):
+    name = forms.CharField(max_length=150, required=False, label="Your name")
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password1") and cleaned.get("password1") != cleaned.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        return cleaned
+
+
+class GrantCreditsForm(forms.Form):
+    """The admin's grant-or-deduct form; negative amounts deduct."""
+
+    amount = forms.IntegerField(help_text="Positive to grant, negative to deduct")
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+    def clean_amount(self) -> int:
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("Enter a non-zero amount.")
+        return amount
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required.")
+        return reason
+
+
+def _login_key(email: str, ip: str) -> str:
+    return f"login-failures:{email.strip().lower()}:{ip}"
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's login form, refusing an email+address pair after 5 failures in 5 minutes."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": "Too many failed attempts. Wait %(minutes)s minutes and try again, or reset your password.",
+    }
+
+    def _throttle_key(self) -> str:
+        ip = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        return _login_key(self.data.get("username", ""), ip)
+
+    def clean(self):
+        key = self._throttle_key()
+        limit = getattr(settings, "GENERATOR_LOGIN_MAX_FAILURES", LOGIN_MAX_FAILURES)
+        if cache.get(key, 0) >= limit:
+            raise forms.ValidationError(
+                self.error_messages["throttled"], code="throttled", params={"minutes": LOGIN_WINDOW_S // 60}
+            )
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if cache.add(key, 1, LOGIN_WINDOW_S) is False:
+                try:
+                    cache.incr(key)
+                except ValueError:
+                    cache.set(key, 1, LOGIN_WINDOW_S)
+            raise

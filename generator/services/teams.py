@@ -1,0 +1,145 @@
+"""Teams: invites, roles, member caps, team switching and member removal."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from generator.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from generator.models import ApiKey, Invite, Membership, Team
+from generator.services.apikeys import apikey_revoke
+
+INVITE_TTL_S = 7 * 86_400
+Role = Membership.Role
+
+
+def _digest(raw_token: str) -> str:
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+def _require_manager(actor: Membership) -> None:
+    if not actor.can_manage:
+        raise Forbidden("only owners and admins can manage the team")
+
+
+def invite_create(*, team: Team, actor: Membership, email: str, role: str = Role.MEMBER) -> tuple[Invite, str]:
+    """Create a single-use invite valid 7 days and return it with its raw token (shown once)."""
+    _require_manager(actor)
+    email = (email or "").strip().lower()
+    if not email or "@" not in email:
+        raise ValidationFailed("enter a valid email address", details={"email": ["Enter a valid email address."]})
+    if role not in Role.values:
+        raise ValidationFailed("unknown role", details={"role": [f"choose from {', '.join(Role.values)}"]})
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise Forbidden("only owners can invite owners")
+    if Membership.objects.filter(team=team, user__email__iexact=email).exists():
+        raise ValidationFailed(
+            "already a member", details={"email": [f"{email} is already a member of {team.name}."]}
+        )
+    raw = secrets.token_urlsafe(32)
+    invite = Invite.objects.create(
+        team=team,
+        email=email,
+        role=role,
+        token_digest=_digest(raw),
+        expires_at=timezone.now() + timedelta(seconds=INVITE_TTL_S),
+        created_by=actor.user,
+    )
+    return invite, raw
+
+
+def invite_get_valid(*, token: str) -> Invite | None:
+    """Return the unused, unexpired invite for a raw token, or None."""
+    if not token or len(token) > 200:
+        return None
+    invite = Invite.objects.select_related("team").filter(token_digest=_digest(token)).first()
+    if invite is None or invite.used_at is not None or invite.expires_at <= timezone.now():
+        return None
+    return invite
+
+
+@transaction.atomic
+def invite_accept(*, invite: Invite, password: str | None, name: str = "", user=None):
+    """Use the invite once: create the account (or take the signed-in user) and add the membership."""
+    claimed = Invite.objects.filter(pk=invite.pk, used_at__isnull=True, expires_at__gt=timezone.now()).update(
+        used_at=timezone.now()
+    )
+    if claimed != 1:
+        raise Conflict("this invite was already used or has expired")
+    User = get_user_model()
+    if user is None:
+        if User.objects.filter(email__iexact=invite.email).exists():
+            raise Conflict("an account with this email exists: log in first, then open the invite link again")
+        candidate = User(email=invite.email, name=name.strip()[:150])
+        try:
+            validate_password(password or "", user=candidate)
+        except DjangoValidationError as exc:
+            raise ValidationFailed("choose another password", details={"password": list(exc.messages)}) from None
+        user = User.objects.create_user(email=invite.email, password=password, name=name.strip()[:150])
+    elif user.email.lower() != invite.email.lower():
+        raise Forbidden(f"this invite is for {invite.email}; you are signed in as {user.email}")
+    membership, _ = Membership.objects.get_or_create(team=invite.team, user=user, defaults={"role": invite.role})
+    return membership
+
+
+def member_update(
+    *, team: Team, actor: Membership, membership: Membership, role: str | None = None, monthly_cap: int | None | str = ""
+) -> Membership:
+    """Change a member's role and/or monthly cap (cap "" = unchanged, None = no cap)."""
+    _require_manager(actor)
+    if membership.team_id != team.pk:
+        raise NotFound("no such member")
+    if membership.role == Role.OWNER and actor.role != Role.OWNER:
+        raise Forbidden("only owners can change an owner")
+    if role is not None and role != membership.role:
+        if role not in Role.values:
+            raise ValidationFailed("unknown role", details={"role": [f"choose from {', '.join(Role.values)}"]})
+        if role == Role.OWNER and actor.role != Role.OWNER:
+            raise Forbidden("only owners can make owners")
+        if membership.role == Role.OWNER and _owner_count(team) <= 1:
+            raise Conflict("a team needs at least one owner")
+        membership.role = role
+    if monthly_cap != "":
+        if monthly_cap is not None and (not isinstance(monthly_cap, int) or monthly_cap < 0):
+            raise ValidationFailed("invalid cap", details={"monthly_cap": ["Enter a whole number of credits, 0 or more."]})
+        membership.monthly_cap = monthly_cap
+    membership.save(update_fields=["role", "monthly_cap", "updated_at"])
+    return membership
+
+
+def _owner_count(team: Team) -> int:
+    return Membership.objects.filter(team=team, role=Role.OWNER).count()
+
+
+@transaction.atomic
+def member_remove(*, team: Team, actor: Membership, membership: Membership) -> int:
+    """Remove a member from the team and revoke every API key they created in it; return keys revoked."""
+    if membership.team_id != team.pk:
+        raise NotFound("no such member")
+    leaving_self = membership.pk == actor.pk
+    if not leaving_self:
+        _require_manager(actor)
+        if membership.role == Role.OWNER and actor.role != Role.OWNER:
+            raise Forbidden("only owners can remove an owner")
+    if membership.role == Role.OWNER and _owner_count(team) <= 1:
+        raise Conflict("a team needs at least one owner")
+    keys = list(ApiKey.objects.filter(team=team, created_by=membership.user_id, revoked_at__isnull=True))
+    for key in keys:
+        apikey_revoke(team=team, key=key)
+    membership.delete()
+    return len(keys)
+
+
+def team_switch(*, user, team_id: int) -> Membership:
+    """Return the user's membership in team_id, or raise NotFound if they are not a member."""
+    membership = Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
+    if membership is None:
+        raise NotFound("you are not a member of that team")
+    return membership
