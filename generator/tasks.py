@@ -1,1 +1,33 @@
-"""django-q2 entry points: load by pk, check state, call one service."""
+"""django-q2 entry points only: primitive arguments in, one service call each.
+
+Every task is safe to run twice: the broker may repeat or lose tasks, and the services guard
+state with conditional updates.
+"""
+
+from __future__ import annotations
+
+from generator.services import billing
+from generator.services.generations import generation_run
+from generator.services.purge import generations_purge_expired
+from generator.services.reaper import generations_reap
+
+
+def generation_run_task(generation_id: int) -> None:
+    """Run one generation (no-op if it is not claimable)."""
+    generation_run(int(generation_id))
+
+
+def reap_task() -> str:
+    """Retry or fail jobs whose worker died; re-enqueue jobs the broker lost."""
+    report = generations_reap()
+    return f"requeued={report.requeued} failed={report.failed} reenqueued={report.reenqueued}"
+
+
+def purge_task() -> int:
+    """Delete expired temporary videos."""
+    return generations_purge_expired()
+
+
+def allowance_task() -> int:
+    """Credit this month's allowances (once per team and month; catches up after downtime)."""
+    return billing.allowances_credit_all()

@@ -1,0 +1,122 @@
+"""Signed bearer links /v/<token> to a generation's video or poster (SPEC 3, 10 "Links").
+
+The token names the generation's UUID and the file. A temporary video's link works while
+now < completed_at + 24 h, checked on every click whatever token is shown; other links live
+24 h from when they were minted (the signer's timestamp).
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+from django.utils import timezone
+
+from generator.models import Generation
+
+LINK_SALT = "generator.links"
+FILES = ("video", "poster")
+Status = Generation.Status
+
+
+class LinkInvalid(Exception):
+    """Bad signature, unknown or deleted generation: answer 404."""
+
+
+class LinkExpired(Exception):
+    """Expired or purged: answer 410."""
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    generation: Generation
+    file: str
+
+
+def _ttl_s() -> int:
+    return int(settings.GENERATOR_LINK_TTL_S)
+
+
+def _signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=LINK_SALT)
+
+
+def link_token(generation: Generation, *, file: str = "video", now: datetime | None = None) -> str:
+    """Sign "<uuid>:<file>" with the minting time (`now`, default the current time)."""
+    if file not in FILES:
+        raise ValueError(f"file must be one of {FILES}")
+    signer = _signer()
+    # Stamped from timezone.now() rather than time.time() so expiry follows one clock.
+    stamp = signing.b62_encode(int((now or timezone.now()).timestamp()))
+    return signing.Signer.sign(signer, f"{generation.uuid}:{file}{signer.sep}{stamp}")
+
+
+def link_url(generation: Generation, *, file: str = "video") -> str | None:
+    """Return the absolute link for a finished generation's file, or None when there is none."""
+    if generation.deleted_at is not None or generation.status != Status.DONE:
+        return None
+    if file == "poster" and not generation.poster_name:
+        return None
+    path = reverse("link", kwargs={"token": link_token(generation, file=file)})
+    return f"{settings.GENERATOR_PUBLIC_URL}{path}"
+
+
+def link_expires_at(generation: Generation, *, now: datetime | None = None) -> datetime | None:
+    """Return when the video link stops working (a link minted now, for storage outputs)."""
+    if generation.deleted_at is not None or generation.status != Status.DONE:
+        return None
+    if generation.is_temporary:
+        if generation.completed_at is None:
+            return None
+        return generation.completed_at + timedelta(seconds=_ttl_s())
+    return (now or timezone.now()) + timedelta(seconds=_ttl_s())
+
+
+def link_is_expired(generation: Generation, *, now: datetime | None = None) -> bool:
+    """Return True when a temporary video is past its 24 h or purged (storage outputs never expire)."""
+    if not generation.is_temporary or generation.status != Status.DONE:
+        return False
+    if generation.purged_at is not None:
+        return True
+    expires = link_expires_at(generation, now=now)
+    return expires is not None and (now or timezone.now()) >= expires
+
+
+def link_resolve(token: str, *, now: datetime | None = None) -> LinkTarget:
+    """Check a token and the generation behind it; raise LinkInvalid (404) or LinkExpired (410)."""
+    now = now or timezone.now()
+    signer = _signer()
+    try:
+        # Signer.unsign checks the signature only; the timestamp is judged below against `now`.
+        stamped = signing.Signer.unsign(signer, token)
+        value, _, stamp = stamped.rpartition(signer.sep)
+        minted = signing.b62_decode(stamp)
+    except (signing.BadSignature, ValueError):
+        raise LinkInvalid from None
+    generation_uuid, _, file = value.partition(":")
+    try:
+        parsed = uuid_module.UUID(generation_uuid)
+    except ValueError:
+        raise LinkInvalid from None
+    if file not in FILES:
+        raise LinkInvalid
+    generation = (
+        Generation.objects.select_related("team", "output_storage")
+        .filter(uuid=parsed, deleted_at__isnull=True, status=Status.DONE)
+        .first()
+    )
+    if generation is None:
+        raise LinkInvalid
+    temporary_video = file == "video" and generation.is_temporary
+    if temporary_video:
+        if link_is_expired(generation, now=now):
+            raise LinkExpired
+    else:
+        # Minted-when-shown links: the token's own timestamp bounds them.
+        if now.timestamp() - minted > _ttl_s():
+            raise LinkExpired
+    return LinkTarget(generation=generation, file=file)

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import pytest
+
+from generator.errors import (
+    Conflict,
+    Forbidden,
+    InsufficientCredits,
+    RateLimited,
+    ValidationFailed,
+)
+from generator.models import CreditLedger, Generation, Membership, Storage
+from generator.schemas import GenerateRequest
+from generator.services.generations import (
+    generation_cancel,
+    generation_create,
+    generation_delete,
+    generation_retry,
+)
+from tests.factories import make_member, make_team, make_user
+
+TEXT = {"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5}
+
+
+def submit(team, *, user=None, input="https://shop.example/shoe.jpg", output=None, duration=5, **kwargs):
+    request = GenerateRequest(input=input, options={**TEXT, "duration": duration}, output=output)
+    return generation_create(team=team, request=request, user=user, **kwargs)
+
+
+def ledger_sum(team) -> int:
+    return sum(CreditLedger.objects.filter(team=team).values_list("amount", flat=True))
+
+
+@pytest.mark.django_db
+def test_accepted_job_holds_its_cost_and_is_queued_after_commit(django_capture_on_commit_callbacks):
+    team = make_team(credits=100)
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = submit(team, duration=10)
+    generation = result.generation
+    team.refresh_from_db()
+    assert (generation.status, generation.stage, generation.cost, generation.duration) == ("PROCESSING", "queued", 70, 10)
+    assert generation.is_temporary
+    assert generation.request == {"input": "https://shop.example/shoe.jpg", "options": {**TEXT, "duration": 10}}
+    assert team.balance == 30 == ledger_sum(team)
+    hold = CreditLedger.objects.get(generation=generation)
+    assert (hold.kind, hold.amount) == ("hold", -70)
+    assert len(callbacks) == 1
+    assert result.rate.remaining == 0
+    assert result.rate.limit == 1
+    assert result.rate.reset_s == 1
+
+
+@pytest.mark.django_db
+def test_short_balance_is_402_and_creates_nothing():
+    team = make_team(credits=34)
+    with pytest.raises(InsufficientCredits):
+        submit(team)
+    assert Generation.objects.count() == 0
+    team.refresh_from_db()
+    assert team.balance == 34
+
+
+@pytest.mark.django_db
+def test_member_monthly_cap_refuses_beyond_cap():
+    team = make_team(credits=1000, rate_per_second=100, rate_per_minute=100)
+    member = make_member(team, monthly_cap=70)
+    submit(team, user=member.user)
+    submit(team, user=member.user)
+    with pytest.raises(InsufficientCredits, match="cap"):
+        submit(team, user=member.user)
+    assert Generation.objects.filter(team=team).count() == 2
+
+
+@pytest.mark.django_db
+def test_key_without_creator_has_no_member_cap():
+    team = make_team(credits=1000, rate_per_second=100, rate_per_minute=100)
+    submit(team)
+    submit(team)
+    submit(team)
+    assert Generation.objects.filter(team=team).count() == 3
+
+
+@pytest.mark.django_db
+def test_rate_limit_is_checked_before_credits():
+    team = make_team(credits=35)
+    submit(team)
+    with pytest.raises(RateLimited) as caught:
+        submit(team)
+    assert caught.value.rate.headers(refused=True)["Retry-After"] == "1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "uri"),
+    [("input", "storage://nope/a.jpg"), ("output", "storage://nope/out/"), ("output", "storage://mine/out.mov")],
+)
+def test_unknown_storage_or_bad_output_names_the_field(field, uri):
+    team = make_team(credits=100)
+    Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
+    kwargs = {"input": uri} if field == "input" else {"output": uri}
+    with pytest.raises(ValidationFailed) as caught:
+        submit(team, **kwargs)
+    assert field in caught.value.details
+    assert Generation.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_storage_output_records_target():
+    team = make_team(credits=100)
+    storage = Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
+    generation = submit(team, output="storage://mine/out/").generation
+    assert (generation.is_temporary, generation.output_storage, generation.output_key) == (False, storage, "out/")
+    assert generation.request["output"] == "storage://mine/out/"
+
+
+@pytest.mark.django_db
+def test_cancel_refunds_once_and_second_cancel_changes_nothing():
+    team = make_team(credits=100)
+    generation = submit(team).generation
+    generation_cancel(team=team, generation=generation)
+    generation_cancel(team=team, generation=generation)
+    team.refresh_from_db()
+    assert generation.status == "CANCELLED"
+    assert generation.stage == "cancelled"
+    assert team.balance == 100 == ledger_sum(team)
+    assert CreditLedger.objects.filter(generation=generation, kind="refund").count() == 1
+
+
+@pytest.mark.django_db
+def test_cancel_after_start_is_conflict():
+    team = make_team(credits=100)
+    generation = submit(team).generation
+    Generation.objects.filter(pk=generation.pk).update(stage="rendering", attempts=1)
+    with pytest.raises(Conflict):
+        generation_cancel(team=team, generation=generation)
+    team.refresh_from_db()
+    assert team.balance == 65
+
+
+@pytest.mark.django_db
+def test_retry_creates_a_new_charged_job_with_same_request():
+    team = make_team(credits=100, rate_per_second=10, rate_per_minute=10)
+    first = submit(team, duration=10).generation
+    generation_cancel(team=team, generation=first)
+    second = generation_retry(team=team, user=None, generation=first).generation
+    team.refresh_from_db()
+    assert second.pk != first.pk
+    assert second.request == first.request
+    assert team.balance == 30
+
+
+@pytest.mark.django_db
+def test_delete_needs_creator_or_manager_and_removes_files(settings):
+    team = make_team(credits=100)
+    creator = make_member(team)
+    other = make_member(team)
+    admin = make_member(team, role=Membership.Role.ADMIN)
+    generation = submit(team, user=creator.user).generation
+    Generation.objects.filter(pk=generation.pk).update(
+        status="DONE", stage="done", video_name="videos/x/a.mp4", poster_name="posters/a.jpg"
+    )
+    generation.refresh_from_db()
+    for name in ("videos/x/a.mp4", "posters/a.jpg"):
+        path = settings.MEDIA_ROOT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    with pytest.raises(Forbidden):
+        generation_delete(team=team, user=other.user, generation=generation)
+    with pytest.raises(Forbidden):
+        generation_delete(team=team, user=make_user(), generation=generation)
+    generation_delete(team=team, user=admin.user, generation=generation)
+    generation.refresh_from_db()
+    assert generation.deleted_at is not None
+    assert not (settings.MEDIA_ROOT / "videos/x/a.mp4").exists()
+    assert not (settings.MEDIA_ROOT / "posters/a.jpg").exists()
+    assert CreditLedger.objects.filter(generation=generation).count() == 1
+
+
+@pytest.mark.django_db
+def test_creator_can_delete_own_queued_job_which_is_refunded():
+    team = make_team(credits=100)
+    creator = make_member(team)
+    generation = submit(team, user=creator.user).generation
+    generation_delete(team=team, user=creator.user, generation=generation)
+    team.refresh_from_db()
+    assert team.balance == 100
+    generation.refresh_from_db()
+    assert generation.deleted_at is not None
+    assert generation.status == "CANCELLED"
