@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,9 +86,45 @@ class Connector(ABC):
     def describe(self, key: str) -> dict:
         """Return object_key, object_bucket, object_uri for output_object."""
 
-    @abstractmethod
+    def write_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        """Upload bytes to key (overwriting)."""
+        with tempfile.NamedTemporaryFile(prefix="generator-upload-") as handle:
+            handle.write(data)
+            handle.flush()
+            self.write_file(key, handle.name, content_type=content_type)
+
     def check(self) -> CheckReport:
         """List, then write, read back and delete a probe object under the prefix."""
+        report = CheckReport()
+        probe_key = f".generator-probe-{uuid.uuid4().hex}.txt"
+        payload = f"generator connection probe {probe_key}".encode()
+        steps = (
+            ("list", lambda: self.list("")),
+            ("write", lambda: self.write_bytes(probe_key, payload, content_type="text/plain")),
+            ("read", lambda: self._check_read_back(probe_key, payload)),
+            ("delete", lambda: self.delete(probe_key)),
+        )
+        for name, step in steps:
+            try:
+                step()
+            except StorageError as exc:
+                report.steps.append(CheckStep(name=name, ok=False, detail=str(exc)))
+                if name in {"write", "read"}:
+                    self._forget_probe(probe_key)
+                break
+            report.steps.append(CheckStep(name=name, ok=True))
+        return report
+
+    def _check_read_back(self, key: str, payload: bytes) -> None:
+        if self.read(key, max_bytes=len(payload) + 1) != payload:
+            raise StorageError("the probe object read back differs from what was written")
+
+    def _forget_probe(self, key: str) -> None:
+        # Best effort: a failed check should not leave a probe object behind if delete still works.
+        try:
+            self.delete(key)
+        except StorageError:
+            return
 
     def open_local(self, key: str):
         """Open the object for streaming (local storages only)."""

@@ -1,0 +1,54 @@
+"""One registry from storage type to connector class (local, s3, gcs)."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from generator.crypto import decrypt_json
+from generator.storage.base import Connector, StorageError
+
+# Listed in SPEC order; a type whose client library is missing is not offered.
+_TYPES: dict[str, tuple[str, str | None]] = {
+    "s3": ("generator.storage.s3.S3Connector", "boto3"),
+    "gcs": ("generator.storage.gcs.connector_for", "google.cloud.storage"),
+    "local": ("generator.storage.local.LocalConnector", None),
+}
+
+
+def _library_present(module: str | None) -> bool:
+    if module is None:
+        return True
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def supported_types() -> list[str]:
+    """Return the storage types this build supports."""
+    return [name for name, (_path, module) in _TYPES.items() if _library_present(module)]
+
+
+def _factory(type: str):
+    if type not in supported_types():
+        raise StorageError(f"storage type {type!r} is not supported by this server")
+    dotted = _TYPES[type][0]
+    module_name, _, attr = dotted.rpartition(".")
+    module = __import__(module_name, fromlist=[attr])
+    return getattr(module, attr)
+
+
+def build_connector(*, type: str, parameters: dict, secrets: dict, team_slug: str) -> Connector:
+    """Build a connector from raw (validated) values; used before a storage is saved."""
+    return _factory(type)(parameters=parameters, secrets=secrets, team_slug=team_slug)
+
+
+def get_connector(storage) -> Connector:
+    """Return the connector for a saved Storage; raise StorageError when it cannot be used."""
+    try:
+        secrets = decrypt_json(storage.secrets_encrypted)
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None
+    return build_connector(
+        type=storage.type, parameters=dict(storage.parameters), secrets=secrets, team_slug=storage.team.slug
+    )
