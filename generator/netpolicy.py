@@ -136,3 +136,46 @@ def check_url_syntax(
 def is_metadata_name(host: str) -> bool:
     """Return True for cloud metadata host names (refused at resolution time, in the worker)."""
     return host.lower().rstrip(".") in METADATA_NAMES
+
+
+def resolve_host(host: str, port: int) -> list[IPAddress]:
+    """Resolve a host name to its distinct TCP addresses; raise UrlRejected when it has none."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise UrlRejected(f"could not resolve host {host}") from None
+    addresses: list[IPAddress] = []
+    for family, _type, _proto, _canonname, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    if not addresses:
+        raise UrlRejected(f"could not resolve host {host}")
+    return addresses
+
+
+def check_host_addresses(
+    host: str,
+    port: int,
+    *,
+    allow_hosts: Iterable[str] = (),
+    extra_nets: Iterable[str] = (),
+) -> list[IPAddress]:
+    """Return the addresses to connect to for host:port, refusing the host if any one is not allowed."""
+    if is_metadata_name(host):
+        # Named before the allow-list: a metadata service is never a development convenience.
+        raise UrlRejected(f"host {host.rstrip('.')} is a cloud metadata service")
+    literal = parse_ip_literal(host)
+    # A trailing dot only marks the name absolute; /etc/hosts-style resolvers may not know "localhost.".
+    addresses = [literal] if literal is not None else resolve_host(host.rstrip(".") or host, port)
+    if host_allowed_by_list(host, port, allow_hosts):
+        return addresses
+    extra_nets = tuple(extra_nets)
+    # One bad address refuses the whole host: the resolver may hand out any of them later.
+    if any(not address_allowed(ip, extra_nets=extra_nets) for ip in addresses):
+        if literal is not None:
+            raise UrlRejected(f"address {host} is private, loopback or reserved")
+        raise UrlRejected(f"host {host.rstrip('.')} resolves to a private, loopback or reserved address")
+    return addresses

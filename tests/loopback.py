@@ -1,0 +1,91 @@
+"""A real HTTP server on 127.0.0.1 for fetch and webhook tests, scripted per path."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Seen:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # before anything is sent
+    drip_s: float = 0.0  # between body bytes, after the headers
+    content_length: bool = True
+
+
+Responder = Callable[[Seen], Route]
+
+
+class LoopbackServer:
+    """Serve scripted answers on 127.0.0.1 and record every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route | Responder] = {}
+        self.requests: list[Seen] = []
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen = Seen(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+                server.requests.append(seen)
+                route = server.routes.get(self.path.split("?", 1)[0], Route(status=404, body=b"not found"))
+                if callable(route):
+                    route = route(seen)
+                if route.delay_s and server.stopping.wait(route.delay_s):
+                    return
+                try:
+                    self.send_response(route.status)
+                    for name, value in route.headers.items():
+                        self.send_header(name, value)
+                    if route.content_length:
+                        self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    if route.drip_s:
+                        for i in range(len(route.body)):
+                            self.wfile.write(route.body[i : i + 1])
+                            self.wfile.flush()
+                            if server.stopping.wait(route.drip_s):
+                                return
+                    else:
+                        self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up first, which is what several tests want
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, format: str, *args) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/", *, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def paths(self) -> list[str]:
+        return [seen.path for seen in self.requests]
+
+    def close(self) -> None:
+        self.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
