@@ -9,6 +9,7 @@ verification all stay on the name.
 
 from __future__ import annotations
 
+import ssl
 import time
 import zlib
 from collections.abc import Iterable
@@ -115,11 +116,16 @@ class _PinnedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+def _ssl_context() -> ssl.SSLContext:
+    """Return the TLS context: certifi's roots, hostname checking on, nothing from the environment."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _PinnedTransport(httpx.HTTPTransport):
     """httpx's own transport (exception mapping, streaming) over a pool that uses the pinned backend."""
 
     def __init__(self, backend: _PinnedBackend) -> None:
-        ssl_context = httpx.create_ssl_context(trust_env=False)
+        ssl_context = _ssl_context()
         super().__init__(verify=ssl_context, trust_env=False, http1=True, http2=False, retries=0)
         # httpx 0.28 has no network_backend argument (encode/httpx#3749), so swap the pool it built.
         self._pool.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import socket
+import ssl
 import time
 import zlib
 from pathlib import Path
@@ -418,3 +419,94 @@ def test_environment_proxies_are_ignored(monkeypatch, allowed):
     monkeypatch.setenv("ALL_PROXY", "http://10.9.9.9:3128")
     allowed.routes["/img"] = Route(body=PNG)
     assert fetch_image_bytes(allowed.url("/img")) == PNG
+
+
+def _make_tls(tmp_path: Path, hostname: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """Return (server context with a leaf for hostname, client context trusting only the test CA)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fetch test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "leaf.pem", tmp_path / "leaf.key"
+    cert_path.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert_path, key_path)
+    client_ctx = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    return server_ctx, client_ctx
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch):
+    """An HTTPS loopback server whose certificate names images.test; records the SNI it was sent."""
+    server_ctx, client_ctx = _make_tls(tmp_path, "images.test")
+    sni: list[str | None] = []
+    server_ctx.sni_callback = lambda sock, name, ctx: sni.append(name)
+    monkeypatch.setattr(fetch, "_ssl_context", lambda: client_ctx)
+    srv = LoopbackServer(ssl_context=server_ctx)
+    srv.sni = sni
+    yield srv
+    srv.close()
+
+
+def test_https_to_a_pinned_address_sends_sni_and_verifies_the_host_name(settings, tls_server, dns, dials):
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"images.test:{tls_server.port}"]
+    dns["images.test"] = ["127.0.0.1"]
+    tls_server.routes["/coffee.png"] = Route(body=PNG)
+
+    assert fetch_image_bytes(f"https://images.test:{tls_server.port}/coffee.png") == PNG
+    assert tls_server.sni == ["images.test"]
+    assert tls_server.requests[0].headers["Host"] == f"images.test:{tls_server.port}"
+    assert dials == [("127.0.0.1", tls_server.port)]
+
+
+def test_https_certificate_for_another_name_is_refused(settings, tls_server, dns):
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"cdn.test:{tls_server.port}"]
+    dns["cdn.test"] = ["127.0.0.1"]
+    tls_server.routes["/coffee.png"] = Route(body=PNG)
+
+    with pytest.raises(FetchError, match="^TLS handshake with cdn.test failed"):
+        fetch_image_bytes(f"https://cdn.test:{tls_server.port}/coffee.png")
+    assert tls_server.sni == ["cdn.test"]
+    assert tls_server.requests == []
