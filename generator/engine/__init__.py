@@ -1,0 +1,18 @@
+"""The motion engine: still product photo -> designed MP4 (pure numpy/OpenCV/PyAV, no Django)."""
+
+from __future__ import annotations
+
+from .decode import DecodedImage, ImageRejected, decode_image
+from .render import RenderOptions, RenderResult, make_plan, render_video
+from .sizing import output_size
+
+__all__ = [
+    "DecodedImage",
+    "ImageRejected",
+    "RenderOptions",
+    "RenderResult",
+    "decode_image",
+    "make_plan",
+    "output_size",
+    "render_video",
+]

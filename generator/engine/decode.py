@@ -1,0 +1,214 @@
+"""Turn untrusted image bytes into an upright RGB array, refusing anything unsafe or unsupported."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageCms, ImageFile
+
+from .sizing import working_size
+
+pillow_heif.register_heif_opener()
+
+# Pillow's own names for the four decoders we accept; nothing else is ever tried.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+_FORMAT_INFO = {
+    "JPEG": ("jpeg", "image/jpeg", "jpg"),
+    "PNG": ("png", "image/png", "png"),
+    "WEBP": ("webp", "image/webp", "webp"),
+    "HEIF": ("heif", "image/heif", "heic"),
+}
+_ACCEPTED = "use JPEG, PNG, WEBP or HEIC"
+# EXIF orientations that swap width and height.
+_TRANSPOSED = {5, 6, 7, 8}
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+class ImageRejected(Exception):
+    """An input image the service refuses; the message is safe to show to the user."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upright RGB image ready for the engine, with the facts the service reports."""
+
+    pixels: np.ndarray
+    format: str
+    mime: str
+    ext: str
+    width: int
+    height: int
+
+
+def _sniff(data: bytes) -> str | None:
+    """Name a well-known unsupported format from its first bytes, for a helpful message."""
+    head = data[:512]
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith(b"BM"):
+        return "BMP"
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        return "TIFF"
+    if head.startswith(b"\x00\x00\x01\x00"):
+        return "ICO"
+    if head.startswith(b"%PDF"):
+        return "PDF"
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "AVIF"
+    if b"<svg" in stripped:
+        return "SVG"
+    if stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in stripped:
+        return "HTML"
+    if stripped.startswith(b"<?xml"):
+        return "XML"
+    return None
+
+
+def _orientation(img: Image.Image) -> int:
+    """Read the EXIF orientation tag (1 when absent or unreadable)."""
+    try:
+        value = int(img.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block must not make a good picture fail
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _transpose(img: Image.Image, orientation: int) -> Image.Image:
+    """Apply an EXIF orientation to a loaded image."""
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    return img.transpose(method) if method is not None else img
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """Convert with the embedded ICC profile when there is one (CMYK and wide-gamut photos)."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "CMYK"):
+        return img
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(img, src, _SRGB, outputMode="RGB")
+    except Exception:  # a broken profile falls back to Pillow's plain conversion
+        return img
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Return H x W x 3 uint8 RGB, compositing alpha over white and scaling deep images."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img)
+        # 16-bit greyscale PNGs arrive as I;16 or I: scale 0..65535 to 0..255 instead of clipping.
+        arr8 = np.clip((arr.astype(np.float32) / 257.0) + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(arr8[:, :, None], 3, axis=2))
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        top = float(arr.max()) if arr.size else 1.0
+        scale = 255.0 if top <= 1.0 else (255.0 / 65535.0 if top > 255 else 1.0)
+        arr8 = np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(arr8[:, :, None], 3, axis=2))
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode in ("P", "L", "RGB", "1") and "transparency" in img.info)
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
+        alpha = rgba[:, :, 3:4] / 255.0
+        rgb = rgba[:, :, :3] * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    if mode == "CMYK" or mode == "RGB":
+        img = _to_srgb(img)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 300) -> DecodedImage:
+    """Decode JPEG/PNG/WEBP/HEIF bytes into an upright RGB image reduced to working size."""
+    if not data:
+        raise ImageRejected("The file is empty: use JPEG, PNG, WEBP or HEIC")
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(
+            f"Image is too large: at most {max_pixels:,} pixels are accepted"
+        ) from exc
+    except Exception as exc:
+        named = _sniff(data)
+        if named:
+            raise ImageRejected(f"Unsupported image format '{named}': {_ACCEPTED}") from exc
+        raise ImageRejected(f"The file is not a readable image: {_ACCEPTED}") from exc
+
+    fmt = img.format or ""
+    if fmt not in _FORMAT_INFO:  # defensive: formats= already restricts this
+        raise ImageRejected(f"Unsupported image format '{fmt or 'unknown'}': {_ACCEPTED}")
+    raw_w, raw_h = img.size
+    # The header is all we have read so far: refuse bombs before any pixel is allocated.
+    if raw_w <= 0 or raw_h <= 0:
+        raise ImageRejected("The image has no pixels")
+    if raw_w * raw_h > max_pixels:
+        raise ImageRejected(
+            f"Image is too large: {raw_w}x{raw_h} is {raw_w * raw_h:,} pixels, at most {max_pixels:,} are accepted"
+        )
+    orientation = _orientation(img) if fmt != "HEIF" else 1
+    width, height = (raw_h, raw_w) if orientation in _TRANSPOSED else (raw_w, raw_h)
+    if min(width, height) < min_side:
+        raise ImageRejected(
+            f"Image is too small: {width}x{height}; each side must be at least {min_side} px"
+        )
+
+    work_w, work_h = working_size(width, height)
+    if fmt == "JPEG" and (work_w < width or work_h < height):
+        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: the cheapest way to stay within memory.
+        need = (work_w, work_h) if orientation not in _TRANSPOSED else (work_h, work_w)
+        with contextlib.suppress(Exception):
+            img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", need)
+    try:
+        if getattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False):
+            # Another part of the process relaxed Pillow globally; we still insist on whole files.
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+        img.load()
+        if fmt == "HEIF":
+            # pillow-heif already applied the container's rotation; only an EXIF leftover matters.
+            orientation = 1
+        img = _transpose(img, orientation)
+        pixels = _to_rgb_array(img)
+    except ImageRejected:
+        raise
+    except MemoryError as exc:
+        raise ImageRejected("Image is too large to decode") from exc
+    except Exception as exc:
+        raise ImageRejected("The image file is truncated or corrupt") from exc
+    finally:
+        img.close()
+
+    if fmt == "HEIF" and (pixels.shape[1], pixels.shape[0]) != (width, height):
+        width, height = pixels.shape[1], pixels.shape[0]
+        if min(width, height) < min_side:
+            raise ImageRejected(
+                f"Image is too small: {width}x{height}; each side must be at least {min_side} px"
+            )
+        work_w, work_h = working_size(width, height)
+    if (pixels.shape[1], pixels.shape[0]) != (work_w, work_h):
+        pixels = cv2.resize(pixels, (work_w, work_h), interpolation=cv2.INTER_AREA)
+    info = _FORMAT_INFO[fmt]
+    return DecodedImage(
+        pixels=np.ascontiguousarray(pixels),
+        format=info[0],
+        mime=info[1],
+        ext=info[2],
+        width=int(width),
+        height=int(height),
+    )
+
+
+__all__ = ["ALLOWED_FORMATS", "DecodedImage", "ImageRejected", "decode_image"]

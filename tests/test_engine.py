@@ -1,0 +1,165 @@
+"""The motion engine: encoding contract, sizes, progress, and motion measured in real output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.engine import RenderOptions, output_size, render_video
+from tests.test_engine_support import (
+    fixture_rgb,
+    frames_gray,
+    patch_shift,
+    probe,
+    top_level_atoms,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _render(tmp_path, image, **opts):
+    video = tmp_path / "out.mp4"
+    poster = tmp_path / "poster.jpg"
+    result = render_video(image, RenderOptions(**opts), video_path=str(video), poster_path=str(poster))
+    return result, str(video), str(poster)
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((600, 400), (1200, 800)),  # small photos double
+        ((4000, 3000), (1920, 1440)),  # large ones fit 1920 on the long side
+        ((3000, 4000), (1440, 1920)),
+        ((1921, 1081), (1920, 1080)),
+        ((333, 301), (666, 602)),
+        ((1000, 999), (1920, 1918)),
+    ],
+)
+def test_output_size_follows_spec_formula(size, expected):
+    assert output_size(*size) == expected
+
+
+def test_five_second_render_is_h264_high_yuv420p_bt709_faststart_at_spec_size(tmp_path):
+    image = fixture_rgb("coffee", (360, 240))
+    result, video, poster = _render(tmp_path, image, prompt="zoom in")
+    info = probe(video)
+    assert (result.width, result.height) == (720, 480)
+    assert info["codec"] == "h264"
+    assert info["profile"] == "High"
+    assert info["pix_fmt"] == "yuv420p"
+    assert (info["width"], info["height"]) == (720, 480)
+    assert info["frames"] == 150 == result.frames
+    assert info["fps_exact"]
+    assert info["duration"] == pytest.approx(5.0, abs=1e-6)
+    assert result.duration_s == 5.0
+    assert info["colorspace"] == 1
+    assert info["color_primaries"] == 1
+    assert info["color_trc"] == 1
+    atoms = top_level_atoms(video)
+    assert atoms.index("moov") < atoms.index("mdat")
+    with Image.open(poster) as p:
+        assert p.format == "JPEG"
+        assert p.size == (720, 480)
+
+
+def test_ten_second_render_has_exactly_300_frames(tmp_path):
+    image = fixture_rgb("chelsea", (330, 300))
+    result, video, _ = _render(tmp_path, image, prompt="pan right", duration=10)
+    info = probe(video)
+    assert info["frames"] == 300 == result.frames
+    assert info["duration"] == pytest.approx(10.0, abs=1e-6)
+    assert (info["width"], info["height"]) == output_size(330, 300) == (660, 600)
+
+
+def test_source_size_sets_output_size_for_a_reduced_working_image(tmp_path):
+    image = fixture_rgb("coffee", (360, 240))
+    video, poster = tmp_path / "v.mp4", tmp_path / "p.jpg"
+    result = render_video(image, RenderOptions(prompt="zoom out"), video_path=str(video), poster_path=str(poster), source_size=(3600, 2400))
+    assert (result.width, result.height) == (1920, 1280)
+    assert probe(str(video))["width"] == 1920
+
+
+def test_progress_reports_every_encoded_frame_in_order(tmp_path):
+    seen = []
+    image = fixture_rgb("coffee", (360, 240))
+    render_video(image, RenderOptions(prompt="zoom in"), video_path=str(tmp_path / "v.mp4"), poster_path=str(tmp_path / "p.jpg"), progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (1, 150)
+    assert seen[-1] == (150, 150)
+    assert [d for d, _ in seen] == list(range(1, 151))
+
+
+def test_progress_exception_aborts_render_and_propagates(tmp_path):
+    class Abort(Exception):
+        pass
+
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        if done == 20:
+            raise Abort("cancelled")
+
+    image = fixture_rgb("coffee", (360, 240))
+    video = tmp_path / "v.mp4"
+    with pytest.raises(Abort):
+        render_video(image, RenderOptions(prompt="zoom in"), video_path=str(video), poster_path=str(tmp_path / "p.jpg"), progress=progress)
+    assert calls[-1] == 20
+    assert not video.exists()
+
+
+def test_engine_package_imports_no_django():
+    code = "import sys, generator.engine; assert 'django' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    # and no module in the package imports it lazily either
+    for path in (ROOT / "generator" / "engine").rglob("*.py"):
+        text = path.read_text()
+        assert "import django" not in text, path
+        assert "from django" not in text, path
+
+
+def test_zoom_in_makes_offcentre_patches_drift_outward_frame_over_frame(tmp_path):
+    image = fixture_rgb("astronaut", (320, 320))
+    _, video, _ = _render(tmp_path, image, prompt="zoom in", guidance_scale=0.9, negative_prompt="fade, vignette")
+    frames = frames_gray(video, [30, 60, 90, 120])
+    right = [patch_shift(frames[a], frames[b], 0.78, 0.5)[0] for a, b in ((30, 60), (60, 90), (90, 120))]
+    left = [patch_shift(frames[a], frames[b], 0.22, 0.5)[0] for a, b in ((30, 60), (60, 90), (90, 120))]
+    assert all(dx > 0.3 for dx in right), right
+    assert all(dx < -0.3 for dx in left), left
+
+
+def test_zoom_out_makes_offcentre_patches_drift_inward(tmp_path):
+    image = fixture_rgb("astronaut", (320, 320))
+    _, video, _ = _render(tmp_path, image, prompt="zoom out", guidance_scale=0.9)
+    frames = frames_gray(video, [40, 100])
+    assert patch_shift(frames[40], frames[100], 0.78, 0.5)[0] < -1.0
+    assert patch_shift(frames[40], frames[100], 0.22, 0.5)[0] > 1.0
+
+
+@pytest.mark.parametrize(("prompt", "axis", "sign"), [("pan left", 0, 1), ("pan right", 0, -1), ("pan up", 1, 1), ("camera moves down", 1, -1)])
+def test_pan_moves_content_opposite_to_the_camera(tmp_path, prompt, axis, sign):
+    # Camera language: "pan left" moves the camera left, so the picture slides right.
+    image = fixture_rgb("coffee", (360, 240))
+    _, video, _ = _render(tmp_path, image, prompt=prompt)
+    frames = frames_gray(video, [30, 75, 120])
+    for a, b in ((30, 75), (75, 120)):
+        shift = patch_shift(frames[a], frames[b], 0.5, 0.5, size=128)
+        assert shift[axis] * sign > 2.0, (prompt, shift)
+        assert abs(shift[1 - axis]) < 1.0, (prompt, shift)
+
+
+def test_motion_is_smooth_subpixel_without_jumps(tmp_path):
+    image = fixture_rgb("astronaut", (320, 320))
+    _, video, _ = _render(tmp_path, image, prompt="zoom in", negative_prompt="fade, vignette")
+    frames = frames_gray(video)
+    steps = np.array([patch_shift(frames[i], frames[i + 1], 0.72, 0.6, size=128)[0] for i in range(20, 130)])
+    # Per-frame steps are sub-pixel, never go backwards and change gradually (no integer-pixel
+    # snapping, which shows up as steps alternating between 0 and 1 px).
+    assert np.all(steps < 0.6)
+    assert np.all(steps > -0.1)
+    assert np.std(np.diff(steps)) < 0.12
