@@ -1,0 +1,60 @@
+"""Shared behaviour of the operator commands: bad input is one line on stderr and exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generator.errors import GeneratorError
+from generator.models import Team
+
+
+class _OneLineParser(CommandParser):
+    def error(self, message):
+        if self.called_from_command_line:
+            # argparse would print the usage and exit 2; scripts expect one line and status 1.
+            sys.stderr.write(f"error: {message}\n")
+            sys.exit(1)
+        raise CommandError(f"Error: {message}")
+
+
+class OperatorCommand(BaseCommand):
+    """A command for operators and scripts (SPEC 8.1)."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # BaseCommand hard-codes CommandParser; swapping the class keeps all its set-up.
+        parser.__class__ = _OneLineParser
+        return parser
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except GeneratorError as exc:
+            raise CommandError(exc.message) from None
+
+
+def team_named(name: str) -> Team:
+    """Return the team with exactly this name, or fail the command."""
+    team = Team.objects.filter(name=name).first()
+    if team is None:
+        raise CommandError(f"no team named {name!r}")
+    return team
+
+
+def whole_number(raw: str) -> int:
+    """argparse type: a signed whole number."""
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+
+
+def positive_int(raw: str) -> int:
+    """argparse type: a whole number >= 1."""
+    value = whole_number(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value

@@ -1,0 +1,23 @@
+"""create_api_key TEAM [--name NAME] [--scopes video_generation,storage]"""
+
+from __future__ import annotations
+
+from generator.services.apikeys import apikey_create
+
+from ._base import OperatorCommand, team_named
+
+
+class Command(OperatorCommand):
+    help = "Create an API key for a team; the key is printed alone on the last line of stdout."
+
+    def add_arguments(self, parser):
+        parser.add_argument("team")
+        parser.add_argument("--name", default="cli")
+        parser.add_argument("--scopes", default="video_generation,storage")
+
+    def handle(self, *args, team: str, name: str, scopes: str, **options):
+        target = team_named(team)
+        scope_list = [scope.strip() for scope in scopes.split(",") if scope.strip()]
+        key, raw = apikey_create(team=target, name=name, scopes=scope_list)
+        self.stdout.write(f"team: {target.name}  name: {key.name}  scopes: {','.join(key.scopes)}")
+        self.stdout.write(raw)

@@ -1,0 +1,25 @@
+"""grant_credits TEAM AMOUNT --reason TEXT"""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from generator.services.billing import credits_grant
+
+from ._base import OperatorCommand, team_named, whole_number
+
+
+class Command(OperatorCommand):
+    help = "Add (or, negative, deduct) credits through the ledger and print the new balance."
+
+    def add_arguments(self, parser):
+        parser.add_argument("team")
+        parser.add_argument("amount", type=whole_number)
+        parser.add_argument("--reason", required=True)
+
+    def handle(self, *args, team: str, amount: int, reason: str, **options):
+        if amount == 0:
+            raise CommandError("AMOUNT must not be zero")
+        target = team_named(team)
+        credits_grant(team=target, amount=amount, reason=reason)
+        self.stdout.write(f"balance: {target.balance}")

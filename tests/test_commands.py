@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from generator.models import (
+    ApiKey,
+    CreditLedger,
+    Generation,
+    Membership,
+    Storage,
+    Team,
+    User,
+)
+from generator.services.apikeys import apikey_authenticate
+from tests.factories import make_team, make_user
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> list[str]:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.django_db
+def test_create_team_with_new_owner_prints_email_and_password():
+    lines = run("create_team", "Acme Shoes", "--credits", "1000", "--owner", "Ops@Acme.test")
+    team = Team.objects.get(name="Acme Shoes")
+    assert team.slug == "acme-shoes"
+    assert team.balance == 1000
+    assert "email: ops@acme.test" in lines
+    password = next(line.split(": ", 1)[1] for line in lines if line.startswith("password: "))
+    assert authenticate(username="ops@acme.test", password=password) is not None
+    assert Membership.objects.get(team=team).role == "owner"
+    assert CreditLedger.objects.get(team=team).reason
+
+
+@pytest.mark.django_db
+def test_create_team_with_existing_owner_prints_no_password():
+    make_user("boss@acme.test")
+    lines = run("create_team", "Acme", "--owner", "boss@acme.test")
+    assert "email: boss@acme.test" in lines
+    assert not any(line.startswith("password:") for line in lines)
+
+
+@pytest.mark.django_db
+def test_grant_credits_prints_new_balance_and_can_deduct():
+    team = make_team("Acme", credits=100)
+    assert run("grant_credits", "Acme", "50", "--reason", "top-up") == ["balance: 150"]
+    assert run("grant_credits", "Acme", "-120", "--reason", "correction") == ["balance: 30"]
+    team.refresh_from_db()
+    assert team.balance == 30
+    assert sum(CreditLedger.objects.filter(team=team).values_list("amount", flat=True)) == 30
+
+
+@pytest.mark.django_db
+def test_create_api_key_prints_the_key_alone_on_the_last_line():
+    team = make_team("Acme")
+    lines = run("create_api_key", "Acme", "--name", "ci", "--scopes", "video_generation")
+    key = apikey_authenticate(lines[-1])
+    assert key is not None
+    assert key.team == team
+    assert key.scopes == ["video_generation"]
+    assert key.created_by is None
+
+
+@pytest.mark.django_db
+def test_set_rate_limits_and_reset():
+    team = make_team("Acme")
+    run("set_rate_limits", "Acme", "--per-second", "3", "--per-minute", "90")
+    team.refresh_from_db()
+    assert (team.per_second_limit, team.per_minute_limit) == (3, 90)
+    run("set_rate_limits", "Acme", "--reset")
+    team.refresh_from_db()
+    assert (team.rate_per_second, team.rate_per_minute, team.per_second_limit, team.per_minute_limit) == (
+        None, None, 1, 15,
+    )
+
+
+@pytest.mark.django_db
+def test_purge_expired_deletes_only_expired_temporary_videos(settings):
+    team = make_team()
+    now = timezone.now()
+    old = Generation.objects.create(
+        team=team, request={}, status="DONE", stage="done", completed_at=now - timedelta(seconds=86_401),
+        video_name="videos/t/old.mp4", poster_name="posters/old.jpg",
+    )
+    fresh = Generation.objects.create(
+        team=team, request={}, status="DONE", stage="done", completed_at=now - timedelta(seconds=86_000),
+        video_name="videos/t/new.mp4", poster_name="posters/new.jpg",
+    )
+    for name in ("videos/t/old.mp4", "posters/old.jpg", "videos/t/new.mp4", "posters/new.jpg"):
+        path = settings.MEDIA_ROOT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"data")
+    assert run("purge_expired") == ["purged: 1"]
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert old.purged_at is not None
+    assert fresh.purged_at is None
+    assert not (settings.MEDIA_ROOT / "videos/t/old.mp4").exists()
+    assert (settings.MEDIA_ROOT / "posters/old.jpg").exists()
+    assert (settings.MEDIA_ROOT / "videos/t/new.mp4").exists()
+    assert run("purge_expired") == ["purged: 0"]
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_reprints_fresh_secrets(settings):
+    first = dict(line.split(": ", 1) for line in run("seed_demo"))
+    second = dict(line.split(": ", 1) for line in run("seed_demo"))
+    team = Team.objects.get(name="Demo")
+    assert Team.objects.filter(name="Demo").count() == 1
+    assert first["email"] == second["email"] == "demo@example.com"
+    assert first["password"] != second["password"]
+    assert authenticate(username="demo@example.com", password=first["password"]) is None
+    assert authenticate(username="demo@example.com", password=second["password"]) is not None
+    assert apikey_authenticate(first["api key"]) is None
+    assert apikey_authenticate(second["api key"]).team == team
+    assert ApiKey.objects.filter(team=team, name="demo").count() == 1
+    assert Storage.objects.get(team=team, name="samples").type == "local"
+    assert User.objects.filter(email="demo@example.com").count() == 1
+    assert team.balance == 1050
+    samples = settings.GENERATOR_LOCAL_STORAGE_ROOT / "demo" / "samples"
+    assert sorted(p.name for p in samples.iterdir()) == ["astronaut.png", "chelsea.png", "coffee.png"]
+    assert CreditLedger.objects.filter(team=team).count() == 1
+
+
+@pytest.mark.django_db
+def test_setup_schedules_is_idempotent():
+    run("setup_schedules")
+    run("setup_schedules")
+    by_func = {s.func: s for s in Schedule.objects.all()}
+    assert len(by_func) == Schedule.objects.count() == 3
+    assert by_func["generator.tasks.reap_task"].schedule_type == Schedule.MINUTES
+    assert by_func["generator.tasks.reap_task"].minutes == 1
+    assert by_func["generator.tasks.purge_task"].schedule_type == Schedule.HOURLY
+    assert by_func["generator.tasks.allowance_task"].schedule_type == Schedule.DAILY
+    assert all(s.repeats == -1 for s in by_func.values())
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory):
+    """A migrated SQLite file for the real `manage.py` processes below."""
+    data = tmp_path_factory.mktemp("cli")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{data / 'db.sqlite3'}",
+        "GENERATOR_DATA_DIR": str(data),
+        "GENERATOR_LOCAL_STORAGE_ROOT": str(data / "storages"),
+        "MEDIA_ROOT": str(data / "media"),
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "create_team", "Acme", "--credits", "10"], cwd=ROOT, env=env, check=True,
+        capture_output=True,
+    )
+    return env
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grant_credits", "Nope", "5", "--reason", "x"],
+        ["grant_credits", "Acme", "-11", "--reason", "too much"],
+        ["grant_credits", "Acme", "five", "--reason", "x"],
+        ["grant_credits", "Acme", "5"],
+        ["create_team", "Acme"],
+        ["create_team", "Other", "--owner", "not-an-email"],
+        ["create_api_key", "Acme", "--scopes", "everything"],
+        ["set_rate_limits", "Acme", "--per-second", "0", "--per-minute", "5"],
+        ["set_rate_limits", "Acme", "--per-second", "2"],
+        ["create_api_key"],
+    ],
+)
+def test_bad_input_exits_1_with_one_line_on_stderr(cli_env, argv):
+    result = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_commands_print_on_stdout_from_a_real_process(cli_env):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", "Acme"], cwd=ROOT, env=cli_env, capture_output=True,
+        text=True, timeout=60,
+    )
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-1].startswith("iv_")
