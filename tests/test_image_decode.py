@@ -1,0 +1,238 @@
+"""decode_image: every accepted format comes out upright with the right colours; bad input is refused."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+
+import cv2
+import numpy as np
+import pillow_heif
+import pytest
+from PIL import Image
+
+from generator.engine import DecodedImage, ImageRejected, decode_image, output_size
+from tests.test_engine_support import encode, fixture_rgb
+
+pillow_heif.register_heif_opener()
+
+
+def _quadrant_means(rgb: np.ndarray) -> np.ndarray:
+    """Mean colour of the four quadrants: catches rotation, mirroring and colour errors at once."""
+    h, w = rgb.shape[:2]
+    quads = [rgb[: h // 2, : w // 2], rgb[: h // 2, w // 2 :], rgb[h // 2 :, : w // 2], rgb[h // 2 :, w // 2 :]]
+    return np.array([q.reshape(-1, 3).mean(axis=0) for q in quads])
+
+
+def _assert_same_picture(decoded: DecodedImage, source: np.ndarray, tol: float = 6.0) -> None:
+    assert decoded.pixels.dtype == np.uint8
+    assert decoded.pixels.shape == source.shape
+    diff = np.abs(_quadrant_means(decoded.pixels) - _quadrant_means(source))
+    assert diff.max() < tol, diff
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return fixture_rgb("coffee", (450, 300))
+
+
+def test_jpeg_decodes_with_source_colours(photo):
+    d = decode_image(encode(Image.fromarray(photo), "JPEG", quality=92))
+    assert (d.format, d.mime, d.ext) == ("jpeg", "image/jpeg", "jpg")
+    assert (d.width, d.height) == (450, 300)
+    _assert_same_picture(d, photo)
+
+
+def test_png_with_alpha_is_composited_over_white(photo):
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    rgba[:, :150, 3] = 0  # left third fully transparent
+    rgba[:, 150:300, 3] = 128  # middle third half transparent
+    d = decode_image(encode(Image.fromarray(rgba), "PNG"))
+    assert d.format == "png"
+    px = d.pixels.astype(float)
+    assert np.all(d.pixels[:, :150] == 255)
+    expected_mid = photo[:, 150:300].astype(float) * (128 / 255) + 255 * (1 - 128 / 255)
+    assert np.abs(px[:, 150:300] - expected_mid).max() <= 1.0
+    assert np.array_equal(d.pixels[:, 300:], photo[:, 300:])
+
+
+def test_la_png_is_grey_over_white():
+    grey = np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (320, 1))
+    alpha = np.full_like(grey, 255)
+    alpha[:160] = 0
+    d = decode_image(encode(Image.fromarray(np.dstack([grey, alpha])), "PNG"))
+    assert np.all(d.pixels[:160] == 255)
+    assert np.array_equal(d.pixels[160:, :, 0], grey[160:])
+    assert np.array_equal(d.pixels[160:, :, 1], grey[160:])
+
+
+def test_palette_png_keeps_palette_colours(photo):
+    pal = Image.fromarray(photo).quantize(colors=64)
+    expected = np.asarray(pal.convert("RGB"))
+    d = decode_image(encode(pal, "PNG"))
+    assert np.array_equal(d.pixels, expected)
+
+
+def test_palette_png_with_transparent_index_goes_white(photo):
+    pal = Image.fromarray(photo).quantize(colors=32)
+    img = pal.copy()
+    img.paste(31, (0, 0, 100, 100))
+    d = decode_image(encode(img, "PNG", transparency=31))
+    assert np.all(d.pixels[:100, :100] == 255)
+
+
+def test_sixteen_bit_rgb_png_is_scaled_not_clipped(photo):
+    deep = photo.astype(np.uint16) * 257
+    ok, data = cv2.imencode(".png", cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    assert ok
+    d = decode_image(data.tobytes())
+    assert np.abs(d.pixels.astype(int) - photo.astype(int)).max() <= 1
+
+
+def test_sixteen_bit_grey_png_is_scaled_not_clipped():
+    grey = np.tile(np.linspace(0, 65535, 400).astype(np.uint16), (300, 1))
+    d = decode_image(encode(Image.fromarray(grey), "PNG"))
+    expected = np.round(grey / 257).astype(int)
+    assert np.abs(d.pixels[:, :, 0].astype(int) - expected).max() <= 1
+    assert d.pixels[:, -1].min() >= 254  # not a clipped white band everywhere above 255
+    assert d.pixels[:, 0].max() <= 1
+
+
+def test_cmyk_jpeg_is_converted_to_rgb(photo):
+    cmyk = Image.fromarray(photo).convert("CMYK")
+    d = decode_image(encode(cmyk, "JPEG", quality=95))
+    assert d.format == "jpeg"
+    _assert_same_picture(d, np.asarray(cmyk.convert("RGB")), tol=8.0)
+
+
+@pytest.mark.parametrize("lossless", [True, False])
+def test_webp_decodes_with_source_colours(photo, lossless):
+    d = decode_image(encode(Image.fromarray(photo), "WEBP", lossless=lossless, quality=90))
+    assert (d.format, d.mime, d.ext) == ("webp", "image/webp", "webp")
+    _assert_same_picture(d, photo)
+
+
+def test_heic_decodes_with_source_colours(photo):
+    data = encode(Image.fromarray(photo), "HEIF", quality=90)
+    assert data[4:8] == b"ftyp"
+    d = decode_image(data)
+    assert (d.format, d.ext) == ("heif", "heic")
+    assert (d.width, d.height) == (450, 300)
+    _assert_same_picture(d, photo, tol=8.0)
+
+
+# Stored pixels for each EXIF orientation, such that applying the tag gives the upright photo.
+_STORE = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.transpose(a, (1, 0, 2)),
+    6: lambda a: np.rot90(a, 1),
+    7: lambda a: np.transpose(a[::-1, ::-1], (1, 0, 2)),
+    8: lambda a: np.rot90(a, -1),
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_STORE))
+def test_exif_rotated_jpeg_comes_out_upright(photo, orientation):
+    stored = np.ascontiguousarray(_STORE[orientation](photo))
+    img = Image.fromarray(stored)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    d = decode_image(encode(img, "JPEG", quality=95, exif=exif))
+    assert (d.width, d.height) == (450, 300)
+    _assert_same_picture(d, photo)
+
+
+def test_exif_rotation_is_applied_before_the_size_check():
+    stored = np.zeros((400, 300, 3), np.uint8)  # 300 wide, 400 tall as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    d = decode_image(encode(Image.fromarray(stored), "JPEG", exif=exif))
+    assert (d.width, d.height) == (400, 300)
+
+
+def test_large_jpeg_is_reduced_to_working_size_but_reports_original_size():
+    big = cv2.resize(fixture_rgb("coffee"), (4800, 3200), interpolation=cv2.INTER_CUBIC)
+    d = decode_image(encode(Image.fromarray(big), "JPEG", quality=85))
+    assert (d.width, d.height) == (4800, 3200)
+    assert d.pixels.shape == (1920, 2880, 3)
+    assert output_size(d.pixels.shape[1], d.pixels.shape[0]) == output_size(4800, 3200)
+    small = cv2.resize(big, (2880, 1920), interpolation=cv2.INTER_AREA)
+    _assert_same_picture(d, small)
+
+
+def _with_exif(arr: np.ndarray, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(Image.fromarray(arr), "JPEG", exif=exif)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height, with a token IDAT: a decompression bomb's header."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (lambda: encode(Image.new("RGB", (299, 400), "red"), "PNG"), "too small"),
+        (lambda: encode(Image.new("RGB", (400, 299), "red"), "JPEG"), "too small"),
+        (lambda: _with_exif(np.zeros((299, 400, 3), np.uint8), 6), "299x400"),
+        (lambda: encode(Image.new("RGB", (400, 400), "red"), "GIF"), "'GIF'"),
+        (lambda: encode(Image.new("RGB", (400, 400), "red"), "BMP"), "'BMP'"),
+        (lambda: encode(Image.new("RGB", (400, 400), "red"), "TIFF"), "'TIFF'"),
+        (lambda: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="400" height="400"></svg>', "'SVG'"),
+        (lambda: b"<!DOCTYPE html><html><body>Not found</body></html>", "'HTML'"),
+        (lambda: b"", "empty"),
+        (lambda: bytes(range(256)) * 40, "not a readable image"),
+        (lambda: _png_header_only(60000, 60000), "too large"),
+        (lambda: _png_header_only(8000, 6000), "too large"),
+    ],
+    ids=["299-wide", "299-tall", "exif-rotated-to-299", "gif", "bmp", "tiff", "svg", "html-named-jpg", "empty", "noise", "bomb-60000", "48mp"],
+)
+def test_bad_input_is_refused_with_a_readable_message(data, words):
+    with pytest.raises(ImageRejected) as info:
+        decode_image(data())
+    message = str(info.value)
+    assert words.lower() in message.lower(), message
+    assert "Traceback" not in message
+
+
+def test_unsupported_format_message_names_the_accepted_ones():
+    with pytest.raises(ImageRejected, match=r"Unsupported image format 'GIF': use JPEG, PNG, WEBP or HEIC"):
+        decode_image(encode(Image.new("RGB", (400, 400)), "GIF"))
+
+
+def test_bomb_header_is_refused_without_decoding():
+    data = _png_header_only(60000, 60000)
+    start = time.perf_counter()
+    with pytest.raises(ImageRejected):
+        decode_image(data)
+    # Decoding 3.6 gigapixels would take minutes and ~10 GB; the header check takes microseconds.
+    assert time.perf_counter() - start < 0.5
+
+
+def test_truncated_jpeg_is_refused(photo):
+    data = encode(Image.fromarray(photo), "JPEG", quality=90)
+    with pytest.raises(ImageRejected, match="truncated"):
+        decode_image(data[: len(data) // 2])
+
+
+def test_truncated_png_is_refused(photo):
+    data = encode(Image.fromarray(photo), "PNG")
+    with pytest.raises(ImageRejected, match="truncated"):
+        decode_image(data[: len(data) * 2 // 3])
+
+
+def test_pixel_cap_is_configurable(photo):
+    data = encode(Image.fromarray(photo), "PNG")
+    with pytest.raises(ImageRejected, match="too large"):
+        decode_image(data, max_pixels=100_000)
+    assert decode_image(data, max_pixels=135_000).width == 450
