@@ -1,0 +1,157 @@
+"""Webhooks (SPEC 2.6): POST a finished generation to the team's URL, signed, retried with back-off."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import schedule
+
+from generator import netpolicy
+from generator.errors import ValidationFailed
+from generator.fetch import FetchError, post_bytes
+from generator.models import Generation, Team, WebhookDelivery
+from generator.services.queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Claid-Hmac-SHA256"
+WEBHOOK_MAX_ATTEMPTS = 5
+# Wait before attempts 2, 3, 4 and 5.
+WEBHOOK_BACKOFF_S = (30, 120, 600, 1800)
+WEBHOOK_TASK = "generator.webhook_tasks.webhook_deliver_task"
+WEBHOOK_URL_MAX_CHARS = 512
+_SECRET_RE = re.compile(r"[\x21-\x7e]{16,128}")
+_FINISHED = (Generation.Status.DONE, Generation.Status.ERROR)
+
+
+def webhook_signature(*, secret: str, body: bytes) -> str:
+    """Return the hex HMAC-SHA256 of the raw body under the team's secret."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_configure(*, team: Team, url: str, secret: str | None = None) -> str:
+    """Set (or, with an empty url, clear) the team's webhook and return its signing secret."""
+    url = (url or "").strip()
+    if not url:
+        team.webhook_url, team.webhook_secret = "", ""
+        team.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
+        return ""
+    if len(url) > WEBHOOK_URL_MAX_CHARS:
+        raise ValidationFailed(
+            "invalid webhook", details={"webhook_url": [f"at most {WEBHOOK_URL_MAX_CHARS} characters"]}
+        )
+    try:
+        netpolicy.check_url_syntax(
+            url, ports=settings.GENERATOR_FETCH_PORTS, allow_hosts=settings.GENERATOR_FETCH_ALLOW_HOSTS
+        )
+    except netpolicy.UrlRejected as exc:
+        raise ValidationFailed("invalid webhook", details={"webhook_url": [str(exc)]}) from None
+    if secret is not None and not _SECRET_RE.fullmatch(secret):
+        raise ValidationFailed(
+            "invalid webhook",
+            details={"webhook_secret": ["16 to 128 printable characters without spaces"]},
+        )
+    # Keep a working secret when only the URL changes; receivers would otherwise start rejecting.
+    secret = secret or team.webhook_secret or secrets.token_hex(32)
+    team.webhook_url, team.webhook_secret = url, secret
+    team.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
+    return secret
+
+
+def webhook_deliver_later(generation_id: int) -> None:
+    """Queue the first delivery attempt for a finished generation once the transaction commits."""
+    if Generation.objects.filter(pk=generation_id).exclude(team__webhook_url="").exists():
+        enqueue_on_commit(WEBHOOK_TASK, generation_id, 1)
+
+
+def webhook_body(generation: Generation) -> bytes:
+    """Return the raw JSON body: the same "data" object the GET endpoint answers."""
+    # Imported late: the API area presents generations and itself imports the services.
+    from generator.api.presenters import generation_to_api
+
+    return json.dumps({"data": generation_to_api(generation)}, cls=DjangoJSONEncoder).encode()
+
+
+def _claim_attempt(generation_id: int, attempt: int) -> tuple[Generation, WebhookDelivery] | None:
+    """Record that this attempt is being made, unless it was made already or is no longer needed."""
+    with transaction.atomic():
+        generation = (
+            Generation.objects.select_for_update().select_related("team").filter(pk=generation_id).first()
+        )
+        if generation is None or generation.status not in _FINISHED or not generation.team.webhook_url:
+            return None
+        deliveries = WebhookDelivery.objects.filter(generation=generation)
+        # The broker may run a task twice; a second run of the same attempt, or any run after a
+        # success, must not POST again.
+        if deliveries.filter(attempt=attempt).exists() or deliveries.filter(status_code__range=(200, 299)).exists():
+            return None
+        delivery = WebhookDelivery.objects.create(
+            generation=generation, url=generation.team.webhook_url, attempt=attempt, error="sending"
+        )
+    return generation, delivery
+
+
+def webhook_deliver(*, generation_id: int, attempt: int = 1) -> WebhookDelivery | None:
+    """Make one signed delivery attempt, log it, and schedule the next one if it failed."""
+    claimed = _claim_attempt(generation_id, attempt)
+    if claimed is None:
+        return None
+    generation, delivery = claimed
+    team = generation.team
+    body = webhook_body(generation)
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: webhook_signature(secret=team.webhook_secret, body=body),
+        "X-Generator-Delivery-Attempt": str(attempt),
+    }
+    # Scheduled before the POST so a worker that dies mid-delivery still leaves a next attempt.
+    _schedule_retry(generation_id, attempt)
+    try:
+        status = post_bytes(delivery.url, content=body, headers=headers)
+    except FetchError as exc:
+        delivery.status_code, delivery.error = None, str(exc)[:500]
+    else:
+        delivery.status_code = status
+        delivery.error = "" if 200 <= status < 300 else f"server answered {status}"
+    delivery.save(update_fields=["status_code", "error"])
+    if delivery.error:
+        logger.warning("webhook attempt %s for generation %s failed: %s", attempt, generation_id, delivery.error)
+    else:
+        _cancel_retry(generation_id, attempt)
+    return delivery
+
+
+def _retry_name(generation_id: int, attempt: int) -> str:
+    return f"webhook:{generation_id}:{attempt + 1}"
+
+
+def _schedule_retry(generation_id: int, attempt: int) -> None:
+    if attempt >= WEBHOOK_MAX_ATTEMPTS:
+        return
+    delay_s = WEBHOOK_BACKOFF_S[min(attempt, len(WEBHOOK_BACKOFF_S)) - 1]
+    # django-q2 refuses a duplicate name, so a repeated task cannot schedule the same retry twice.
+    with contextlib.suppress(IntegrityError):
+        schedule(
+            WEBHOOK_TASK,
+            generation_id,
+            attempt + 1,
+            name=_retry_name(generation_id, attempt),
+            schedule_type=Schedule.ONCE,
+            next_run=timezone.now() + timedelta(seconds=delay_s),
+        )
+
+
+def _cancel_retry(generation_id: int, attempt: int) -> None:
+    Schedule.objects.filter(name=_retry_name(generation_id, attempt)).delete()
