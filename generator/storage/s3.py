@@ -1,0 +1,230 @@
+"""S3 and S3-compatible buckets through django-storages' S3Storage (boto3), one instance per storage.
+
+Credentials are always the storage's own keys: never the server's environment, profile or
+instance role (session_profile and security_token are forced off), so a team can only reach what
+its own keys allow. Every client has short timeouts and two attempts in total.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.exceptions import SuspiciousOperation
+from django.core.files import File
+from storages.backends.s3 import S3Storage
+
+from generator.storage.base import Connector, Entry, ObjectMissing, StorageError
+from generator.storage.endpoints import check_endpoint_address
+from generator.storage.uris import KeyRejected, join_key, validate_key, validate_prefix
+
+CONNECT_TIMEOUT_S = 3
+READ_TIMEOUT_S = 10
+MAX_ATTEMPTS = 2
+MAX_URL_TTL_S = 300
+LIST_LIMIT = 1000
+_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+def client_config(*, custom_endpoint: bool) -> Config:
+    """Return the botocore config every S3 client here uses: short timeouts, bounded retries."""
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        signature_version="s3v4",
+        # Virtual-host addressing needs wildcard DNS that S3-compatible servers rarely have.
+        s3={"addressing_style": "path" if custom_endpoint else "auto"},
+        # Newer boto3 adds CRC checksums with aws-chunked bodies by default; GCS and many
+        # S3-compatible servers reject those, AWS does not need them.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+
+
+def describe_error(exc: Exception) -> str:
+    """Turn a boto3 failure into a short user-facing reason (secrets are scrubbed by the caller)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "error"))
+        message = str(error.get("Message") or "").strip()
+        if code == "404" and not message:
+            message = "not found"
+        if code == "403" and not message:
+            message = "access denied"
+        return f"{code}: {message}" if message else code
+    if isinstance(exc, BotoCoreError):
+        return str(exc)
+    return exc.__class__.__name__
+
+
+class _Storage(S3Storage):
+    """S3Storage whose settings all come from the constructor, never from Django settings."""
+
+    def get_default_settings(self) -> dict:
+        defaults = super().get_default_settings()
+        defaults.update(
+            access_key=None,
+            secret_key=None,
+            security_token=None,
+            session_profile=None,
+            custom_domain=None,
+            cloudfront_key_id=None,
+            cloudfront_key=None,
+            object_parameters={},
+            default_acl=None,
+            querystring_auth=True,
+            querystring_expire=MAX_URL_TTL_S,
+            file_overwrite=True,
+            gzip=False,
+            proxies=None,
+            verify=None,
+            location="",
+        )
+        return defaults
+
+
+class S3Connector(Connector):
+    type = "s3"
+    uri_scheme = "s3"
+    default_endpoint: str | None = None
+    default_region = "us-east-1"
+
+    def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
+        super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
+        self.bucket = parameters.get("bucket") or ""
+        if not self.bucket:
+            raise StorageError("bucket is missing")
+        try:
+            self.prefix = validate_prefix(parameters.get("path", ""))
+        except KeyRejected as exc:
+            raise StorageError(f"path: {exc}") from None
+        custom = parameters.get("endpoint_url") or None
+        if custom:
+            check_endpoint_address(custom)  # UrlRejected propagates: the caller maps it to 422 / job error
+        self.endpoint_url = custom or self.default_endpoint
+        access_key, secret_key = secrets.get("access_key"), secrets.get("secret_access_key")
+        if not access_key or not secret_key:
+            # Without keys boto3 would fall back to the server's own credentials: never allowed.
+            raise StorageError("credentials are missing")
+        self.storage = _Storage(
+            bucket_name=self.bucket,
+            access_key=access_key,
+            secret_key=secret_key,
+            region_name=parameters.get("region") or self.default_region,
+            endpoint_url=self.endpoint_url,
+            location=self.prefix,
+            client_config=client_config(custom_endpoint=self.endpoint_url is not None),
+        )
+
+    @property
+    def client(self):
+        return self.storage.connection.meta.client
+
+    def _key(self, key: str, *, allow_folder: bool = False) -> str:
+        """Return the full object key (prefix + key) after the key rules."""
+        try:
+            validate_key(key, allow_folder=allow_folder)
+        except KeyRejected as exc:
+            raise StorageError(str(exc)) from None
+        return join_key(self.prefix, key)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str = ""):
+        try:
+            yield
+        except ClientError as exc:
+            reason = describe_error(exc)
+            if key and reason.split(":", 1)[0] in _MISSING_CODES:
+                raise ObjectMissing(f"no object at {key!r}") from None
+            raise StorageError(f"{action} failed: {reason}") from None
+        except (BotoCoreError, SuspiciousOperation, OSError) as exc:
+            raise StorageError(f"{action} failed: {describe_error(exc)}") from None
+
+    def list(self, folder: str = "") -> list[Entry]:
+        if folder:
+            self._key(folder, allow_folder=True)
+        base_key = folder if not folder or folder.endswith("/") else folder + "/"
+        list_prefix = join_key(self.prefix, base_key)  # "p/" for the root of prefix "p"
+        folders: list[Entry] = []
+        files: list[Entry] = []
+        with self._errors("list"):
+            page = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=list_prefix, Delimiter="/", MaxKeys=LIST_LIMIT
+            )
+        for common in page.get("CommonPrefixes", ()):
+            relative = common["Prefix"][len(list_prefix) :]
+            if self._addressable(base_key + relative):
+                folders.append(Entry(name=relative.rstrip("/"), key=base_key + relative, is_folder=True))
+        for item in page.get("Contents", ()):
+            relative = item["Key"][len(list_prefix) :]
+            if not relative or not self._addressable(base_key + relative):
+                continue
+            files.append(
+                Entry(
+                    name=posixpath.basename(relative),
+                    key=base_key + relative,
+                    is_folder=False,
+                    size=item.get("Size"),
+                    modified=item.get("LastModified"),
+                )
+            )
+        return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
+
+    @staticmethod
+    def _addressable(key: str) -> bool:
+        # Objects whose names break the key rules cannot be used as input, so they are not shown.
+        try:
+            validate_key(key)
+        except KeyRejected:
+            return False
+        return True
+
+    def read(self, key: str, *, max_bytes: int) -> bytes:
+        full = self._key(key)
+        with self._errors("read", key):
+            try:
+                # The range bounds the download even if the object grows after any size check.
+                response = self.client.get_object(Bucket=self.bucket, Key=full, Range=f"bytes=0-{max_bytes}")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                    return b""  # an empty object has no byte 0
+                raise
+            data = response["Body"].read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise StorageError(f"the object is larger than {max_bytes} bytes")
+        return data
+
+    def write_file(self, key: str, path: str, *, content_type: str) -> None:
+        self._key(key)
+        with self._errors("write"), open(path, "rb") as handle:
+            content = File(handle)
+            content.content_type = content_type
+            saved = self.storage.save(key, content)
+        if saved != key:
+            raise StorageError("write failed: the storage changed the object name")
+
+    def delete(self, key: str) -> None:
+        self._key(key)
+        with self._errors("delete"):
+            self.storage.delete(key)
+
+    def exists(self, key: str) -> bool:
+        self._key(key)
+        with self._errors("exists"):
+            return self.storage.exists(key)
+
+    def download_url(self, key: str, *, expires_s: int = MAX_URL_TTL_S) -> str | None:
+        self._key(key)
+        with self._errors("presign"):
+            return self.storage.url(key, expire=max(1, min(expires_s, MAX_URL_TTL_S)))
+
+    def describe(self, key: str) -> dict:
+        full = self._key(key)
+        return {
+            "object_key": full,
+            "object_bucket": self.bucket,
+            "object_uri": f"{self.uri_scheme}://{self.bucket}/{full}",
+        }
