@@ -303,8 +303,11 @@ def fetch_image_bytes(url: str, *, max_bytes: int | None = None) -> bytes:
                         raise FetchError(f"server answered {status} without a Location header")
                     if hop == MAX_REDIRECTS:
                         raise FetchError(f"too many redirects (max {MAX_REDIRECTS})")
-                    # Joined as text so the next hop's syntax check sees the raw Location.
-                    current = urljoin(current, location)
+                    try:
+                        # Joined as text so the next hop's syntax check sees the raw Location.
+                        current = urljoin(current, location)
+                    except ValueError:
+                        raise FetchError(f"server answered {status} with a malformed Location") from None
                     continue
                 if not 200 <= status < 300:
                     raise FetchError(f"server answered {status}")

@@ -510,3 +510,34 @@ def test_https_certificate_for_another_name_is_refused(settings, tls_server, dns
         fetch_image_bytes(f"https://cdn.test:{tls_server.port}/coffee.png")
     assert tls_server.sni == ["cdn.test"]
     assert tls_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://%31%32%37.0.0.1/x.png",  # percent-encoded 127
+        "http://ｌｏｃａｌｈｏｓｔ/x.png",  # full-width letters that normalise to localhost
+        "http://①②⑦.0.0.1/x.png",  # circled digits that normalise to 127
+        "http://127.0.0.1#@example.com/",
+        "http://[::ffff:7f00:1]/",
+        "http://0177.1/",
+    ],
+)
+def test_url_parser_tricks_never_reach_loopback(url, dials):
+    with pytest.raises(FetchError):
+        fetch_image_bytes(url)
+    assert dials == []
+
+
+def test_redirect_with_a_malformed_location_fails_readably(allowed):
+    allowed.routes["/hop"] = Route(status=302, headers={"Location": "http://[bad"})
+    with pytest.raises(FetchError, match="malformed"):
+        fetch_image_bytes(allowed.url("/hop"))
+
+
+def test_redirect_into_a_private_range_by_name_is_refused_without_connecting(allowed, dns, dials):
+    dns["internal.test"] = ["10.0.0.5"]
+    allowed.routes["/hop"] = Route(status=302, headers={"Location": "http://internal.test/secret"})
+    with pytest.raises(FetchError, match="^host internal.test resolves to a private"):
+        fetch_image_bytes(allowed.url("/hop"))
+    assert dials == [("127.0.0.1", allowed.port)]
