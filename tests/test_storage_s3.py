@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (pytest fixtures imported from tests.storage_servers are redefined as arguments)
 """S3 storages against moto's S3 server on loopback (a real HTTP endpoint with authentication on)."""
 
 from __future__ import annotations
