@@ -541,3 +541,25 @@ def test_redirect_into_a_private_range_by_name_is_refused_without_connecting(all
     with pytest.raises(FetchError, match="^host internal.test resolves to a private"):
         fetch_image_bytes(allowed.url("/hop"))
     assert dials == [("127.0.0.1", allowed.port)]
+
+
+def test_connect_timeout_is_five_seconds_and_reads_as_connection_timed_out(dns, monkeypatch):
+    dns["slow.test"] = ["93.184.216.34"]
+    timeouts = []
+
+    def create_connection(address, timeout=None, **kwargs):
+        timeouts.append(timeout)
+        raise TimeoutError("stubbed: the SYN went unanswered")
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    with pytest.raises(FetchError, match=r"^connection timed out \(slow.test\)$"):
+        fetch_image_bytes("https://slow.test/x.png")
+    assert len(timeouts) == 1
+    assert 4.9 < timeouts[0] <= fetch.CONNECT_TIMEOUT_S == 5.0
+
+
+def test_every_address_of_a_host_is_tried_in_order(dns, dials):
+    dns["dual.test"] = ["2606:2800:220:1::1", "93.184.216.34"]
+    with pytest.raises(FetchError, match="^could not connect to dual.test$"):
+        fetch_image_bytes("http://dual.test/x.png")
+    assert dials == [("2606:2800:220:1::1", 80), ("93.184.216.34", 80)]
