@@ -520,6 +520,7 @@ def _run(job: _Job) -> None:
             video_path=str(video),
             poster_path=str(poster),
             progress=job.on_frames,
+            source_size=(image.width, image.height),
         )
         del image
         if result.generated_prompt:
