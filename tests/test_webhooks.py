@@ -317,3 +317,31 @@ def test_configure_refuses_a_weak_secret():
     with pytest.raises(ValidationFailed) as caught:
         webhook_configure(team=team, url="https://hooks.example.com/", secret="short")
     assert "webhook_secret" in caught.value.details
+
+
+def test_a_job_that_ends_in_error_posts_its_reason_to_the_webhook(receiver, monkeypatch, django_capture_on_commit_callbacks):
+    from generator.schemas import GenerateRequest
+    from generator.services.generations import generation_create, generation_run
+
+    # Run queued work inline, as a worker would, so the whole chain is exercised.
+    def run_inline(func_path, *args, **kwargs):
+        if func_path == webhooks.WEBHOOK_TASK:
+            webhook_deliver_task(*args)
+
+    monkeypatch.setattr(queue, "async_task", run_inline)
+    receiver.routes["/hook"] = Route(status=200)
+    team, secret = _team_with_hook(receiver)
+    request = GenerateRequest(input=receiver.url("/gone.jpg"), options={"prompt": {"text": "slow zoom in"}, "duration": 5})
+    generation = generation_create(team=team, request=request).generation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        generation_run(generation.pk)
+
+    hooks = [seen for seen in receiver.requests if seen.path == "/hook"]
+    assert len(hooks) == 1
+    body = hooks[0].body
+    assert hooks[0].headers["X-Claid-Hmac-SHA256"] == hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    data = json.loads(body)["data"]
+    assert (data["id"], data["status"]) == (generation.id, "ERROR")
+    assert data["errors"][0]["error"] == "server answered 404"
+    assert WebhookDelivery.objects.get(generation=generation).status_code == 200
