@@ -157,6 +157,10 @@ GENERATOR_TEMP_STORAGE = env_str("GENERATOR_TEMP_STORAGE", "local")
 if GENERATOR_TEMP_STORAGE not in {"local", "s3"}:
     raise ImproperlyConfigured("GENERATOR_TEMP_STORAGE must be 'local' or 's3'")
 if GENERATOR_TEMP_STORAGE == "s3":
+    from botocore.config import Config as _BotoConfig
+
+    if not env_str("GENERATOR_TEMP_S3_BUCKET"):
+        raise ImproperlyConfigured("GENERATOR_TEMP_STORAGE=s3 needs GENERATOR_TEMP_S3_BUCKET")
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -169,6 +173,21 @@ if GENERATOR_TEMP_STORAGE == "s3":
             "querystring_expire": 300,
             "file_overwrite": True,
             "default_acl": None,
+            # Short timeouts and two attempts: boto3's defaults would hold a worker for minutes.
+            "client_config": _BotoConfig(
+                connect_timeout=3,
+                read_timeout=10,
+                retries={"max_attempts": 2, "mode": "standard"},
+                signature_version="s3v4",
+                s3={
+                    "addressing_style": env_str(
+                        "GENERATOR_TEMP_S3_ADDRESSING_STYLE",
+                        "path" if env_str("GENERATOR_TEMP_S3_ENDPOINT_URL") else "auto",
+                    )
+                },
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         },
     }
 else:

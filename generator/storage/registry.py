@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.util import find_spec
 
 from generator.crypto import decrypt_json
+from generator.netpolicy import UrlRejected
 from generator.storage.base import Connector, StorageError
 
 # Listed in SPEC order; a type whose client library is missing is not offered.
@@ -49,6 +50,10 @@ def get_connector(storage) -> Connector:
         secrets = decrypt_json(storage.secrets_encrypted)
     except ValueError as exc:
         raise StorageError(str(exc)) from None
-    return build_connector(
-        type=storage.type, parameters=dict(storage.parameters), secrets=secrets, team_slug=storage.team.slug
-    )
+    try:
+        return build_connector(
+            type=storage.type, parameters=dict(storage.parameters), secrets=secrets, team_slug=storage.team.slug
+        )
+    except UrlRejected as exc:
+        # The endpoint was fine when saved; its DNS now points somewhere refused.
+        raise StorageError(f"endpoint_url refused: {exc}") from None
