@@ -2,7 +2,12 @@
 
 Keys are a comma list, newest first (MultiFernet): encrypt with the first, decrypt with any, so a
 new key can be put in front and old tokens re-encrypted with `rotate_secrets`. Without configured
-keys a key is derived from SECRET_KEY (fine for a single development machine).
+keys a key is derived from SECRET_KEY (fine for a single development machine); it remains a
+decryption fallback after keys are configured, until `rotate_secrets` has run.
+
+Rotation: `manage.py rotate_secrets --generate-key` prints a new key; put it first in
+GENERATOR_ENCRYPTION_KEYS (keep the old ones after it), restart web servers and workers, run
+`manage.py rotate_secrets`, then drop the old keys from the list.
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from django.conf import settings
 
 @cache
 def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
-    if keys:
-        return MultiFernet([Fernet(key.encode()) for key in keys])
-    derived = base64.urlsafe_b64encode(hashlib.sha256(("generator-secrets:" + secret_key).encode()).digest())
-    return MultiFernet([Fernet(derived)])
+    derived = Fernet(base64.urlsafe_b64encode(hashlib.sha256(("generator-secrets:" + secret_key).encode()).digest()))
+    # The SECRET_KEY-derived key stays last so tokens written before GENERATOR_ENCRYPTION_KEYS was
+    # set still decrypt; `rotate_secrets` then moves them to the newest configured key.
+    return MultiFernet([*(Fernet(key.encode()) for key in keys), derived])
 
 
 def fernet() -> MultiFernet:
