@@ -1,0 +1,319 @@
+"""Admin for operators: balances change only through the grant action, secrets never show."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.shortcuts import render
+
+from generator.errors import ValidationFailed
+from generator.forms import GrantCreditsForm
+from generator.models import (
+    ApiKey,
+    CreditLedger,
+    Generation,
+    Invite,
+    Membership,
+    Storage,
+    Team,
+    User,
+    WebhookDelivery,
+)
+from generator.services.apikeys import apikey_revoke
+from generator.services.billing import credits_grant
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class LedgerInline(ReadOnlyInline):
+    model = CreditLedger
+    fields = (
+        "created_at",
+        "kind",
+        "amount",
+        "balance_after",
+        "reason",
+        "user",
+        "actor",
+        "generation",
+    )
+    readonly_fields = fields
+    ordering = ("-created_at", "-pk")
+    show_change_link = False
+    max_num = 0
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).select_related("user", "actor", "generation")
+        )
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "monthly_cap", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("user",)
+
+
+@admin.action(description="Grant or deduct credits…")
+def grant_credits(modeladmin, request, queryset):
+    """Ask for an amount and a mandatory reason, then write one ledger entry per selected team."""
+    if "apply" in request.POST:
+        form = GrantCreditsForm(request.POST)
+        if form.is_valid():
+            amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
+            for team in queryset:
+                try:
+                    credits_grant(
+                        team=team, amount=amount, actor=request.user, reason=reason
+                    )
+                except ValidationFailed as exc:
+                    modeladmin.message_user(
+                        request, f"{team.name}: {exc.message}", messages.ERROR
+                    )
+                else:
+                    modeladmin.message_user(
+                        request,
+                        f"{team.name}: {amount:+d} credits, balance now {team.balance}.",
+                        messages.SUCCESS,
+                    )
+            return None
+    else:
+        form = GrantCreditsForm()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Grant or deduct credits",
+        "teams": queryset,
+        "form": form,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return render(request, "admin/generator/team/grant_credits.html", context)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "balance",
+        "monthly_allowance",
+        "rate_per_second",
+        "rate_per_minute",
+        "created_at",
+    )
+    search_fields = ("name", "slug")
+    readonly_fields = ("balance", "created_at", "updated_at")
+    fields = (
+        "name",
+        "slug",
+        "balance",
+        "monthly_allowance",
+        "rate_per_second",
+        "rate_per_minute",
+        "webhook_url",
+        "created_at",
+        "updated_at",
+    )
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = (MembershipInline, LedgerInline)
+    actions = (grant_credits,)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ("email",)
+    list_display = ("email", "name", "is_staff", "is_active", "date_joined")
+    search_fields = ("email", "name")
+    list_filter = ("is_staff", "is_superuser", "is_active")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("name",)}),
+        (
+            "Permissions",
+            {
+                "fields": (
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
+        ),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
+    )
+    filter_horizontal = ("groups", "user_permissions")
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "team", "role", "monthly_cap", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "team__name")
+    autocomplete_fields = ("user", "team")
+    list_select_related = ("user", "team")
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    list_display = ("email", "team", "role", "expires_at", "used_at", "created_by")
+    list_filter = ("role",)
+    search_fields = ("email", "team__name")
+    readonly_fields = ("token_digest", "used_at", "created_by", "created_at")
+    list_select_related = ("team", "created_by")
+
+
+@admin.action(description="Revoke selected keys")
+def revoke_keys(modeladmin, request, queryset):
+    count = 0
+    for key in queryset.filter(revoked_at__isnull=True).select_related("team"):
+        apikey_revoke(team=key.team, key=key)
+        count += 1
+    modeladmin.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "prefix",
+        "team",
+        "created_by",
+        "scopes",
+        "last_used_at",
+        "revoked_at",
+        "created_at",
+    )
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "team__name", "created_by__email")
+    readonly_fields = (
+        "prefix",
+        "digest",
+        "team",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "created_at",
+    )
+    fields = (
+        "name",
+        "team",
+        "created_by",
+        "prefix",
+        "scopes",
+        "last_used_at",
+        "revoked_at",
+        "created_at",
+    )
+    list_select_related = ("team", "created_by")
+    actions = (revoke_keys,)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are created by members or the CLI, so the secret is shown to them once
+
+
+@admin.register(Storage)
+class StorageAdmin(admin.ModelAdmin):
+    list_display = ("name", "team", "type", "created_at")
+    list_filter = ("type",)
+    search_fields = ("name", "team__name")
+    # secrets_encrypted is deliberately absent: secrets never appear in the admin.
+    fields = ("team", "name", "type", "parameters", "created_by", "created_at")
+    readonly_fields = ("team", "type", "parameters", "created_by", "created_at")
+    list_select_related = ("team",)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # connecting checks the storage and encrypts credentials: use the dashboard or API
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "team",
+        "created_by",
+        "status",
+        "stage",
+        "progress",
+        "duration",
+        "cost",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "stage",
+        "duration",
+        "is_temporary",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = (
+        "=id",
+        "uuid",
+        "team__name",
+        "created_by__email",
+        "generated_prompt",
+    )
+    list_select_related = ("team", "created_by")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = [f.name for f in Generation._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CreditLedger)
+class CreditLedgerAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "team",
+        "kind",
+        "amount",
+        "balance_after",
+        "reason",
+        "user",
+        "actor",
+    )
+    list_filter = ("kind",)
+    search_fields = ("team__name", "reason", "user__email", "actor__email")
+    list_select_related = ("team", "user", "actor")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("generation", "attempt", "status_code", "error", "created_at")
+    readonly_fields = (
+        "generation",
+        "url",
+        "attempt",
+        "status_code",
+        "error",
+        "created_at",
+    )
+    list_select_related = ("generation",)
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,993 @@
+"""Dashboard pages and fragments: status, scoping to the current team, htmx fragments, POST-only writes."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.files.storage import default_storage
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils import timezone
+from PIL import Image
+
+from generator.models import (
+    ApiKey,
+    CreditLedger,
+    Generation,
+    Invite,
+    Membership,
+    Storage,
+)
+from generator.services.billing import credits_hold
+from generator.services.teams import invite_create
+from tests.factories import PASSWORD, make_api_key, make_member, make_team, make_user
+
+pytestmark = pytest.mark.django_db
+
+Status, Stage = Generation.Status, Generation.Stage
+
+
+def make_generation(
+    team,
+    user=None,
+    *,
+    status=Status.DONE,
+    stage=None,
+    prompt="slow zoom in",
+    hold=False,
+    **fields,
+):
+    defaults = {
+        Status.DONE: Stage.DONE,
+        Status.ERROR: Stage.ERROR,
+        Status.CANCELLED: Stage.CANCELLED,
+        Status.PROCESSING: Stage.QUEUED,
+    }
+    now = timezone.now()
+    generation = Generation.objects.create(
+        team=team,
+        created_by=user,
+        request={
+            "input": "https://shop.example/shoe.jpg",
+            "options": {"prompt": prompt, "duration": 5, "guidance_scale": 0.5},
+        },
+        status=status,
+        stage=stage or defaults[status],
+        progress=100 if status == Status.DONE else fields.pop("progress", 0),
+        duration=5,
+        cost=35,
+        completed_at=fields.pop(
+            "completed_at", now if status != Status.PROCESSING else None
+        ),
+        # Made a while ago, so it does not count toward the 1-per-second rate window.
+        created_at=fields.pop("created_at", now - timedelta(minutes=2)),
+        **fields,
+    )
+    if hold:
+        team.refresh_from_db()
+        credits_hold(team=team, generation=generation, user=user)
+    return generation
+
+
+@pytest.fixture
+def team():
+    return make_team("Acme", credits=1000, slug="acme")
+
+
+@pytest.fixture
+def owner(team):
+    return make_member(
+        team,
+        make_user("owner@example.com", name="Olivia Owner"),
+        role=Membership.Role.OWNER,
+    )
+
+
+@pytest.fixture
+def member(team):
+    return make_member(team, make_user("mia@example.com", name="Mia Member"))
+
+
+@pytest.fixture
+def other_team():
+    team = make_team("Other", credits=500, slug="other")
+    make_member(team, make_user("stranger@example.com"), role=Membership.Role.OWNER)
+    return team
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner.user)
+    return client
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member.user)
+    return client
+
+
+def local_storage(team, name="photos", path="photos"):
+    from generator.services.storages import storage_create
+
+    return storage_create(
+        team=team, user=None, name=name, type="local", parameters={"path": path}
+    )
+
+
+def png_bytes(size=(400, 320), color=(200, 60, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PAGES = ["home", "jobs", "gallery", "storages", "credits", "keys", "team"]
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_redirects_anonymous_users_to_login(client, name):
+    response = client.get(reverse(f"generator:{name}"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_for_a_member_with_header_balance_and_htmx(
+    member_client, team, name
+):
+    response = member_client.get(reverse(f"generator:{name}"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" in html
+    assert 'hx-headers=\'{"X-CSRFToken": "' in html
+    assert html.count("hx-headers") == 1
+    assert "/static/django_htmx/htmx" in html
+    assert "unpkg.com" not in html and "cdn" not in html.lower()
+    assert f'<span class="balance-num">{team.balance}</span>' in html
+
+
+def test_user_without_team_sees_an_explanation_not_an_error(client):
+    client.force_login(make_user("lonely@example.com"))
+    response = client.get(reverse("generator:home"))
+    assert response.status_code == 403
+    assert "not in a team" in response.content.decode()
+
+
+MUTATING = [
+    ("generator:generate", {}),
+    ("generator:job-cancel", {"pk": uuid.uuid4()}),
+    ("generator:job-retry", {"pk": uuid.uuid4()}),
+    ("generator:video-delete", {"pk": uuid.uuid4()}),
+    ("generator:storage-connect", {}),
+    ("generator:storage-check", {"pk": 1}),
+    ("generator:storage-disconnect", {"pk": 1}),
+    ("generator:key-create", {}),
+    ("generator:key-revoke", {"pk": 1}),
+    ("generator:team-invite", {}),
+    ("generator:member-update", {"pk": 1}),
+    ("generator:member-remove", {"pk": 1}),
+    ("generator:team-switch", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), MUTATING)
+def test_get_to_a_mutating_url_is_405(owner_client, name, kwargs):
+    assert owner_client.get(reverse(name, kwargs=kwargs)).status_code == 405
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+def test_jobs_fragment_for_htmx_has_no_html_shell(member_client, team, member):
+    make_generation(
+        team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, progress=42
+    )
+    response = member_client.get(reverse("generator:jobs"), HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert 'id="job-list"' in html
+    assert "Rendering 42%" in html
+
+
+def test_active_job_row_polls_every_second_and_finished_row_does_not(
+    member_client, team, member
+):
+    active = make_generation(
+        team, member.user, status=Status.PROCESSING, stage=Stage.FETCHING, progress=5
+    )
+    done = make_generation(team, member.user)
+    html = member_client.get(reverse("generator:jobs")).content.decode()
+    active_row = html.split(f'id="job-{active.uuid}"')[1].split(">")[0]
+    done_row = html.split(f'id="job-{done.uuid}"')[1].split(">")[0]
+    assert 'hx-trigger="every 1s"' in active_row
+    assert "hx-trigger" not in done_row
+
+
+def test_job_row_fragment_polls_with_200_while_active_and_answers_286_when_finished(
+    member_client, team, member
+):
+    generation = make_generation(
+        team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, progress=30
+    )
+    url = reverse("generator:job-detail", args=[generation.uuid])
+    active = member_client.get(url, HTTP_HX_REQUEST="true")
+    assert active.status_code == 200
+    assert 'aria-valuenow="30"' in active.content.decode()
+    assert "<html" not in active.content.decode()
+
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Status.DONE, stage=Stage.DONE, progress=100
+    )
+    finished = member_client.get(url, HTTP_HX_REQUEST="true")
+    assert finished.status_code == 286
+    html = finished.content.decode()
+    assert "hx-trigger" not in html
+    assert 'aria-valuenow="100"' in html
+
+
+def test_job_detail_page_shows_the_request(member_client, team, member):
+    generation = make_generation(team, member.user, prompt="camera zoom out, glitter")
+    response = member_client.get(
+        reverse("generator:job-detail", args=[generation.uuid])
+    )
+    assert response.status_code == 200
+    assert "camera zoom out, glitter" in response.content.decode()
+
+
+def test_failed_refunded_job_shows_reason_and_not_charged(member_client, team, member):
+    from generator.services.billing import credits_refund
+
+    generation = make_generation(
+        team,
+        member.user,
+        status=Status.ERROR,
+        hold=True,
+        errors=[
+            {
+                "error": "the image is smaller than 300 px",
+                "created_at": "2026-01-01T00:00:00+00:00",
+            }
+        ],
+    )
+    credits_refund(generation=generation, reason="failed")
+    html = member_client.get(reverse("generator:jobs")).content.decode()
+    assert "the image is smaller than 300 px" in html
+    assert "not charged" in html
+
+
+def test_cancel_a_queued_job_refunds_it(member_client, team, member):
+    generation = make_generation(team, member.user, status=Status.PROCESSING, hold=True)
+    team.refresh_from_db()
+    before = team.balance
+    response = member_client.post(
+        reverse("generator:job-cancel", args=[generation.uuid])
+    )
+    assert response.status_code == 302
+    generation.refresh_from_db()
+    team.refresh_from_db()
+    assert generation.status == Status.CANCELLED
+    assert team.balance == before + 35
+
+
+def test_cancel_a_started_job_explains_it_cannot(member_client, team, member):
+    generation = make_generation(
+        team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, hold=True
+    )
+    response = member_client.post(
+        reverse("generator:job-cancel", args=[generation.uuid]), follow=True
+    )
+    assert "Could not cancel" in response.content.decode()
+    generation.refresh_from_db()
+    assert generation.status == Status.PROCESSING
+
+
+def test_retry_creates_a_new_charged_job_with_the_same_request(
+    member_client, team, member
+):
+    generation = make_generation(team, member.user, status=Status.ERROR)
+    response = member_client.post(
+        reverse("generator:job-retry", args=[generation.uuid])
+    )
+    assert response.status_code == 302
+    newest = Generation.objects.filter(team=team).order_by("-pk").first()
+    assert newest.pk != generation.pk
+    assert newest.request == generation.request
+    assert CreditLedger.objects.filter(
+        generation=newest, kind=CreditLedger.Kind.HOLD, amount=-35
+    ).exists()
+
+
+# --- generate ---------------------------------------------------------------------------------
+
+
+def form_data(**overrides) -> dict:
+    data = {
+        "source": "url",
+        "url": "https://shop.example/shoe.jpg",
+        "prompt_mode": "text",
+        "prompt": "slow zoom in, light sweep",
+        "negative_prompt": "",
+        "duration": "5",
+        "guidance_scale": "0.5",
+        "output_mode": "temporary",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_generate_form_shows_costs_next_to_the_balance(member_client, team):
+    html = member_client.get(reverse("generator:home")).content.decode()
+    assert "35 credits" in html and "70 credits" in html
+    assert 'enctype="multipart/form-data"' in html
+    assert 'action="/generate/"' in html
+
+
+def test_generate_accepts_a_url_and_charges_through_the_service(
+    member_client, team, member
+):
+    response = member_client.post(
+        reverse("generator:generate"), form_data(duration="10")
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("generator:jobs"))
+    generation = Generation.objects.get(team=team)
+    assert generation.created_by == member.user
+    assert generation.request["input"] == "https://shop.example/shoe.jpg"
+    assert generation.request["options"]["duration"] == 10
+    team.refresh_from_db()
+    assert team.balance == 1000 - 70
+
+
+def test_generate_auto_prompt_with_guidelines(member_client, team):
+    response = member_client.post(
+        reverse("generator:generate"),
+        form_data(prompt_mode="auto", prompt="", guidelines="calm and premium"),
+    )
+    assert response.status_code == 302
+    assert Generation.objects.get(team=team).request["options"]["prompt"] == {
+        "generate": True,
+        "guidelines": "calm and premium",
+    }
+
+
+def test_generate_shows_the_api_validation_words_next_to_the_fields(
+    member_client, team
+):
+    from generator.errors import ValidationFailed
+    from generator.schemas import parse_generate_request
+
+    body = {
+        "input": "ftp://shop.example/a.jpg",
+        "options": {"prompt": "ab", "duration": 5, "guidance_scale": 0.5},
+    }
+    with pytest.raises(ValidationFailed) as api:
+        parse_generate_request(body, team=team)
+    response = member_client.post(
+        reverse("generator:generate"),
+        form_data(url="ftp://shop.example/a.jpg", prompt="ab"),
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    for messages in api.value.details.values():
+        for message in messages:
+            assert escape(message) in html
+    assert 'id="id_url-errors"' in html
+    assert 'id="id_prompt-errors"' in html
+    assert not Generation.objects.filter(team=team).exists()
+
+
+def test_generate_with_unknown_output_storage_is_an_inline_error(member_client, team):
+    response = member_client.post(
+        reverse("generator:generate"),
+        form_data(output_mode="storage", output_storage="nope", output_path="out/"),
+    )
+    assert response.status_code == 422
+    assert 'id="id_output_path-errors"' in response.content.decode()
+    assert not Generation.objects.filter(team=team).exists()
+
+
+def test_generate_refuses_when_credits_are_short_and_says_nothing_was_charged(client):
+    poor = make_team("Poor", credits=20, slug="poor")
+    membership = make_member(poor)
+    client.force_login(membership.user)
+    response = client.post(reverse("generator:generate"), form_data())
+    assert response.status_code == 402
+    html = response.content.decode()
+    assert "not enough credits" in html.lower()
+    assert "Nothing was charged" in html
+    assert not Generation.objects.filter(team=poor).exists()
+
+
+def test_generate_refuses_over_the_rate_limit_with_when_to_retry(member_client, team):
+    assert (
+        member_client.post(reverse("generator:generate"), form_data()).status_code
+        == 302
+    )
+    response = member_client.post(reverse("generator:generate"), form_data())
+    assert response.status_code == 429
+    html = response.content.decode()
+    assert "Try again in" in html
+    assert "1 per second" in html
+    assert Generation.objects.filter(team=team).count() == 1
+
+
+def test_upload_is_kept_in_the_team_uploads_storage_and_submitted_as_storage_input(
+    member_client, team, settings
+):
+    upload = io.BytesIO(png_bytes())
+    upload.name = "shoe.png"
+    response = member_client.post(
+        reverse("generator:generate"),
+        {**form_data(source="upload", url=""), "upload": upload},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    generation = Generation.objects.get(team=team)
+    assert generation.request["input"].startswith("storage://uploads/")
+    assert generation.request["input"].endswith(".png")
+    storage = Storage.objects.get(team=team, name="uploads")
+    key = generation.request["input"].removeprefix("storage://uploads/")
+    stored = (
+        settings.GENERATOR_LOCAL_STORAGE_ROOT
+        / team.slug
+        / storage.parameters["path"]
+        / key
+    )
+    assert stored.read_bytes().startswith(b"\x89PNG")
+
+
+def test_upload_of_a_non_image_is_refused_inline(member_client, team):
+    upload = io.BytesIO(b"<html>not an image</html>")
+    upload.name = "shoe.jpg"
+    response = member_client.post(
+        reverse("generator:generate"), {**form_data(source="upload"), "upload": upload}
+    )
+    assert response.status_code == 422
+    assert "not a JPEG, PNG, WEBP or HEIF image" in response.content.decode()
+    assert not Generation.objects.filter(team=team).exists()
+
+
+# --- gallery ----------------------------------------------------------------------------------
+
+
+def test_gallery_shows_who_when_prompt_duration_cost_and_time_left(
+    member_client, team, member, owner
+):
+    mine = make_generation(
+        team, member.user, prompt="orbit with sparkle", poster_name="posters/x.jpg"
+    )
+    theirs = make_generation(team, owner.user, prompt="pan left slowly")
+    html = member_client.get(reverse("generator:gallery")).content.decode()
+    assert "orbit with sparkle" in html and "pan left slowly" in html
+    assert "Mia Member" in html and "Olivia Owner" in html
+    assert "35 credits" in html and "5 s" in html
+    assert "23 h 59 min left" in html or "23 h 58 min left" in html
+    assert f'id="video-{mine.uuid}"' in html and f'id="video-{theirs.uuid}"' in html
+    assert 'data-video="http://testserver/v/' in html
+
+
+def test_gallery_greys_expired_items_without_a_player(member_client, team, member):
+    expired = make_generation(
+        team, member.user, completed_at=timezone.now() - timedelta(hours=25)
+    )
+    html = member_client.get(reverse("generator:gallery")).content.decode()
+    card = (
+        html.split(f'id="video-{expired.uuid}"')[0].rsplit("<article", 1)[1]
+        + html.split(f'id="video-{expired.uuid}"')[1].split("</article>")[0]
+    )
+    assert "tile expired" in card
+    assert "data-video" not in card
+    assert "Download" not in card
+
+
+def test_gallery_filters_by_status_member_and_date(member_client, team, member, owner):
+    old = make_generation(team, member.user, prompt="old one")
+    Generation.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=10)
+    )
+    make_generation(team, member.user, prompt="failed one", status=Status.ERROR)
+    make_generation(team, owner.user, prompt="owner one")
+    url = reverse("generator:gallery")
+
+    by_status = member_client.get(url, {"status": "ERROR"}).content.decode()
+    assert "failed one" in by_status and "owner one" not in by_status
+
+    by_member = member_client.get(url, {"member": owner.user_id}).content.decode()
+    assert "owner one" in by_member and "failed one" not in by_member
+
+    since = (timezone.localdate() - timedelta(days=2)).isoformat()
+    by_date = member_client.get(url, {"from": since}).content.decode()
+    assert "old one" not in by_date and "owner one" in by_date
+
+
+def test_gallery_htmx_request_returns_only_the_results(member_client, team, member):
+    make_generation(team, member.user)
+    html = member_client.get(
+        reverse("generator:gallery"), {"status": "DONE"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "<html" not in html
+    assert html.lstrip().startswith('<section id="gallery-results"')
+
+
+def test_gallery_paginates(member_client, team, member):
+    for i in range(30):
+        make_generation(team, member.user, prompt=f"video number {i:02d}")
+    first = member_client.get(reverse("generator:gallery")).content.decode()
+    second = member_client.get(
+        reverse("generator:gallery"), {"page": 2}
+    ).content.decode()
+    assert "video number 29" in first and "video number 05" not in first
+    assert "video number 05" in second and "Page 2 of 2" in second
+
+
+def test_gallery_query_count_is_constant_per_page(
+    member_client, team, member, owner, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_generation(team, member.user)
+    with CaptureQueriesContext(connection) as small:
+        member_client.get(reverse("generator:gallery"))
+    for i in range(60):
+        make_generation(
+            team, owner.user if i % 2 else member.user, poster_name=f"posters/{i}.jpg"
+        )
+    with django_assert_num_queries(len(small)):
+        response = member_client.get(reverse("generator:gallery"))
+    assert response.content.decode().count('<article class="tile') == 24
+
+
+def test_gallery_does_not_list_another_teams_videos(member_client, other_team):
+    foreign = make_generation(other_team, prompt="secret foreign video")
+    html = member_client.get(reverse("generator:gallery")).content.decode()
+    assert "secret foreign video" not in html
+    assert str(foreign.uuid) not in html
+
+
+def test_poster_is_served_to_the_team_only(member_client, team, member, other_team):
+    default_storage.save("posters/p1.jpg", io.BytesIO(b"\xff\xd8\xff fake jpeg"))
+    mine = make_generation(team, member.user, poster_name="posters/p1.jpg")
+    foreign = make_generation(other_team, poster_name="posters/p1.jpg")
+    response = member_client.get(reverse("generator:poster", args=[mine.uuid]))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"\xff\xd8")
+    assert (
+        member_client.get(reverse("generator:poster", args=[foreign.uuid])).status_code
+        == 404
+    )
+
+
+def test_delete_video_by_creator_removes_it_from_the_gallery(
+    member_client, team, member
+):
+    generation = make_generation(team, member.user, prompt="to be deleted")
+    response = member_client.post(
+        reverse("generator:video-delete", args=[generation.uuid])
+    )
+    assert response.status_code == 302
+    generation.refresh_from_db()
+    assert generation.deleted_at is not None
+    assert (
+        "to be deleted"
+        not in member_client.get(reverse("generator:gallery")).content.decode()
+    )
+
+
+def test_member_cannot_delete_someone_elses_video(member_client, team, owner):
+    generation = make_generation(team, owner.user)
+    assert (
+        member_client.post(
+            reverse("generator:video-delete", args=[generation.uuid])
+        ).status_code
+        == 403
+    )
+    generation.refresh_from_db()
+    assert generation.deleted_at is None
+
+
+@pytest.mark.parametrize("name", ["generator:job-detail", "generator:poster"])
+def test_another_teams_generation_pages_are_404(member_client, other_team, name):
+    foreign = make_generation(other_team)
+    assert member_client.get(reverse(name, args=[foreign.uuid])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "name", ["generator:job-cancel", "generator:job-retry", "generator:video-delete"]
+)
+def test_another_teams_generation_actions_are_404_and_change_nothing(
+    owner_client, other_team, name
+):
+    foreign = make_generation(other_team, status=Status.PROCESSING)
+    assert owner_client.post(reverse(name, args=[foreign.uuid])).status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.status == Status.PROCESSING and foreign.deleted_at is None
+    assert Generation.objects.filter(team=other_team).count() == 1
+
+
+# --- storages ---------------------------------------------------------------------------------
+
+
+def test_connect_a_local_storage_and_test_it_step_by_step(owner_client, team):
+    response = owner_client.post(
+        reverse("generator:storage-connect"),
+        {"name": "photos", "type": "local", "path": "photos"},
+    )
+    assert response.status_code == 302
+    storage = Storage.objects.get(team=team, name="photos")
+    check = owner_client.post(
+        reverse("generator:storage-check", args=[storage.pk]), HTTP_HX_REQUEST="true"
+    )
+    html = check.content.decode()
+    assert check.status_code == 200
+    assert "<html" not in html
+    for step in ("Write", "Read", "Delete"):
+        assert step in html
+    assert "Connection works." in html
+
+
+def test_connect_storage_with_a_bad_name_shows_the_error(owner_client, team):
+    response = owner_client.post(
+        reverse("generator:storage-connect"), {"name": "bad name!", "type": "local"}
+    )
+    assert response.status_code == 422
+    assert 'class="errorlist"' in response.content.decode()
+    assert not Storage.objects.filter(team=team).exists()
+
+
+def test_member_cannot_connect_or_disconnect_storages(member_client, team):
+    storage = local_storage(team)
+    assert (
+        member_client.post(
+            reverse("generator:storage-connect"), {"name": "x", "type": "local"}
+        ).status_code
+        == 403
+    )
+    assert (
+        member_client.post(
+            reverse("generator:storage-disconnect", args=[storage.pk])
+        ).status_code
+        == 403
+    )
+    assert Storage.objects.filter(pk=storage.pk).exists()
+
+
+def test_browse_lists_folders_and_image_thumbnails(member_client, team, settings):
+    storage = local_storage(team)
+    root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "photos"
+    (root / "shoes").mkdir(parents=True)
+    (root / "shoes" / "red.png").write_bytes(png_bytes())
+    (root / "notes.txt").write_text("hello")
+    top = member_client.get(
+        reverse("generator:storage-browse", args=[storage.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert top.status_code == 200
+    assert "<html" not in top.content.decode()
+    assert "shoes" in top.content.decode()
+    inner = member_client.get(
+        reverse("generator:storage-browse", args=[storage.pk]),
+        {"folder": "shoes/", "pick": "1"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'data-pick="storage://photos/shoes/red.png"' in inner
+    thumb = member_client.get(
+        reverse("generator:storage-thumbnail", args=[storage.pk]),
+        {"key": "shoes/red.png"},
+    )
+    assert thumb.status_code == 200
+    assert thumb["Content-Type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(thumb.content))
+    assert max(image.size) <= 240
+
+
+def test_thumbnail_refuses_traversal(member_client, team):
+    storage = local_storage(team)
+    url = reverse("generator:storage-thumbnail", args=[storage.pk])
+    assert member_client.get(url, {"key": "../other/x.png"}).status_code == 404
+
+
+def test_disconnect_storage(owner_client, team):
+    storage = local_storage(team)
+    assert (
+        owner_client.post(
+            reverse("generator:storage-disconnect", args=[storage.pk])
+        ).status_code
+        == 302
+    )
+    assert not Storage.objects.filter(pk=storage.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        ("get", "generator:storage-browse"),
+        ("get", "generator:storage-thumbnail"),
+        ("post", "generator:storage-check"),
+        ("post", "generator:storage-disconnect"),
+    ],
+)
+def test_another_teams_storage_is_404(owner_client, other_team, method, name):
+    foreign = local_storage(other_team)
+    response = getattr(owner_client, method)(
+        reverse(name, args=[foreign.pk]), {"key": "a.png"} if method == "get" else {}
+    )
+    assert response.status_code == 404
+    assert Storage.objects.filter(pk=foreign.pk).exists()
+
+
+def test_storage_pages_never_show_secrets(owner_client, team):
+    Storage.objects.create(
+        team=team,
+        name="s3box",
+        type="s3",
+        parameters={"bucket": "b"},
+        secrets_encrypted="gAAAAA-super-secret-token",
+    )
+    html = owner_client.get(reverse("generator:storages")).content.decode()
+    assert "s3box" in html
+    assert "super-secret" not in html
+
+
+# --- credits ----------------------------------------------------------------------------------
+
+
+def test_credits_page_shows_balance_usage_chart_and_ledger(member_client, team, member):
+    make_generation(team, member.user, hold=True)
+    team.refresh_from_db()
+    html = member_client.get(reverse("generator:credits")).content.decode()
+    assert f'id="credits-balance">{team.balance}<' in html
+    assert "<svg" in html and html.count('class="bar"') == 30
+    assert "Mia Member" in html
+    assert "test setup" in html  # the factory's grant reason
+    assert "5 s video" in html
+
+
+def test_credits_ledger_fragment(member_client, team):
+    html = member_client.get(
+        reverse("generator:credits"), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "<html" not in html
+    assert 'id="ledger"' in html
+
+
+def test_credits_page_does_not_show_another_teams_ledger(member_client, other_team):
+    from generator.services.billing import credits_grant
+
+    credits_grant(team=other_team, amount=5, reason="foreign gift")
+    assert (
+        "foreign gift"
+        not in member_client.get(reverse("generator:credits")).content.decode()
+    )
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def test_create_key_shows_the_secret_once_and_it_works(owner_client, team):
+    from generator.services.apikeys import apikey_authenticate
+
+    response = owner_client.post(
+        reverse("generator:key-create"),
+        {"name": "shop import", "scopes": ["video_generation"]},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    raw = html.split('id="raw-key">')[1].split("<")[0]
+    assert apikey_authenticate(raw).team == team
+    assert 'data-copy="raw-key"' in html
+    assert raw not in owner_client.get(reverse("generator:keys")).content.decode()
+    assert ApiKey.objects.get(team=team).scopes == ["video_generation"]
+
+
+def test_member_cannot_create_or_revoke_keys(member_client, team):
+    make_api_key(team)
+    key = ApiKey.objects.get(team=team)
+    assert (
+        member_client.post(
+            reverse("generator:key-create"), {"name": "x", "scopes": ["storage"]}
+        ).status_code
+        == 403
+    )
+    assert (
+        member_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code
+        == 403
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+def test_revoke_key(owner_client, team):
+    make_api_key(team, name="old")
+    key = ApiKey.objects.get(team=team)
+    assert (
+        owner_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code
+        == 302
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert "revoked" in owner_client.get(reverse("generator:keys")).content.decode()
+
+
+def test_another_teams_key_is_404(owner_client, other_team):
+    make_api_key(other_team)
+    key = ApiKey.objects.get(team=other_team)
+    assert (
+        owner_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code
+        == 404
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+# --- team -------------------------------------------------------------------------------------
+
+
+def test_invite_link_creates_the_account_once(owner_client, client, team, owner):
+    response = owner_client.post(
+        reverse("generator:team-invite"), {"email": "new@example.com", "role": "member"}
+    )
+    assert response.status_code == 200
+    link = response.content.decode().split('id="invite-link">')[1].split("<")[0]
+    path = link.removeprefix("http://testserver")
+    owner_client.logout()
+
+    form = client.get(path)
+    assert form.status_code == 200 and "Join Acme" in form.content.decode()
+    accepted = client.post(
+        path, {"name": "New Person", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert accepted.status_code == 302
+    membership = Membership.objects.get(team=team, user__email="new@example.com")
+    assert membership.role == "member"
+    assert client.get(reverse("generator:home")).status_code == 200  # logged in
+
+    client.logout()
+    assert client.get(path).status_code == 404  # single use
+
+
+def test_expired_invite_is_refused(client, team, owner):
+    invite, raw = invite_create(team=team, actor=owner, email="late@example.com")
+    Invite.objects.filter(pk=invite.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    response = client.get(reverse("generator:invite-accept", args=[raw]))
+    assert response.status_code == 404
+    assert "not valid" in response.content.decode()
+
+
+def test_member_cannot_invite(member_client):
+    response = member_client.post(
+        reverse("generator:team-invite"), {"email": "x@example.com", "role": "member"}
+    )
+    assert response.status_code == 403
+    assert not Invite.objects.exists()
+
+
+def test_removing_a_member_revokes_their_keys(owner_client, team, member):
+    make_api_key(team, user=member.user, name="theirs")
+    make_api_key(team, name="cli")
+    response = owner_client.post(reverse("generator:member-remove", args=[member.pk]))
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=member.pk).exists()
+    assert ApiKey.objects.get(name="theirs").revoked_at is not None
+    assert ApiKey.objects.get(name="cli").revoked_at is None
+
+
+def test_last_owner_cannot_be_removed(owner_client, owner):
+    response = owner_client.post(
+        reverse("generator:member-remove", args=[owner.pk]), follow=True
+    )
+    assert "at least one owner" in response.content.decode()
+    assert Membership.objects.filter(pk=owner.pk).exists()
+
+
+def test_owner_sets_a_monthly_cap_that_the_credit_hold_enforces(
+    owner_client, client, team, member
+):
+    response = owner_client.post(
+        reverse("generator:member-update", args=[member.pk]),
+        {f"m{member.pk}-role": "member", f"m{member.pk}-monthly_cap": "40"},
+    )
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.monthly_cap == 40
+    client.force_login(member.user)
+    assert client.post(reverse("generator:generate"), form_data()).status_code == 302
+    Generation.objects.update(created_at=timezone.now() - timedelta(seconds=5))
+    refused = client.post(reverse("generator:generate"), form_data())
+    assert refused.status_code == 402
+    assert "cap" in refused.content.decode()
+
+
+def test_another_teams_member_is_404(owner_client, other_team):
+    foreign = Membership.objects.get(team=other_team)
+    assert (
+        owner_client.post(
+            reverse("generator:member-remove", args=[foreign.pk])
+        ).status_code
+        == 404
+    )
+    assert (
+        owner_client.post(
+            reverse("generator:member-update", args=[foreign.pk]), {}
+        ).status_code
+        == 404
+    )
+    assert Membership.objects.filter(pk=foreign.pk).exists()
+
+
+def test_switch_team_changes_the_current_team(client, team, other_team):
+    user = make_user("both@example.com")
+    make_member(team, user)
+    make_member(other_team, user)
+    client.force_login(user)
+    make_generation(other_team, prompt="other team video")
+    assert (
+        "other team video"
+        not in client.get(reverse("generator:gallery")).content.decode()
+    )
+    response = client.post(
+        reverse("generator:team-switch"), {"team": other_team.pk, "next": "/gallery/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/gallery/"
+    assert (
+        "other team video" in client.get(reverse("generator:gallery")).content.decode()
+    )
+
+
+def test_cannot_switch_to_a_team_you_are_not_in(member_client, other_team):
+    assert (
+        member_client.post(
+            reverse("generator:team-switch"), {"team": other_team.pk}
+        ).status_code
+        == 404
+    )
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def test_login_with_email_and_logout(client, member):
+    response = client.post(
+        reverse("login"), {"username": "MIA@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("generator:home")).status_code == 200
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(reverse("generator:home")).status_code == 302
+
+
+def test_login_is_throttled_after_five_failures_per_email_and_address(client, member):
+    from django.core.cache import cache
+
+    cache.clear()
+    for _ in range(5):
+        response = client.post(
+            reverse("login"), {"username": "mia@example.com", "password": "wrong"}
+        )
+        assert response.status_code == 200
+    blocked = client.post(
+        reverse("login"), {"username": "mia@example.com", "password": PASSWORD}
+    )
+    assert blocked.status_code == 200
+    assert "Too many failed attempts" in blocked.content.decode()
+    assert "_auth_user_id" not in client.session
+    cache.clear()
+
+
+def test_password_reset_sends_an_email_with_a_link(client, member):
+    response = client.post(reverse("password_reset"), {"email": "mia@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_password_change_page(member_client):
+    assert member_client.get(reverse("password_change")).status_code == 200
