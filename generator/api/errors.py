@@ -41,7 +41,8 @@ def parse_json_object(request) -> dict:
     """Return the request body as a JSON object, or raise MalformedBody (400 / 1000)."""
     try:
         body = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError, bad UTF-8 and integers past Python's digit limit.
         raise MalformedBody("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise MalformedBody("the request body must be a JSON object")

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from generator.api import storages, views
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("storage/storage-types", storages.storage_types, name="storage-types"),
     path("storage/storages", storages.storage_collection, name="storages"),
     path("storage/storages/<int:pk>", storages.storage_item, name="storage-detail"),
+    # Last: any other /v1/ path answers 404 with the envelope instead of an HTML page.
+    re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]

@@ -1,0 +1,101 @@
+"""Idempotency-Key on POST /v1/video/generate (SPEC 2.6, 10 "Idempotency").
+
+The in-flight row is inserted and committed on its own before the job is created, so the unique
+(team, key) constraint makes concurrent twins wait for it and then see it. Only an accepted job's
+response is kept: a refusal (422, 429, 402) releases the key so a corrected retry can succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from generator.errors import Conflict, ValidationFailed
+from generator.models import Generation, IdempotencyRecord, Team
+
+KEY_MAX_CHARS = 255
+TTL_S = 86_400
+# An in-flight row older than this belongs to a request that died before finishing; the key is freed.
+IN_FLIGHT_STALE_S = 120
+HEADER = "Idempotency-Key"
+_CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Either a fresh in-flight record this request owns, or a stored response to replay."""
+
+    record: IdempotencyRecord
+    owned: bool
+
+    @property
+    def replay(self) -> tuple[int, Any] | None:
+        if self.owned:
+            return None
+        return self.record.status_code, self.record.response
+
+
+def idempotency_key_check(raw: str) -> str:
+    """Return the header value if it is 1..255 printable characters, else raise ValidationFailed."""
+    if not raw or len(raw) > KEY_MAX_CHARS or not raw.isprintable():
+        message = f"must be 1 to {KEY_MAX_CHARS} printable characters"
+        raise ValidationFailed(f"{HEADER}: {message}", details={HEADER: [message]})
+    return raw
+
+
+def body_digest(body: Any) -> str:
+    """Return a digest of a JSON body that ignores key order and whitespace."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def idempotency_claim(*, team: Team, key: str, digest: str, now: datetime | None = None) -> Claim:
+    """Take the key for this request, or return the first response; 422 other body, 409 in flight."""
+    now = now or timezone.now()
+    for _ in range(_CLAIM_ATTEMPTS):
+        IdempotencyRecord.objects.filter(team=team, key=key, created_at__lte=now - timedelta(seconds=TTL_S)).delete()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(team=team, key=key, body_digest=digest, created_at=now)
+            return Claim(record=record, owned=True)
+        except IntegrityError:
+            pass
+        existing = IdempotencyRecord.objects.filter(team=team, key=key).first()
+        if existing is None:
+            continue  # released between our insert and our read: try to take it again
+        if existing.body_digest != digest:
+            message = "was already used with a different request body"
+            raise ValidationFailed(f"{HEADER}: {message}", details={HEADER: [message]})
+        if existing.status_code is not None:
+            return Claim(record=existing, owned=False)
+        stale = now - timedelta(seconds=IN_FLIGHT_STALE_S)
+        if existing.created_at < stale:
+            IdempotencyRecord.objects.filter(pk=existing.pk, status_code__isnull=True, created_at__lt=stale).delete()
+            continue
+        raise Conflict("a request with this Idempotency-Key is still being processed; retry in a moment")
+    raise Conflict("a request with this Idempotency-Key is still being processed; retry in a moment")
+
+
+def idempotency_complete(*, record: IdempotencyRecord, status_code: int, response: Any, generation: Generation) -> None:
+    """Store the response of an accepted request for replay."""
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status_code=status_code, response=response, generation=generation
+    )
+
+
+def idempotency_release(*, record: IdempotencyRecord) -> None:
+    """Forget an in-flight key whose request was refused, so a retry is judged afresh."""
+    IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+
+
+def idempotency_purge(*, now: datetime | None = None) -> int:
+    """Delete records older than 24 h; return how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=TTL_S)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lte=cutoff).delete()
+    return deleted
