@@ -1,0 +1,194 @@
+"""Admin: every model's pages load for staff, credits change only through the grant action."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from generator.models import ApiKey, CreditLedger, Membership, Storage
+from tests.factories import make_api_key, make_member, make_team, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(make_user("admin@example.com", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "team",
+        "user",
+        "membership",
+        "invite",
+        "apikey",
+        "storage",
+        "generation",
+        "creditledger",
+        "webhookdelivery",
+    ],
+)
+def test_every_model_changelist_loads_for_staff(staff_client, model):
+    make_team("Acme", credits=100)
+    assert (
+        staff_client.get(reverse(f"admin:generator_{model}_changelist")).status_code
+        == 200
+    )
+
+
+def test_django_q_admin_stays_available(staff_client):
+    assert (
+        staff_client.get(reverse("admin:django_q_schedule_changelist")).status_code
+        == 200
+    )
+
+
+def test_non_staff_member_cannot_open_the_admin(client):
+    team = make_team("Acme")
+    client.force_login(make_member(team).user)
+    assert client.get(reverse("admin:generator_team_changelist")).status_code == 302
+
+
+def test_grant_action_asks_for_a_reason_then_writes_one_ledger_entry_with_the_admin(
+    staff_client,
+):
+    team = make_team("Acme", credits=100)
+    url = reverse("admin:generator_team_changelist")
+    form = staff_client.post(
+        url, {"action": "grant_credits", ACTION_CHECKBOX_NAME: [team.pk]}
+    )
+    assert form.status_code == 200
+    assert "Grant or deduct credits" in form.content.decode()
+
+    missing_reason = staff_client.post(
+        url,
+        {
+            "action": "grant_credits",
+            ACTION_CHECKBOX_NAME: [team.pk],
+            "apply": "1",
+            "amount": "500",
+            "reason": " ",
+        },
+    )
+    assert missing_reason.status_code == 200
+    assert (
+        "This field is required" in missing_reason.content.decode()
+        or "reason is required" in missing_reason.content.decode()
+    )
+    team.refresh_from_db()
+    assert team.balance == 100
+
+    done = staff_client.post(
+        url,
+        {
+            "action": "grant_credits",
+            ACTION_CHECKBOX_NAME: [team.pk],
+            "apply": "1",
+            "amount": "500",
+            "reason": "Q4 budget",
+        },
+    )
+    assert done.status_code == 302
+    team.refresh_from_db()
+    assert team.balance == 600
+    entry = CreditLedger.objects.filter(team=team).latest("pk")
+    assert entry.kind == CreditLedger.Kind.GRANT
+    assert entry.amount == 500
+    assert entry.reason == "Q4 budget"
+    assert entry.actor.email == "admin@example.com"
+
+
+def test_deduction_below_zero_is_refused_and_changes_nothing(staff_client):
+    team = make_team("Acme", credits=100)
+    response = staff_client.post(
+        reverse("admin:generator_team_changelist"),
+        {
+            "action": "grant_credits",
+            ACTION_CHECKBOX_NAME: [team.pk],
+            "apply": "1",
+            "amount": "-150",
+            "reason": "oops",
+        },
+        follow=True,
+    )
+    assert "cannot deduct 150" in response.content.decode()
+    team.refresh_from_db()
+    assert team.balance == 100
+
+
+def test_team_balance_is_read_only_and_ledger_is_inline(staff_client):
+    team = make_team("Acme", credits=250)
+    html = staff_client.get(
+        reverse("admin:generator_team_change", args=[team.pk])
+    ).content.decode()
+    assert 'name="balance"' not in html
+    assert "250" in html
+    assert "test setup" in html
+    staff_client.post(
+        reverse("admin:generator_team_change", args=[team.pk]),
+        {
+            "name": "Acme",
+            "slug": team.slug,
+            "balance": "999999",
+            "monthly_allowance": "0",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "ledger-TOTAL_FORMS": "0",
+            "ledger-INITIAL_FORMS": "0",
+        },
+    )
+    team.refresh_from_db()
+    assert team.balance == 250
+
+
+def test_ledger_admin_is_read_only(staff_client):
+    team = make_team("Acme", credits=10)
+    entry = CreditLedger.objects.get(team=team)
+    assert (
+        staff_client.get(reverse("admin:generator_creditledger_add")).status_code == 403
+    )
+    staff_client.post(
+        reverse("admin:generator_creditledger_delete", args=[entry.pk]), {"post": "yes"}
+    )
+    assert CreditLedger.objects.filter(pk=entry.pk).exists()
+
+
+def test_revoke_keys_action(staff_client):
+    team = make_team("Acme")
+    make_api_key(team)
+    key = ApiKey.objects.get(team=team)
+    response = staff_client.post(
+        reverse("admin:generator_apikey_changelist"),
+        {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [key.pk]},
+    )
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_storage_admin_never_shows_secrets(staff_client):
+    team = make_team("Acme")
+    storage = Storage.objects.create(
+        team=team,
+        name="box",
+        type="s3",
+        parameters={"bucket": "b"},
+        secrets_encrypted="gAAAAA-ciphertext-here",
+    )
+    html = staff_client.get(
+        reverse("admin:generator_storage_change", args=[storage.pk])
+    ).content.decode()
+    assert "box" in html
+    assert "ciphertext-here" not in html
+
+
+def test_generation_admin_filters_and_search(staff_client):
+    team = make_team("Acme")
+    make_member(team, role=Membership.Role.OWNER)
+    url = reverse("admin:generator_generation_changelist")
+    assert staff_client.get(url, {"status__exact": "DONE"}).status_code == 200
+    assert staff_client.get(url, {"q": "Acme"}).status_code == 200
