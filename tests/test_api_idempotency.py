@@ -1,0 +1,175 @@
+"""Idempotency-Key on POST /v1/video/generate (SPEC 2.6, 10)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from generator.models import CreditLedger, Generation, IdempotencyRecord
+from generator.services.billing import credits_grant
+from generator.services.idempotency import body_digest
+from tests.factories import make_api_key, make_team
+
+BODY = {"input": "https://shop.example/shoe.jpg", "options": {"prompt": "slow zoom in"}}
+
+
+def post(client, key: str, body, idempotency_key: str | None = None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    if idempotency_key is not None:
+        headers["HTTP_IDEMPOTENCY_KEY"] = idempotency_key
+    return client.post("/v1/video/generate", json.dumps(body), content_type="application/json", **headers)
+
+
+@pytest.fixture
+def team(db):
+    team = make_team(credits=1000)
+    team.rate_per_second = team.rate_per_minute = 1000
+    team.save(update_fields=["rate_per_second", "rate_per_minute"])
+    return team
+
+
+@pytest.fixture
+def key(team):
+    return make_api_key(team)
+
+
+def holds(team) -> int:
+    return CreditLedger.objects.filter(team=team, kind="hold").count()
+
+
+def test_same_key_and_body_replays_the_first_answer_and_charges_once(client, team, key):
+    first = post(client, key, BODY, "order-1")
+    # Key order and whitespace do not make another body.
+    again = client.post(
+        "/v1/video/generate",
+        '{"options": {"prompt": "slow zoom in"},   "input": "https://shop.example/shoe.jpg"}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+        HTTP_IDEMPOTENCY_KEY="order-1",
+    )
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert "RateLimit-Limit" in again
+    assert Generation.objects.count() == 1
+    assert holds(team) == 1
+    team.refresh_from_db()
+    assert team.balance == 965
+
+
+def test_same_key_with_another_body_is_422(client, team, key):
+    assert post(client, key, BODY, "order-1").status_code == 200
+    response = post(client, key, {**BODY, "options": {"prompt": "slow zoom out"}}, "order-1")
+    assert response.status_code == 422
+    assert response.json()["error_code"] == "9000"
+    assert "Idempotency-Key" in response.json()["error_details"]
+    assert Generation.objects.count() == 1
+
+
+def test_key_still_in_flight_is_409(client, team, key):
+    IdempotencyRecord.objects.create(team=team, key="busy", body_digest=body_digest(BODY))
+    response = post(client, key, BODY, "busy")
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "1009"
+    assert Generation.objects.count() == 0
+
+
+def test_abandoned_in_flight_key_is_taken_over(client, team, key):
+    IdempotencyRecord.objects.create(
+        team=team, key="stuck", body_digest=body_digest(BODY), created_at=timezone.now() - timedelta(minutes=5)
+    )
+    response = post(client, key, BODY, "stuck")
+    assert response.status_code == 200
+    assert IdempotencyRecord.objects.get(key="stuck").generation_id == response.json()["data"]["id"]
+
+
+def test_keys_are_per_team(client, team, key):
+    other = make_team(credits=100)
+    first = post(client, key, BODY, "shared")
+    second = post(client, make_api_key(other), BODY, "shared")
+    assert first.status_code == second.status_code == 200
+    assert first.json()["data"]["id"] != second.json()["data"]["id"]
+
+
+def test_key_expires_after_24_hours(client, team, key):
+    first = post(client, key, BODY, "daily")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=24, seconds=1))
+    second = post(client, key, BODY, "daily")
+    assert second.status_code == 200
+    assert second.json()["data"]["id"] != first.json()["data"]["id"]
+    assert holds(team) == 2
+
+
+def test_refused_request_releases_the_key_so_a_retry_can_succeed(client, team, key):
+    credits_grant(team=team, amount=-1000, reason="empty")
+    refused = post(client, key, BODY, "retry-me")
+    assert refused.status_code == 402
+    assert not IdempotencyRecord.objects.exists()
+    credits_grant(team=team, amount=100, reason="top up")
+    accepted = post(client, key, BODY, "retry-me")
+    assert accepted.status_code == 200
+    assert post(client, key, BODY, "retry-me").json() == accepted.json()
+    assert holds(team) == 1
+
+
+def test_invalid_body_does_not_pin_the_key(client, team, key):
+    bad = {"input": "ftp://x/y.jpg", "options": {"prompt": "zoom in"}}
+    assert post(client, key, bad, "k").status_code == 422
+    assert post(client, key, BODY, "k").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["", "x" * 256, "tab\tinside"])
+def test_bad_key_header_is_422(client, team, key, value):
+    response = post(client, key, BODY, value)
+    assert response.status_code == 422
+    assert "Idempotency-Key" in response.json()["error_details"]
+    assert Generation.objects.count() == 0
+
+
+def test_key_of_255_characters_is_accepted(client, team, key):
+    assert post(client, key, BODY, "k" * 255).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_parallel_requests_with_one_key_make_one_job_and_one_charge():
+    # Limits lifted, so only the key can stop the other nine from being accepted.
+    team = make_team(credits=1000, rate_per_second=1000, rate_per_minute=1000)
+    key = make_api_key(team)
+    barrier = threading.Barrier(10)
+    responses: list = []
+    lock = threading.Lock()
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            response = post(Client(), key, BODY, "parallel")
+            with lock:
+                responses.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(responses) == 10
+    statuses = sorted(status for status, _ in responses)
+    assert set(statuses) <= {200, 409}
+    accepted_ids = {body["data"]["id"] for status, body in responses if status == 200}
+    assert len(accepted_ids) == 1
+    assert all(body["error_code"] == "1009" for status, body in responses if status == 409)
+    assert Generation.objects.filter(team=team).count() == 1
+    assert CreditLedger.objects.filter(team=team, kind="hold").count() == 1
+    team.refresh_from_db()
+    assert team.balance == 965
+    # After the first finished, the same request is a replay of it.
+    replay = post(Client(), key, BODY, "parallel")
+    assert replay.json()["data"]["id"] in accepted_ids
