@@ -307,7 +307,7 @@ def worker_env(tmp_path):
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
     folder = tmp_path / "storages" / "kill" / "in"
     folder.mkdir(parents=True)
-    # Astronaut (512x512) renders at 1024x1024: long enough to be caught mid-render.
+    # Astronaut (512x512) renders 300 frames at 1024x1024: long enough to be caught mid-render.
     shutil.copy(FIXTURES / "astronaut.png", folder / "photo.png")
     return env, tmp_path / "db.sqlite3"
 
@@ -329,7 +329,7 @@ from generator.services.generations import generation_create
 team = Team.objects.create(name="Kill", slug="kill")
 credits_grant(team=team, amount=100, reason="test")
 Storage.objects.create(team=team, name="in", type="local", parameters={"path": "in"})
-request = GenerateRequest(input="storage://in/photo.png", options={"prompt": "slow zoom in", "duration": 5})
+request = GenerateRequest(input="storage://in/photo.png", options={"prompt": "slow zoom in", "duration": 10})
 print(generation_create(team=team, request=request).generation.pk)
 """
 
@@ -390,9 +390,9 @@ def test_worker_killed_mid_render_is_retried_and_charged_once(worker_env):
         worker.wait(timeout=30)
     final = row(db, pk)
     assert (final["status"], final["attempts"]) == ("DONE", 2)
-    assert final["ledger"] == [("hold", -35)]
-    assert final["balance"] == 65
-    assert probe(Path(env["MEDIA_ROOT"]) / final["video_name"])["frames"] == 150
+    assert final["ledger"] == [("hold", -70)]
+    assert final["balance"] == 30
+    assert probe(Path(env["MEDIA_ROOT"]) / final["video_name"])["frames"] == 300
 
 
 @pytest.mark.slow
@@ -406,6 +406,6 @@ def test_worker_killed_on_its_last_attempt_ends_error_with_one_refund(worker_env
     assert "failed=0" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
     final = row(db, pk)
     assert (final["status"], final["stage"]) == ("ERROR", "error")
-    assert final["ledger"] == [("hold", -35), ("refund", 35)]
+    assert final["ledger"] == [("hold", -70), ("refund", 70)]
     assert final["balance"] == 100
     assert not any(p.is_file() for p in (Path(env["MEDIA_ROOT"])).rglob("*.mp4"))
