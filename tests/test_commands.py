@@ -36,12 +36,16 @@ def run(*args: str) -> list[str]:
 
 @pytest.mark.django_db
 def test_create_team_with_new_owner_prints_email_and_password():
-    lines = run("create_team", "Acme Shoes", "--credits", "1000", "--owner", "Ops@Acme.test")
+    lines = run(
+        "create_team", "Acme Shoes", "--credits", "1000", "--owner", "Ops@Acme.test"
+    )
     team = Team.objects.get(name="Acme Shoes")
     assert team.slug == "acme-shoes"
     assert team.balance == 1000
     assert "email: ops@acme.test" in lines
-    password = next(line.split(": ", 1)[1] for line in lines if line.startswith("password: "))
+    password = next(
+        line.split(": ", 1)[1] for line in lines if line.startswith("password: ")
+    )
     assert authenticate(username="ops@acme.test", password=password) is not None
     assert Membership.objects.get(team=team).role == "owner"
     assert CreditLedger.objects.get(team=team).reason
@@ -59,16 +63,23 @@ def test_create_team_with_existing_owner_prints_no_password():
 def test_grant_credits_prints_new_balance_and_can_deduct():
     team = make_team("Acme", credits=100)
     assert run("grant_credits", "Acme", "50", "--reason", "top-up") == ["balance: 150"]
-    assert run("grant_credits", "Acme", "-120", "--reason", "correction") == ["balance: 30"]
+    assert run("grant_credits", "Acme", "-120", "--reason", "correction") == [
+        "balance: 30"
+    ]
     team.refresh_from_db()
     assert team.balance == 30
-    assert sum(CreditLedger.objects.filter(team=team).values_list("amount", flat=True)) == 30
+    assert (
+        sum(CreditLedger.objects.filter(team=team).values_list("amount", flat=True))
+        == 30
+    )
 
 
 @pytest.mark.django_db
 def test_create_api_key_prints_the_key_alone_on_the_last_line():
     team = make_team("Acme")
-    lines = run("create_api_key", "Acme", "--name", "ci", "--scopes", "video_generation")
+    lines = run(
+        "create_api_key", "Acme", "--name", "ci", "--scopes", "video_generation"
+    )
     key = apikey_authenticate(lines[-1])
     assert key is not None
     assert key.team == team
@@ -84,8 +95,16 @@ def test_set_rate_limits_and_reset():
     assert (team.per_second_limit, team.per_minute_limit) == (3, 90)
     run("set_rate_limits", "Acme", "--reset")
     team.refresh_from_db()
-    assert (team.rate_per_second, team.rate_per_minute, team.per_second_limit, team.per_minute_limit) == (
-        None, None, 1, 15,
+    assert (
+        team.rate_per_second,
+        team.rate_per_minute,
+        team.per_second_limit,
+        team.per_minute_limit,
+    ) == (
+        None,
+        None,
+        1,
+        15,
     )
 
 
@@ -94,14 +113,29 @@ def test_purge_expired_deletes_only_expired_temporary_videos(settings):
     team = make_team()
     now = timezone.now()
     old = Generation.objects.create(
-        team=team, request={}, status="DONE", stage="done", completed_at=now - timedelta(seconds=86_401),
-        video_name="videos/t/old.mp4", poster_name="posters/old.jpg",
+        team=team,
+        request={},
+        status="DONE",
+        stage="done",
+        completed_at=now - timedelta(seconds=86_401),
+        video_name="videos/t/old.mp4",
+        poster_name="posters/old.jpg",
     )
     fresh = Generation.objects.create(
-        team=team, request={}, status="DONE", stage="done", completed_at=now - timedelta(seconds=86_000),
-        video_name="videos/t/new.mp4", poster_name="posters/new.jpg",
+        team=team,
+        request={},
+        status="DONE",
+        stage="done",
+        completed_at=now - timedelta(seconds=86_000),
+        video_name="videos/t/new.mp4",
+        poster_name="posters/new.jpg",
     )
-    for name in ("videos/t/old.mp4", "posters/old.jpg", "videos/t/new.mp4", "posters/new.jpg"):
+    for name in (
+        "videos/t/old.mp4",
+        "posters/old.jpg",
+        "videos/t/new.mp4",
+        "posters/new.jpg",
+    ):
         path = settings.MEDIA_ROOT / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"data")
@@ -125,7 +159,10 @@ def test_seed_demo_is_idempotent_and_reprints_fresh_secrets(settings):
     assert first["email"] == second["email"] == "demo@example.com"
     assert first["password"] != second["password"]
     assert authenticate(username="demo@example.com", password=first["password"]) is None
-    assert authenticate(username="demo@example.com", password=second["password"]) is not None
+    assert (
+        authenticate(username="demo@example.com", password=second["password"])
+        is not None
+    )
     assert apikey_authenticate(first["api key"]) is None
     assert apikey_authenticate(second["api key"]).team == team
     assert ApiKey.objects.filter(team=team, name="demo").count() == 1
@@ -133,7 +170,11 @@ def test_seed_demo_is_idempotent_and_reprints_fresh_secrets(settings):
     assert User.objects.filter(email="demo@example.com").count() == 1
     assert team.balance == 1050
     samples = settings.GENERATOR_LOCAL_STORAGE_ROOT / "demo" / "samples"
-    photos = sorted(p.name for p in (ROOT / "tests" / "fixtures").iterdir() if p.suffix in {".png", ".jpg"})
+    photos = sorted(
+        p.name
+        for p in (ROOT / "tests" / "fixtures").iterdir()
+        if p.suffix in {".png", ".jpg"}
+    )
     assert len(photos) >= 3
     assert sorted(p.name for p in samples.iterdir()) == photos
     assert CreditLedger.objects.filter(team=team).count() == 1
@@ -163,9 +204,17 @@ def cli_env(tmp_path_factory):
         "GENERATOR_LOCAL_STORAGE_ROOT": str(data / "storages"),
         "MEDIA_ROOT": str(data / "media"),
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run(
-        [sys.executable, "manage.py", "create_team", "Acme", "--credits", "10"], cwd=ROOT, env=env, check=True,
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "create_team", "Acme", "--credits", "10"],
+        cwd=ROOT,
+        env=env,
+        check=True,
         capture_output=True,
     )
     return env
@@ -188,7 +237,12 @@ def cli_env(tmp_path_factory):
 )
 def test_bad_input_exits_1_with_one_line_on_stderr(cli_env, argv):
     result = subprocess.run(
-        [sys.executable, "manage.py", *argv], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", *argv],
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
@@ -197,8 +251,12 @@ def test_bad_input_exits_1_with_one_line_on_stderr(cli_env, argv):
 
 def test_commands_print_on_stdout_from_a_real_process(cli_env):
     result = subprocess.run(
-        [sys.executable, "manage.py", "create_api_key", "Acme"], cwd=ROOT, env=cli_env, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "manage.py", "create_api_key", "Acme"],
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0
     assert result.stdout.splitlines()[-1].startswith("iv_")

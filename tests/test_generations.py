@@ -22,8 +22,18 @@ from tests.factories import make_member, make_team, make_user
 TEXT = {"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5}
 
 
-def submit(team, *, user=None, input="https://shop.example/shoe.jpg", output=None, duration=5, **kwargs):
-    request = GenerateRequest(input=input, options={**TEXT, "duration": duration}, output=output)
+def submit(
+    team,
+    *,
+    user=None,
+    input="https://shop.example/shoe.jpg",
+    output=None,
+    duration=5,
+    **kwargs,
+):
+    request = GenerateRequest(
+        input=input, options={**TEXT, "duration": duration}, output=output
+    )
     return generation_create(team=team, request=request, user=user, **kwargs)
 
 
@@ -32,15 +42,25 @@ def ledger_sum(team) -> int:
 
 
 @pytest.mark.django_db
-def test_accepted_job_holds_its_cost_and_is_queued_after_commit(django_capture_on_commit_callbacks):
+def test_accepted_job_holds_its_cost_and_is_queued_after_commit(
+    django_capture_on_commit_callbacks,
+):
     team = make_team(credits=100)
     with django_capture_on_commit_callbacks() as callbacks:
         result = submit(team, duration=10)
     generation = result.generation
     team.refresh_from_db()
-    assert (generation.status, generation.stage, generation.cost, generation.duration) == ("PROCESSING", "queued", 70, 10)
+    assert (
+        generation.status,
+        generation.stage,
+        generation.cost,
+        generation.duration,
+    ) == ("PROCESSING", "queued", 70, 10)
     assert generation.is_temporary
-    assert generation.request == {"input": "https://shop.example/shoe.jpg", "options": {**TEXT, "duration": 10}}
+    assert generation.request == {
+        "input": "https://shop.example/shoe.jpg",
+        "options": {**TEXT, "duration": 10},
+    }
     assert team.balance == 30 == ledger_sum(team)
     hold = CreditLedger.objects.get(generation=generation)
     assert (hold.kind, hold.amount) == ("hold", -70)
@@ -92,11 +112,17 @@ def test_rate_limit_is_checked_before_credits():
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("field", "uri"),
-    [("input", "storage://nope/a.jpg"), ("output", "storage://nope/out/"), ("output", "storage://mine/out.mov")],
+    [
+        ("input", "storage://nope/a.jpg"),
+        ("output", "storage://nope/out/"),
+        ("output", "storage://mine/out.mov"),
+    ],
 )
 def test_unknown_storage_or_bad_output_names_the_field(field, uri):
     team = make_team(credits=100)
-    Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
+    Storage.objects.create(
+        team=team, name="mine", type="local", parameters={"path": ""}
+    )
     kwargs = {"input": uri} if field == "input" else {"output": uri}
     with pytest.raises(ValidationFailed) as caught:
         submit(team, **kwargs)
@@ -107,9 +133,15 @@ def test_unknown_storage_or_bad_output_names_the_field(field, uri):
 @pytest.mark.django_db
 def test_storage_output_records_target():
     team = make_team(credits=100)
-    storage = Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
+    storage = Storage.objects.create(
+        team=team, name="mine", type="local", parameters={"path": ""}
+    )
     generation = submit(team, output="storage://mine/out/").generation
-    assert (generation.is_temporary, generation.output_storage, generation.output_key) == (False, storage, "out/")
+    assert (
+        generation.is_temporary,
+        generation.output_storage,
+        generation.output_key,
+    ) == (False, storage, "out/")
     assert generation.request["output"] == "storage://mine/out/"
 
 
@@ -123,7 +155,9 @@ def test_cancel_refunds_once_and_second_cancel_changes_nothing():
     assert generation.status == "CANCELLED"
     assert generation.stage == "cancelled"
     assert team.balance == 100 == ledger_sum(team)
-    assert CreditLedger.objects.filter(generation=generation, kind="refund").count() == 1
+    assert (
+        CreditLedger.objects.filter(generation=generation, kind="refund").count() == 1
+    )
 
 
 @pytest.mark.django_db
@@ -157,7 +191,10 @@ def test_delete_needs_creator_or_manager_and_removes_files(settings):
     admin = make_member(team, role=Membership.Role.ADMIN)
     generation = submit(team, user=creator.user).generation
     Generation.objects.filter(pk=generation.pk).update(
-        status="DONE", stage="done", video_name="videos/x/a.mp4", poster_name="posters/a.jpg"
+        status="DONE",
+        stage="done",
+        video_name="videos/x/a.mp4",
+        poster_name="posters/a.jpg",
     )
     generation.refresh_from_db()
     for name in ("videos/x/a.mp4", "posters/a.jpg"):

@@ -41,7 +41,9 @@ class ImageServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status, content_type, body = routes.get(self.path, (404, "text/plain", b"not found"))
+                status, content_type, body = routes.get(
+                    self.path, (404, "text/plain", b"not found")
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -101,11 +103,19 @@ def probe(path: Path) -> dict:
 
 
 def media_files(settings) -> list[str]:
-    return sorted(str(p.relative_to(settings.MEDIA_ROOT)) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+    return sorted(
+        str(p.relative_to(settings.MEDIA_ROOT))
+        for p in Path(settings.MEDIA_ROOT).rglob("*")
+        if p.is_file()
+    )
 
 
 def ledger(generation) -> list[tuple[str, int]]:
-    return list(CreditLedger.objects.filter(generation=generation).order_by("pk").values_list("kind", "amount"))
+    return list(
+        CreditLedger.objects.filter(generation=generation)
+        .order_by("pk")
+        .values_list("kind", "amount")
+    )
 
 
 @pytest.mark.django_db
@@ -119,22 +129,46 @@ def test_url_job_ends_done_with_a_real_mp4_and_poster(image_server, settings):
         elapsed = time.monotonic() - started
     generation.refresh_from_db()
     assert generation.status == "DONE", generation.errors
-    assert (generation.stage, generation.progress, generation.attempts, generation.errors) == ("done", 100, 1, [])
+    assert (
+        generation.stage,
+        generation.progress,
+        generation.attempts,
+        generation.errors,
+    ) == ("done", 100, 1, [])
     assert generation.input_object == {
-        "ext": "png", "mps": 0.14, "mime": "image/png", "format": "png", "width": 451, "height": 300,
+        "ext": "png",
+        "mps": 0.14,
+        "mime": "image/png",
+        "format": "png",
+        "width": 451,
+        "height": 300,
     }
-    assert generation.output_object == {"ext": "mp4", "mime": "video/mp4", "format": "mp4"}
+    assert generation.output_object == {
+        "ext": "mp4",
+        "mime": "video/mp4",
+        "format": "mp4",
+    }
     assert generation.video_name == f"videos/{team.slug}/{generation.uuid}.mp4"
     assert generation.poster_name == f"posters/{generation.uuid}.jpg"
     assert generation.completed_at is not None
     assert generation.lease_expires_at is None
     video = probe(settings.MEDIA_ROOT / generation.video_name)
-    assert video == {"frames": 150, "duration": 5.0, "size": (902, 600), "codec": "h264", "pix_fmt": "yuv420p"}
+    assert video == {
+        "frames": 150,
+        "duration": 5.0,
+        "size": (902, 600),
+        "codec": "h264",
+        "pix_fmt": "yuv420p",
+    }
     with Image.open(settings.MEDIA_ROOT / generation.poster_name) as poster:
         assert (poster.format, poster.size) == ("JPEG", (902, 600))
     assert ledger(generation) == [("hold", -35)]
     # Progress writes are throttled (SPEC 10: about 2 a second per job).
-    writes = [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "generator_generation"')]
+    writes = [
+        q
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "generator_generation"')
+    ]
     assert len(writes) <= 2 * elapsed + 8
 
 
@@ -155,18 +189,26 @@ def test_running_a_finished_job_again_changes_nothing(image_server, settings):
 @pytest.mark.django_db
 def test_storage_input_and_folder_output_fill_output_object(settings):
     team = make_team(credits=100)
-    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": "shop"})
+    Storage.objects.create(
+        team=team, name="shop", type="local", parameters={"path": "shop"}
+    )
     folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "shop" / "in"
     folder.mkdir(parents=True)
     shutil.copy(FIXTURES / "coffee.png", folder / "coffee.png")
-    generation = submit(team, input="storage://shop/in/coffee.png", output="storage://shop/out/")
+    generation = submit(
+        team, input="storage://shop/in/coffee.png", output="storage://shop/out/"
+    )
     generation_run(generation.pk)
     generation.refresh_from_db()
     assert generation.status == "DONE", generation.errors
     key = f"out/{generation.uuid.hex}.mp4"
     assert generation.output_object == {
-        "ext": "mp4", "mime": "video/mp4", "format": "mp4",
-        "object_key": f"shop/{key}", "object_bucket": team.slug, "object_uri": f"local://{team.slug}/shop/{key}",
+        "ext": "mp4",
+        "mime": "video/mp4",
+        "format": "mp4",
+        "object_key": f"shop/{key}",
+        "object_bucket": team.slug,
+        "object_uri": f"local://{team.slug}/shop/{key}",
         "claid_storage_uri": f"storage://shop/{key}",
     }
     written = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "shop" / key
@@ -178,17 +220,26 @@ def test_storage_input_and_folder_output_fill_output_object(settings):
 @pytest.mark.django_db
 def test_exact_key_output_overwrites_that_object(settings):
     team = make_team(credits=100)
-    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
+    Storage.objects.create(
+        team=team, name="shop", type="local", parameters={"path": ""}
+    )
     (settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug).mkdir()
-    shutil.copy(FIXTURES / "chelsea.png", settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "cat.png")
+    shutil.copy(
+        FIXTURES / "chelsea.png",
+        settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "cat.png",
+    )
     target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "videos" / "cat.mp4"
     target.parent.mkdir()
     target.write_bytes(b"old")
-    generation = submit(team, input="storage://shop/cat.png", output="storage://shop/videos/cat.mp4")
+    generation = submit(
+        team, input="storage://shop/cat.png", output="storage://shop/videos/cat.mp4"
+    )
     generation_run(generation.pk)
     generation.refresh_from_db()
     assert generation.status == "DONE", generation.errors
-    assert generation.output_object["claid_storage_uri"] == "storage://shop/videos/cat.mp4"
+    assert (
+        generation.output_object["claid_storage_uri"] == "storage://shop/videos/cat.mp4"
+    )
     assert probe(target)["frames"] == 150
 
 
@@ -209,13 +260,24 @@ def closed_port() -> int:
         ("storage-missing", "no object"),
     ],
 )
-def test_failed_job_ends_error_with_one_refund_and_no_files(image_server, settings, case, expected):
-    image_server.routes["/page.jpg"] = (200, "image/jpeg", b"<html><body>not an image</body></html>")
+def test_failed_job_ends_error_with_one_refund_and_no_files(
+    image_server, settings, case, expected
+):
+    image_server.routes["/page.jpg"] = (
+        200,
+        "image/jpeg",
+        b"<html><body>not an image</body></html>",
+    )
     image_server.routes["/tiny.png"] = (200, "image/png", png_bytes((200, 200)))
     team = make_team(credits=100)
-    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
+    Storage.objects.create(
+        team=team, name="shop", type="local", parameters={"path": ""}
+    )
     port = closed_port()
-    settings.GENERATOR_FETCH_ALLOW_HOSTS = [*settings.GENERATOR_FETCH_ALLOW_HOSTS, f"127.0.0.1:{port}"]
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [
+        *settings.GENERATOR_FETCH_ALLOW_HOSTS,
+        f"127.0.0.1:{port}",
+    ]
     inputs = {
         "unreachable": f"http://127.0.0.1:{port}/photo.jpg",
         "html": image_server.url("/page.jpg"),
@@ -223,7 +285,11 @@ def test_failed_job_ends_error_with_one_refund_and_no_files(image_server, settin
         "missing": image_server.url("/gone.jpg"),
         "storage-missing": "storage://shop/nothing/here.jpg",
     }
-    generation = submit(team, input=inputs[case], output="storage://shop/out/" if case == "tiny" else None)
+    generation = submit(
+        team,
+        input=inputs[case],
+        output="storage://shop/out/" if case == "tiny" else None,
+    )
     generation_run(generation.pk)
     generation_run(generation.pk)  # a repeated task must not refund twice
     generation.refresh_from_db()
@@ -235,23 +301,35 @@ def test_failed_job_ends_error_with_one_refund_and_no_files(image_server, settin
     assert ledger(generation) == [("hold", -35), ("refund", 35)]
     assert team.balance == 100
     assert media_files(settings) == []
-    assert not any(p.is_file() for p in Path(settings.GENERATOR_LOCAL_STORAGE_ROOT).rglob("*"))
+    assert not any(
+        p.is_file() for p in Path(settings.GENERATOR_LOCAL_STORAGE_ROOT).rglob("*")
+    )
 
 
 @pytest.mark.django_db
-def test_reaper_requeues_an_expired_lease_then_fails_with_one_refund(django_capture_on_commit_callbacks, settings):
+def test_reaper_requeues_an_expired_lease_then_fails_with_one_refund(
+    django_capture_on_commit_callbacks, settings
+):
     settings.GENERATOR_MAX_ATTEMPTS = 2
     team = make_team(credits=100)
     generation = submit(team, input="https://shop.example/a.jpg")
     past = timezone.now() - timedelta(seconds=1)
-    Generation.objects.filter(pk=generation.pk).update(stage="rendering", attempts=1, lease_expires_at=past)
+    Generation.objects.filter(pk=generation.pk).update(
+        stage="rendering", attempts=1, lease_expires_at=past
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         report = generations_reap()
     assert report.requeued == 1
     assert len(callbacks) == 1
     generation.refresh_from_db()
-    assert (generation.status, generation.stage, generation.progress) == ("PROCESSING", "queued", 0)
-    Generation.objects.filter(pk=generation.pk).update(stage="storing", attempts=2, lease_expires_at=past)
+    assert (generation.status, generation.stage, generation.progress) == (
+        "PROCESSING",
+        "queued",
+        0,
+    )
+    Generation.objects.filter(pk=generation.pk).update(
+        stage="storing", attempts=2, lease_expires_at=past
+    )
     assert generations_reap().failed == 1
     assert generations_reap().failed == 0
     generation.refresh_from_db()
@@ -263,7 +341,9 @@ def test_reaper_requeues_an_expired_lease_then_fails_with_one_refund(django_capt
 
 
 @pytest.mark.django_db
-def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(django_capture_on_commit_callbacks):
+def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(
+    django_capture_on_commit_callbacks,
+):
     team = make_team(credits=1000, rate_per_second=10)
     running = submit(team, input="https://shop.example/a.jpg")
     lost = submit(team, input="https://shop.example/b.jpg")
@@ -272,7 +352,9 @@ def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(django_captur
     Generation.objects.filter(pk=running.pk).update(
         stage="rendering", attempts=1, lease_expires_at=now + timedelta(seconds=30)
     )
-    Generation.objects.filter(pk=lost.pk).update(lease_expires_at=now - timedelta(seconds=1))
+    Generation.objects.filter(pk=lost.pk).update(
+        lease_expires_at=now - timedelta(seconds=1)
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         report = generations_reap()
     assert (report.requeued, report.failed, report.reenqueued) == (0, 0, 1)
@@ -289,7 +371,9 @@ def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(django_captur
 @pytest.fixture
 def worker_env(tmp_path):
     env = {
-        key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}
     }
     env.update(
         {
@@ -304,7 +388,13 @@ def worker_env(tmp_path):
             "Q_RETRY": "180",
         }
     )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     folder = tmp_path / "storages" / "kill" / "in"
     folder.mkdir(parents=True)
     # Astronaut (512x512) renders 300 frames at 1024x1024: long enough to be caught mid-render.
@@ -314,7 +404,11 @@ def worker_env(tmp_path):
 
 def manage_shell(env: dict, code: str) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=180,
     )
     assert result.returncode == 0, result.stderr
@@ -337,19 +431,28 @@ print(generation_create(team=team, request=request).generation.pk)
 def row(db: Path, pk: int) -> dict:
     with sqlite3.connect(db, timeout=20) as conn:
         conn.row_factory = sqlite3.Row
-        found = conn.execute("SELECT * FROM generator_generation WHERE id = ?", (pk,)).fetchone()
+        found = conn.execute(
+            "SELECT * FROM generator_generation WHERE id = ?", (pk,)
+        ).fetchone()
         entries = conn.execute(
-            "SELECT kind, amount FROM generator_creditledger WHERE generation_id = ? ORDER BY id", (pk,)
+            "SELECT kind, amount FROM generator_creditledger WHERE generation_id = ? ORDER BY id",
+            (pk,),
         ).fetchall()
-        balance = conn.execute("SELECT balance FROM generator_team WHERE slug = 'kill'").fetchone()[0]
+        balance = conn.execute(
+            "SELECT balance FROM generator_team WHERE slug = 'kill'"
+        ).fetchone()[0]
     return {**dict(found), "ledger": [tuple(e) for e in entries], "balance": balance}
 
 
 def start_worker(env: dict) -> subprocess.Popen:
     # Its own session, so SIGKILL reaches the cluster's whole process group (sentinel and workers).
     return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -365,7 +468,12 @@ def wait_for(predicate, timeout_s: float) -> bool:
 def kill_mid_render(env: dict, db: Path, pk: int) -> dict:
     worker = start_worker(env)
     try:
-        assert wait_for(lambda: row(db, pk)["stage"] == "rendering" and row(db, pk)["progress"] > 20, 120)
+        assert wait_for(
+            lambda: (
+                row(db, pk)["stage"] == "rendering" and row(db, pk)["progress"] > 20
+            ),
+            120,
+        )
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
@@ -381,7 +489,9 @@ def test_worker_killed_mid_render_is_retried_and_charged_once(worker_env):
     killed = kill_mid_render(env, db, pk)
     assert killed["attempts"] == 1
     time.sleep(3.5)  # let the 3 s lease run out
-    assert "requeued=1" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
+    assert "requeued=1" in manage_shell(
+        env, "from generator.tasks import reap_task; print(reap_task())"
+    )
     worker = start_worker(env)
     try:
         assert wait_for(lambda: row(db, pk)["status"] != "PROCESSING", 150)
@@ -402,8 +512,12 @@ def test_worker_killed_on_its_last_attempt_ends_error_with_one_refund(worker_env
     pk = int(manage_shell(env, CREATE_JOB))
     kill_mid_render(env, db, pk)
     time.sleep(3.5)
-    assert "failed=1" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
-    assert "failed=0" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
+    assert "failed=1" in manage_shell(
+        env, "from generator.tasks import reap_task; print(reap_task())"
+    )
+    assert "failed=0" in manage_shell(
+        env, "from generator.tasks import reap_task; print(reap_task())"
+    )
     final = row(db, pk)
     assert (final["status"], final["stage"]) == ("ERROR", "error")
     assert final["ledger"] == [("hold", -70), ("refund", 70)]

@@ -59,8 +59,14 @@ def _chunks(handle, remaining: int):
         handle.close()
 
 
-def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filename: str) -> HttpResponse:
-    byte_range = _parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
+def _stream(
+    request: HttpRequest, handle, *, size: int, content_type: str, filename: str
+) -> HttpResponse:
+    byte_range = (
+        _parse_range(request.headers.get("Range", ""), size)
+        if "Range" in request.headers
+        else None
+    )
     if byte_range is False:
         handle.close()
         response = HttpResponse(status=416)
@@ -74,7 +80,9 @@ def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filen
         status = 206
     length = max(0, last - first + 1)
     handle.seek(first)
-    response = StreamingHttpResponse(_chunks(handle, length), status=status, content_type=content_type)
+    response = StreamingHttpResponse(
+        _chunks(handle, length), status=status, content_type=content_type
+    )
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     if status == 206:
@@ -85,15 +93,24 @@ def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filen
     return response
 
 
-def _serve_default(request: HttpRequest, name: str, *, content_type: str, filename: str) -> HttpResponse:
+def _serve_default(
+    request: HttpRequest, name: str, *, content_type: str, filename: str
+) -> HttpResponse:
     if not name or not default_storage.exists(name):
         raise LinkExpired
     try:
         default_storage.path(name)
-    except NotImplementedError:  # a remote default storage (S3): hand out its short presigned URL
+    except NotImplementedError:
+        # A remote default storage (S3): hand out its short presigned URL.
         return HttpResponseRedirect(default_storage.url(name))
     handle = default_storage.open(name, "rb")
-    return _stream(request, handle, size=default_storage.size(name), content_type=content_type, filename=filename)
+    return _stream(
+        request,
+        handle,
+        size=default_storage.size(name),
+        content_type=content_type,
+        filename=filename,
+    )
 
 
 def _serve_output(request: HttpRequest, generation, *, filename: str) -> HttpResponse:
@@ -110,7 +127,13 @@ def _serve_output(request: HttpRequest, generation, *, filename: str) -> HttpRes
     handle = connector.open_local(key)
     handle.seek(0, 2)
     size = handle.tell()
-    return _stream(request, handle, size=size, content_type=CONTENT_TYPES["video"], filename=filename)
+    return _stream(
+        request,
+        handle,
+        size=size,
+        content_type=CONTENT_TYPES["video"],
+        filename=filename,
+    )
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -121,16 +144,30 @@ def link_serve(request: HttpRequest, token: str) -> HttpResponse:
         generation = target.generation
         if target.file == "poster":
             return _serve_default(
-                request, generation.poster_name, content_type=CONTENT_TYPES["poster"], filename=f"{generation.uuid}.jpg"
+                request,
+                generation.poster_name,
+                content_type=CONTENT_TYPES["poster"],
+                filename=f"{generation.uuid}.jpg",
             )
         filename = f"{generation.uuid}.mp4"
         if generation.is_temporary:
-            return _serve_default(request, generation.video_name, content_type=CONTENT_TYPES["video"], filename=filename)
+            return _serve_default(
+                request,
+                generation.video_name,
+                content_type=CONTENT_TYPES["video"],
+                filename=filename,
+            )
         return _serve_output(request, generation, filename=filename)
     except LinkInvalid:
         raise Http404("unknown link") from None
     except (LinkExpired, ObjectMissing, FileNotFoundError):
         return HttpResponseGone("this link has expired")
     except StorageError:
-        logger.warning("link for %s: the storage could not be reached", token[:40], exc_info=True)
-        return HttpResponse("the storage holding this video could not be reached", status=502, content_type="text/plain")
+        logger.warning(
+            "link for %s: the storage could not be reached", token[:40], exc_info=True
+        )
+        return HttpResponse(
+            "the storage holding this video could not be reached",
+            status=502,
+            content_type="text/plain",
+        )

@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 RUN_TASK = "generator.tasks.generation_run_task"
 # A queued job whose task has not started by then is re-enqueued by the reaper (lost by the broker).
 QUEUED_STALE_S = 300
-PROGRESS_INTERVAL_S = 0.5  # at most ~2 progress writes a second per job (SQLite, SPEC 10)
+# At most ~2 progress writes a second per job (SQLite, SPEC 10).
+PROGRESS_INTERVAL_S = 0.5
 POLL_S = 0.25
 PROGRESS_FETCHED = 5
 PROGRESS_VALIDATED = 15
@@ -121,11 +122,15 @@ def generation_create(
         duration = request.duration
         cost = billing.price_for(duration)
         if locked.balance < cost:
-            raise InsufficientCredits(f"not enough credits: this needs {cost}, the balance is {locked.balance}")
+            raise InsufficientCredits(
+                f"not enough credits: this needs {cost}, the balance is {locked.balance}"
+            )
         monthly_cap = None
         if user is not None:
             monthly_cap = (
-                Membership.objects.filter(team=locked, user=user).values_list("monthly_cap", flat=True).first()
+                Membership.objects.filter(team=locked, user=user)
+                .values_list("monthly_cap", flat=True)
+                .first()
             )
         generation = Generation.objects.create(
             team=locked,
@@ -140,7 +145,9 @@ def generation_create(
             created_at=now,
             lease_expires_at=now + timedelta(seconds=queued_stale_s()),
         )
-        billing.credits_hold(team=locked, generation=generation, user=user, monthly_cap=monthly_cap)
+        billing.credits_hold(
+            team=locked, generation=generation, user=user, monthly_cap=monthly_cap
+        )
         rate = ratelimit_status(team=locked, now=now)
         enqueue_on_commit(RUN_TASK, generation.pk)
     team.balance = locked.balance
@@ -152,29 +159,48 @@ def generation_cancel(*, team: Team, generation: Generation) -> Generation:
     now = timezone.now()
     with transaction.atomic():
         updated = Generation.objects.filter(
-            pk=generation.pk, team=team, status=Status.PROCESSING, stage=Stage.QUEUED, deleted_at__isnull=True
+            pk=generation.pk,
+            team=team,
+            status=Status.PROCESSING,
+            stage=Stage.QUEUED,
+            deleted_at__isnull=True,
         ).update(
-            status=Status.CANCELLED, stage=Stage.CANCELLED, completed_at=now, lease_expires_at=None, updated_at=now
+            status=Status.CANCELLED,
+            stage=Stage.CANCELLED,
+            completed_at=now,
+            lease_expires_at=None,
+            updated_at=now,
         )
         if not updated:
             generation.refresh_from_db()
             if generation.status == Status.CANCELLED:
                 return generation
-            raise Conflict("the job has already started or finished and can no longer be cancelled")
+            raise Conflict(
+                "the job has already started or finished and can no longer be cancelled"
+            )
         billing.credits_refund(generation=generation, reason="cancelled")
     generation.refresh_from_db()
     return generation
 
 
-def generation_retry(*, team: Team, user, generation: Generation, api_key: ApiKey | None = None) -> CreateResult:
+def generation_retry(
+    *, team: Team, user, generation: Generation, api_key: ApiKey | None = None
+) -> CreateResult:
     """Submit the same request again as a new, charged and rate-limited generation."""
     body = generation.request
-    request = GenerateRequest(input=body["input"], options=dict(body.get("options", {})), output=body.get("output"))
+    request = GenerateRequest(
+        input=body["input"],
+        options=dict(body.get("options", {})),
+        output=body.get("output"),
+    )
     return generation_create(team=team, request=request, user=user, api_key=api_key)
 
 
 def _default_names(generation: Generation) -> tuple[str, str]:
-    return f"videos/{generation.team.slug}/{generation.uuid}.mp4", f"posters/{generation.uuid}.jpg"
+    return (
+        f"videos/{generation.team.slug}/{generation.uuid}.mp4",
+        f"posters/{generation.uuid}.jpg",
+    )
 
 
 def _delete_default_files(*names: str) -> None:
@@ -184,7 +210,9 @@ def _delete_default_files(*names: str) -> None:
         try:
             default_storage.delete(name)
         except OSError:
-            logger.warning("could not delete %s from the default storage", name, exc_info=True)
+            logger.warning(
+                "could not delete %s from the default storage", name, exc_info=True
+            )
 
 
 def generation_delete(*, team: Team, user, generation: Generation) -> None:
@@ -195,16 +223,24 @@ def generation_delete(*, team: Team, user, generation: Generation) -> None:
     """
     if generation.team_id != team.pk:
         raise Forbidden("this generation belongs to another team")
-    membership = Membership.objects.filter(team=team, user=user).first() if user is not None else None
+    membership = (
+        Membership.objects.filter(team=team, user=user).first()
+        if user is not None
+        else None
+    )
     is_creator = user is not None and generation.created_by_id == user.pk
     if not is_creator and (membership is None or not membership.can_manage):
-        raise Forbidden("only the creator of a video, an owner or an admin can delete it")
+        raise Forbidden(
+            "only the creator of a video, an owner or an admin can delete it"
+        )
     if generation.status == Status.PROCESSING:
         if generation.stage != Stage.QUEUED:
             raise Conflict("the job is running; delete it once it has finished")
         generation_cancel(team=team, generation=generation)
     now = timezone.now()
-    Generation.objects.filter(pk=generation.pk, deleted_at__isnull=True).update(deleted_at=now, updated_at=now)
+    Generation.objects.filter(pk=generation.pk, deleted_at__isnull=True).update(
+        deleted_at=now, updated_at=now
+    )
     _delete_default_files(generation.video_name, generation.poster_name)
     generation.deleted_at = now
 
@@ -242,7 +278,11 @@ def _claim(generation_id: int) -> int | None:
     )
     if not updated:
         return None
-    return Generation.objects.filter(pk=generation_id).values_list("attempts", flat=True).first()
+    return (
+        Generation.objects.filter(pk=generation_id)
+        .values_list("attempts", flat=True)
+        .first()
+    )
 
 
 class _Job:
@@ -252,17 +292,25 @@ class _Job:
         self.pk = generation_id
         self.attempt = attempt
         self.abort = threading.Event()
-        self.frames: tuple[int, int] | None = None  # latest (done, total) from the engine
+        self.frames: tuple[int, int] | None = (
+            None  # latest (done, total) from the engine
+        )
         self.progress = 0
         self.last_write = time.monotonic()
-        self.wrote_output: tuple[Any, str] | None = None  # (connector, key) written this attempt
+        self.wrote_output: tuple[Any, str] | None = (
+            None  # (connector, key) written this attempt
+        )
 
     def owned(self):
-        return Generation.objects.filter(pk=self.pk, status=Status.PROCESSING, attempts=self.attempt)
+        return Generation.objects.filter(
+            pk=self.pk, status=Status.PROCESSING, attempts=self.attempt
+        )
 
     def update(self, **fields: Any) -> None:
         now = timezone.now()
-        fields.setdefault("lease_expires_at", now + timedelta(seconds=settings.GENERATOR_LEASE_S))
+        fields.setdefault(
+            "lease_expires_at", now + timedelta(seconds=settings.GENERATOR_LEASE_S)
+        )
         fields["updated_at"] = now
         if not self.owned().update(**fields):
             raise _Lost
@@ -289,7 +337,9 @@ class _Job:
     def _tick(self) -> None:
         elapsed = time.monotonic() - self.last_write
         progress = self._render_progress()
-        if (progress != self.progress and elapsed >= PROGRESS_INTERVAL_S) or elapsed >= settings.GENERATOR_LEASE_RENEW_S:
+        if (
+            progress != self.progress and elapsed >= PROGRESS_INTERVAL_S
+        ) or elapsed >= settings.GENERATOR_LEASE_RENEW_S:
             try:
                 self.update(progress=progress)
             except _Lost:
@@ -308,7 +358,9 @@ class _Job:
             except BaseException as exc:  # re-raised on the calling thread below
                 outcome["error"] = exc
 
-        helper = threading.Thread(target=target, name=f"generation-{self.pk}", daemon=True)
+        helper = threading.Thread(
+            target=target, name=f"generation-{self.pk}", daemon=True
+        )
         helper.start()
         while helper.is_alive():
             helper.join(POLL_S)
@@ -349,7 +401,9 @@ def _fetch_input(job: _Job, generation: Generation) -> bytes:
         from generator.storage.registry import get_connector
 
         parsed = parse_storage_uri(source)
-        storage = Storage.objects.filter(team_id=generation.team_id, name=parsed.name).first()
+        storage = Storage.objects.filter(
+            team_id=generation.team_id, name=parsed.name
+        ).first()
         if storage is None:
             raise JobFailed(f"the input storage {parsed.name!r} no longer exists")
         connector = get_connector(storage)
@@ -377,7 +431,9 @@ def _save_default(name: str, path: Path) -> str:
 def _store(job: _Job, generation: Generation, video: Path, poster: Path) -> dict:
     """Put the poster in the default storage and the video where the request asked."""
     video_default, poster_default = _default_names(generation)
-    fields: dict[str, Any] = {"output_object": {"ext": "mp4", "mime": "video/mp4", "format": "mp4"}}
+    fields: dict[str, Any] = {
+        "output_object": {"ext": "mp4", "mime": "video/mp4", "format": "mp4"}
+    }
     fields["poster_name"] = job.supervise(_save_default, poster_default, poster)
     if generation.is_temporary:
         fields["video_name"] = job.supervise(_save_default, video_default, video)
@@ -386,7 +442,9 @@ def _store(job: _Job, generation: Generation, video: Path, poster: Path) -> dict
 
     storage = generation.output_storage
     if storage is None:
-        raise JobFailed("the output storage was disconnected before the video could be stored")
+        raise JobFailed(
+            "the output storage was disconnected before the video could be stored"
+        )
     connector = get_connector(storage)
     key = _output_key(generation)
     job.wrote_output = (connector, key)
@@ -440,7 +498,9 @@ def _notify_finished(generation_id: int) -> None:
         logger.exception("could not queue the webhook for generation %s", generation_id)
 
 
-def generation_fail(*, generation_id: int, reason: str, only_if: Q | None = None) -> bool:
+def generation_fail(
+    *, generation_id: int, reason: str, only_if: Q | None = None
+) -> bool:
     """Move a PROCESSING job to ERROR and refund it once; return False if it was not PROCESSING."""
     now = timezone.now()
     with transaction.atomic():
@@ -469,13 +529,20 @@ def generation_run(generation_id: int) -> None:
     """Claim the job, fetch, validate, render and store it; fail with one refund on any error."""
     attempt = _claim(generation_id)
     if attempt is None:
-        logger.info("generation %s: not claimable (done, cancelled, running elsewhere or out of attempts)", generation_id)
+        logger.info(
+            "generation %s: not claimable (done, cancelled, running elsewhere or out of attempts)",
+            generation_id,
+        )
         return
     job = _Job(generation_id, attempt)
     try:
         _run(job)
     except _Lost:
-        logger.warning("generation %s: attempt %s lost the job (cancelled, reaped or re-claimed)", generation_id, attempt)
+        logger.warning(
+            "generation %s: attempt %s lost the job (cancelled, reaped or re-claimed)",
+            generation_id,
+            attempt,
+        )
     except Exception as exc:
         reason = _failure_reason(exc)
         if reason == INTERNAL_ERROR:
@@ -487,14 +554,20 @@ def generation_run(generation_id: int) -> None:
             try:
                 connector.delete(key)
             except Exception:
-                logger.warning("could not delete the partial output %s", key, exc_info=True)
-        generation_fail(generation_id=generation_id, reason=reason, only_if=Q(attempts=attempt))
+                logger.warning(
+                    "could not delete the partial output %s", key, exc_info=True
+                )
+        generation_fail(
+            generation_id=generation_id, reason=reason, only_if=Q(attempts=attempt)
+        )
 
 
 def _run(job: _Job) -> None:
     from generator.engine import decode_image, render_video
 
-    generation = Generation.objects.select_related("team", "output_storage").get(pk=job.pk)
+    generation = Generation.objects.select_related("team", "output_storage").get(
+        pk=job.pk
+    )
     data = _fetch_input(job, generation)
 
     job.stage(Stage.VALIDATING, PROGRESS_FETCHED)
@@ -508,7 +581,9 @@ def _run(job: _Job) -> None:
         "width": image.width,
         "height": image.height,
     }
-    job.update(stage=Stage.RENDERING, progress=PROGRESS_VALIDATED, input_object=input_object)
+    job.update(
+        stage=Stage.RENDERING, progress=PROGRESS_VALIDATED, input_object=input_object
+    )
 
     with tempfile.TemporaryDirectory(prefix="generation-") as workdir:
         video = Path(workdir) / "video.mp4"

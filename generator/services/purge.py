@@ -23,7 +23,10 @@ def generations_purge_expired(*, now: datetime | None = None) -> int:
     while True:
         batch = list(
             Generation.objects.filter(
-                status=Generation.Status.DONE, is_temporary=True, purged_at__isnull=True, completed_at__lte=cutoff
+                status=Generation.Status.DONE,
+                is_temporary=True,
+                purged_at__isnull=True,
+                completed_at__lte=cutoff,
             )
             .order_by("completed_at")
             .values_list("pk", "video_name")[:BATCH]
@@ -35,9 +38,15 @@ def generations_purge_expired(*, now: datetime | None = None) -> int:
                 try:
                     default_storage.delete(name)
                 except OSError:
-                    logger.warning("could not delete expired video %s; will retry", name, exc_info=True)
+                    logger.warning(
+                        "could not delete expired video %s; will retry",
+                        name,
+                        exc_info=True,
+                    )
                     continue
             # Marked even if the file was already gone: the link answers 410 either way.
-            purged += Generation.objects.filter(pk=pk, purged_at__isnull=True).update(purged_at=now, updated_at=now)
+            purged += Generation.objects.filter(pk=pk, purged_at__isnull=True).update(
+                purged_at=now, updated_at=now
+            )
         if len(batch) < BATCH:
             return purged

@@ -31,7 +31,11 @@ def _window(*, team: Team, size_s: int, limit: int, now: datetime) -> _Window:
     # Only the newest `limit` rows matter: when there are that many, the oldest of them is the
     # one whose expiry lets the window admit one more.
     newest = list(
-        Generation.objects.filter(team=team, created_at__gt=now - timedelta(seconds=size_s), created_at__lte=now)
+        Generation.objects.filter(
+            team=team,
+            created_at__gt=now - timedelta(seconds=size_s),
+            created_at__lte=now,
+        )
         .order_by("-created_at")
         .values_list("created_at", flat=True)[:limit]
     )

@@ -49,7 +49,9 @@ def whole_number(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {raw!r}"
+        ) from None
 
 
 def positive_int(raw: str) -> int:

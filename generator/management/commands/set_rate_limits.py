@@ -19,7 +19,15 @@ class Command(OperatorCommand):
         parser.add_argument("--per-minute", type=positive_int)
         parser.add_argument("--reset", action="store_true")
 
-    def handle(self, *args, team: str, per_second: int | None, per_minute: int | None, reset: bool, **options):
+    def handle(
+        self,
+        *args,
+        team: str,
+        per_second: int | None,
+        per_minute: int | None,
+        reset: bool,
+        **options,
+    ):
         if reset and (per_second or per_minute):
             raise CommandError("use either --reset or --per-second/--per-minute")
         if not reset and (per_second is None or per_minute is None):
@@ -27,7 +35,11 @@ class Command(OperatorCommand):
         target = team_named(team)
         if reset:
             per_second = per_minute = None
-        Team.objects.filter(pk=target.pk).update(rate_per_second=per_second, rate_per_minute=per_minute)
+        Team.objects.filter(pk=target.pk).update(
+            rate_per_second=per_second, rate_per_minute=per_minute
+        )
         shown_second = per_second or settings.GENERATOR_DEFAULT_PER_SECOND
         shown_minute = per_minute or settings.GENERATOR_DEFAULT_PER_MINUTE
-        self.stdout.write(f"rate limits for {target.name}: {shown_second} per second, {shown_minute} per minute")
+        self.stdout.write(
+            f"rate limits for {target.name}: {shown_second} per second, {shown_minute} per minute"
+        )

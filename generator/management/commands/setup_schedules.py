@@ -12,8 +12,18 @@ from ._base import OperatorCommand
 # team (unique constraint), so a worker that was down on the 1st catches up on its next run.
 SCHEDULES = (
     ("generator: reaper", "generator.tasks.reap_task", Schedule.MINUTES, 1),
-    ("generator: purge expired videos", "generator.tasks.purge_task", Schedule.HOURLY, None),
-    ("generator: monthly allowance", "generator.tasks.allowance_task", Schedule.DAILY, None),
+    (
+        "generator: purge expired videos",
+        "generator.tasks.purge_task",
+        Schedule.HOURLY,
+        None,
+    ),
+    (
+        "generator: monthly allowance",
+        "generator.tasks.allowance_task",
+        Schedule.DAILY,
+        None,
+    ),
 )
 
 
@@ -24,7 +34,12 @@ class Command(OperatorCommand):
         now = timezone.now()
         with transaction.atomic():
             for name, func, schedule_type, minutes in SCHEDULES:
-                fields = {"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1}
+                fields = {
+                    "func": func,
+                    "schedule_type": schedule_type,
+                    "minutes": minutes,
+                    "repeats": -1,
+                }
                 existing = Schedule.objects.filter(name=name).order_by("pk")
                 schedule = existing.first()
                 if schedule is None:
@@ -32,7 +47,9 @@ class Command(OperatorCommand):
                     state = "created"
                 else:
                     existing.exclude(pk=schedule.pk).delete()
-                    changed = any(getattr(schedule, key) != value for key, value in fields.items())
+                    changed = any(
+                        getattr(schedule, key) != value for key, value in fields.items()
+                    )
                     if changed:
                         for key, value in fields.items():
                             setattr(schedule, key, value)
