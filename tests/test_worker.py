@@ -523,3 +523,20 @@ def test_worker_killed_on_its_last_attempt_ends_error_with_one_refund(worker_env
     assert final["ledger"] == [("hold", -70), ("refund", 70)]
     assert final["balance"] == 100
     assert not any(p.is_file() for p in (Path(env["MEDIA_ROOT"])).rglob("*.mp4"))
+
+
+@pytest.mark.django_db
+def test_finished_jobs_hand_over_to_the_webhook_once(
+    image_server, settings, monkeypatch
+):
+    from generator.services import webhooks
+
+    handed = []
+    monkeypatch.setattr(webhooks, "webhook_deliver_later", handed.append)
+    image_server.routes["/ok.png"] = (200, "image/png", png_bytes())
+    team = make_team(credits=100, rate_per_second=10)
+    done = submit(team, input=image_server.url("/ok.png"))
+    failed = submit(team, input=image_server.url("/missing.png"))
+    for generation in (done, failed, done, failed):
+        generation_run(generation.pk)
+    assert handed == [done.pk, failed.pk]
