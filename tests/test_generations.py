@@ -224,3 +224,19 @@ def test_creator_can_delete_own_queued_job_which_is_refunded():
     generation.refresh_from_db()
     assert generation.deleted_at is not None
     assert generation.status == "CANCELLED"
+
+
+@pytest.mark.django_db
+def test_jobs_made_with_a_members_key_count_against_that_members_cap():
+    from generator.models import ApiKey
+    from tests.factories import make_api_key
+
+    team = make_team(credits=1000, rate_per_second=100, rate_per_minute=100)
+    member = make_member(team, monthly_cap=35)
+    make_api_key(team, user=member.user)
+    key = ApiKey.objects.get(team=team)
+    first = submit(team, api_key=key).generation
+    assert first.created_by == member.user
+    assert first.api_key == key
+    with pytest.raises(InsufficientCredits, match="cap"):
+        submit(team, api_key=key)
