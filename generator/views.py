@@ -689,9 +689,9 @@ def storage_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _chart(days: list[tuple]) -> dict:
     """Lay out a bar chart of daily credits as SVG coordinates (drawn by the template)."""
-    width, height, pad = 720, 180, 24
+    width, height, pad, right = 720, 180, 24, 24
     top = max((credits for _, credits in days), default=0) or 1
-    slot = (width - pad) / max(len(days), 1)
+    slot = (width - pad - right) / max(len(days), 1)
     bars = []
     for i, (day, credits) in enumerate(days):
         h = round((height - pad) * credits / top, 1)

@@ -30,3 +30,12 @@ def time_left(seconds: int | None) -> str:
 def signed(value: int) -> str:
     """Show a credit change with its sign."""
     return f"+{value}" if value > 0 else str(value).replace("-", "−")
+
+
+KIND_LABELS = {"hold": "Video", "refund": "Refund", "grant": "Grant", "allowance": "Allowance"}
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    """Short name of a ledger entry kind for tables."""
+    return KIND_LABELS.get(kind, kind)

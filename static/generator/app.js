@@ -56,6 +56,8 @@
       var poster = media.querySelector("img");
       if (poster) { video.poster = poster.src; }
       media.replaceChildren(video);
+      var playing = video.play();
+      if (playing && playing.catch) { playing.catch(function () { /* the controls remain */ }); }
       return;
     }
     var copy = event.target.closest("[data-copy]");
