@@ -8,6 +8,9 @@ import socket
 
 import pytest
 
+# Session fixtures for the storage protocol servers (moto S3, gcp-storage-emulator), shared by all modules.
+pytest_plugins = ["tests.storage_servers"]
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo

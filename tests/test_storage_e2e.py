@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from tests.storage_servers are redefined as arguments)
 """End to end: a job reads its photo from a bucket and writes a real 5 s MP4 back (moto, GCS emulator)."""
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from generator.schemas import GenerateRequest
 from generator.services.generations import generation_create, generation_run
 from generator.services.storages import storage_create
 from tests.factories import make_team
-from tests.storage_servers import gcs_bucket, gcs_server, s3_bucket, s3_server  # noqa: F401 (fixtures)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

@@ -1,9 +1,9 @@
-# ruff: noqa: F811 (pytest fixtures imported from tests.storage_servers are redefined as arguments)
 """GCS storages: the JSON API through gcp-storage-emulator, HMAC through an S3 server, key-file rules."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +19,7 @@ from generator.storage.base import ObjectMissing, StorageError
 from generator.storage.gcs import GCSHmacConnector, GCSServiceAccountConnector
 from generator.storage.registry import get_connector
 from tests.factories import make_api_key, make_team
-from tests.storage_servers import gcs_bucket, gcs_server, s3_bucket, s3_server  # noqa: F401 (fixtures)
+from tests.storage_servers import free_closed_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.django_db
@@ -151,6 +151,18 @@ def test_emulator_traversal_keys_never_reach_outside_the_prefix(team, gcs_server
             attempt()
     assert gcs_server.keys(gcs_bucket) == ["outside.png"]
     assert admin.blob("outside.png").download_as_bytes() == b"secret"
+
+
+def test_unreachable_emulator_endpoint_is_a_quick_clear_422(client, key, settings, service_account_info):
+    port = free_closed_port()
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{port}"]
+    params = {"bucket": "bkt", "endpoint_url": f"http://127.0.0.1:{port}", "credentials": {"service_account": service_account_info}}
+    started = time.monotonic()
+    response = _create(client, key, {"name": "g", "type": "gcs", "parameters": params})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 422
+    assert "could not connect to the storage endpoint" in response.json()["error_message"]
+    assert elapsed < 6
 
 
 def test_missing_emulator_bucket_is_422(client, key, gcs_server, service_account_info):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from tests.storage_servers are redefined as arguments)
 """S3 storages against moto's S3 server on loopback (a real HTTP endpoint with authentication on)."""
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from generator.services.storages import storage_check, storage_create
 from generator.storage.base import ObjectMissing, StorageError
 from generator.storage.registry import get_connector
 from tests.factories import make_api_key, make_team
-from tests.storage_servers import free_closed_port, s3_bucket, s3_server  # noqa: F401 (fixtures)
+from tests.storage_servers import free_closed_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from tests.storage_servers are redefined as arguments)
 """Storage secrets: encrypted at rest, rotated by command, absent from pages, admin, logs and errors."""
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from generator.models import Membership, Storage
 from generator.services.storages import storage_check, storage_create
 from generator.storage.registry import get_connector
 from tests.factories import make_api_key, make_member, make_team, make_user
-from tests.storage_servers import free_closed_port, s3_bucket, s3_server  # noqa: F401 (fixtures)
+from tests.storage_servers import free_closed_port
 
 pytestmark = pytest.mark.django_db
 SECRET = "zzTopSecretValue/0123456789abcdefABCDEF42"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from tests.storage_servers are redefined as arguments)
 """The S3 temporary store and the /v/ links that redirect to short presigned URLs."""
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from generator.services.storages import storage_create
 from generator.storage.registry import get_connector
 from generator.storage.temp import temp_download_url, temp_is_remote
 from tests.factories import make_team
-from tests.storage_servers import s3_bucket, s3_server  # noqa: F401 (fixtures)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.django_db
