@@ -540,3 +540,59 @@ def test_finished_jobs_hand_over_to_the_webhook_once(
     for generation in (done, failed, done, failed):
         generation_run(generation.pk)
     assert handed == [done.pk, failed.pk]
+
+
+@pytest.mark.django_db
+def test_failed_store_to_storage_refunds_and_removes_the_poster(image_server, settings):
+    image_server.routes["/ok.png"] = (200, "image/png", png_bytes())
+    team = make_team(credits=100)
+    Storage.objects.create(
+        team=team, name="shop", type="local", parameters={"path": ""}
+    )
+    team_root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug
+    team_root.mkdir()
+    (team_root / "out").write_bytes(b"a file where the folder should be")
+    generation = submit(
+        team, input=image_server.url("/ok.png"), output="storage://shop/out/"
+    )
+    generation_run(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == "ERROR"
+    assert "cannot write" in generation.errors[0]["error"]
+    assert ledger(generation) == [("hold", -35), ("refund", 35)]
+    assert media_files(settings) == []
+    assert sorted(p.name for p in team_root.rglob("*")) == ["out"]
+
+
+@pytest.mark.django_db
+def test_reaper_failing_a_dead_job_removes_what_its_attempt_left(settings):
+    team = make_team(credits=100)
+    storage = Storage.objects.create(
+        team=team, name="shop", type="local", parameters={"path": ""}
+    )
+    generation = submit(
+        team, input="https://shop.example/a.jpg", output="storage://shop/out/"
+    )
+    left = (
+        settings.GENERATOR_LOCAL_STORAGE_ROOT
+        / team.slug
+        / "out"
+        / f"{generation.uuid.hex}.mp4"
+    )
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"partial")
+    poster = settings.MEDIA_ROOT / "posters" / f"{generation.uuid}.jpg"
+    poster.parent.mkdir(parents=True)
+    poster.write_bytes(b"poster")
+    keep = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / "customer.mp4"
+    keep.write_bytes(b"theirs")
+    Generation.objects.filter(pk=generation.pk).update(
+        stage="storing",
+        attempts=2,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    assert generations_reap().failed == 1
+    assert storage.pk == generation.output_storage_id
+    assert not left.exists()
+    assert not poster.exists()
+    assert keep.read_bytes() == b"theirs"

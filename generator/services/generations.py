@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -344,6 +344,12 @@ class _Job:
                 self.update(progress=progress)
             except _Lost:
                 self.abort.set()
+            except DatabaseError:
+                # A transient database error must not fail the render; the next tick tries
+                # again, and if the lease runs out meanwhile the reaper decides.
+                logger.warning(
+                    "generation %s: progress write failed", self.pk, exc_info=True
+                )
 
     def supervise(self, fn, /, *args: Any, **kwargs: Any) -> Any:
         """Run blocking work in a helper thread while this thread keeps the lease and progress.
@@ -517,12 +523,34 @@ def generation_fail(
         )
         if not updated:
             return False
-        generation = Generation.objects.select_related("team").get(pk=generation_id)
+        generation = Generation.objects.select_related("team", "output_storage").get(
+            pk=generation_id
+        )
         billing.credits_refund(generation=generation, reason=reason)
     video, poster = _default_names(generation)
     _delete_default_files(video, poster)
+    _delete_folder_output(generation)
     _notify_finished(generation_id)
     return True
+
+
+def _delete_folder_output(generation: Generation) -> None:
+    """Remove a video an earlier, dead attempt may have written under its generated name.
+
+    Only folder outputs: their file name is ours; an exact key may hold the customer's object.
+    """
+    if generation.output_storage is None or not generation.output_key.endswith("/"):
+        return
+    from generator.storage.registry import get_connector
+
+    try:
+        get_connector(generation.output_storage).delete(_output_key(generation))
+    except Exception:
+        logger.warning(
+            "generation %s: could not remove a partial output",
+            generation.pk,
+            exc_info=True,
+        )
 
 
 def generation_run(generation_id: int) -> None:
@@ -549,7 +577,11 @@ def generation_run(generation_id: int) -> None:
             logger.exception("generation %s failed", generation_id)
         else:
             logger.info("generation %s failed: %s", generation_id, reason)
-        if job.wrote_output is not None:
+        failed = generation_fail(
+            generation_id=generation_id, reason=reason, only_if=Q(attempts=attempt)
+        )
+        # Only the owner cleans up: a job taken over meanwhile may be writing the same key.
+        if failed and job.wrote_output is not None:
             connector, key = job.wrote_output
             try:
                 connector.delete(key)
@@ -557,9 +589,6 @@ def generation_run(generation_id: int) -> None:
                 logger.warning(
                     "could not delete the partial output %s", key, exc_info=True
                 )
-        generation_fail(
-            generation_id=generation_id, reason=reason, only_if=Q(attempts=attempt)
-        )
 
 
 def _run(job: _Job) -> None:
