@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404, JsonResponse
+from django.views.decorators.debug import sensitive_variables
 
 from generator.api.auth import api_endpoint
 from generator.api.errors import parse_json_object
@@ -31,6 +32,7 @@ def storage_types(request):
 
 
 @api_endpoint(scope="storage", methods=("GET", "POST"))
+@sensitive_variables()
 def storage_collection(request):
     if request.method == "GET":
         return JsonResponse({"data": [storage_to_api(s) for s in storage_list(team=request.team)]})
@@ -51,6 +53,7 @@ def storage_collection(request):
 
 
 @api_endpoint(scope="storage", methods=("GET", "PATCH", "DELETE"))
+@sensitive_variables()
 def storage_item(request, pk: int):
     storage = storage_get(team=request.team, pk=pk)
     if storage is None:

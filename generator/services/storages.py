@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from django.db import IntegrityError, transaction
+from django.views.decorators.debug import sensitive_variables
 
 from generator.crypto import decrypt_json, encrypt_json
 from generator.errors import ValidationFailed
@@ -104,11 +105,12 @@ def _validate_service_account(info, errors: _Errors) -> None:
 
     try:
         service_account.Credentials.from_service_account_info(info)
-    except (ValueError, TypeError):
+    except Exception:  # ValueError, TypeError, cryptography's UnsupportedAlgorithm, ...
         # The library's message may quote the key material: never echo it.
         errors.add(field, "the private key cannot be read")
 
 
+@sensitive_variables()
 def _validate_credentials(type: str, credentials, errors: _Errors) -> dict:
     field = "parameters.credentials"
     if credentials is None:
@@ -135,6 +137,7 @@ def _validate_credentials(type: str, credentials, errors: _Errors) -> dict:
     return {key: credentials.get(key) for key in ("access_key", "secret_access_key")}
 
 
+@sensitive_variables()
 def _validate_parameters(type: str, parameters, errors: _Errors, *, require_credentials: bool) -> tuple[dict, dict | None]:
     """Return (public parameters, secrets or None when not given), recording problems in errors."""
     if not isinstance(parameters, dict):
@@ -172,6 +175,7 @@ def _validate_parameters(type: str, parameters, errors: _Errors, *, require_cred
     return public, secrets
 
 
+@sensitive_variables()
 def _check_connection(*, type: str, public: dict, secrets: dict, team_slug: str) -> None:
     """Build the connector and run the probe; raise ValidationFailed with the provider's reason."""
     try:
@@ -202,6 +206,8 @@ def _raise_if(errors: _Errors) -> None:
         raise ValidationFailed(f"{first[0]}: {first[1][0]}", details=errors.details)
 
 
+# Error reports (DEBUG pages, admin e-mails) must not show the credentials held in locals.
+@sensitive_variables()
 def storage_create(*, team, user, name: str, type: str, parameters: dict) -> Storage:
     """Validate, check the connection and save a new storage with its secrets encrypted."""
     errors = _Errors({})
@@ -232,6 +238,7 @@ def storage_create(*, team, user, name: str, type: str, parameters: dict) -> Sto
         ) from None
 
 
+@sensitive_variables()
 def storage_update(*, team, storage: Storage, name: str | None = None, parameters: dict | None = None) -> Storage:
     """Rename a storage and/or change its parameters (credentials kept unless given), re-checking it."""
     if storage.team_id != team.pk:
@@ -278,6 +285,7 @@ def storage_delete(*, team, storage: Storage) -> None:
     Storage.objects.filter(team=team, pk=storage.pk).delete()
 
 
+@sensitive_variables()
 def storage_check(*, storage: Storage) -> CheckReport:
     """Run the connection probe for a saved storage; details never contain secrets."""
     try:

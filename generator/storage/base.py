@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.views.decorators.debug import sensitive_variables
+
 
 class StorageError(Exception):
     """A storage operation failed; the message is user-facing and never contains secrets."""
@@ -53,6 +55,7 @@ class Connector(ABC):
 
     type: str = ""
 
+    @sensitive_variables()  # keep credentials out of error-report tracebacks
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         self.parameters = parameters
         self.secrets = secrets

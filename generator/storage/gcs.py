@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.views.decorators.debug import sensitive_variables
 from google.api_core import exceptions as google_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
@@ -95,6 +96,7 @@ class GCSServiceAccountConnector(Connector):
 
     type = "gcs"
 
+    @sensitive_variables()  # keep credentials out of error-report tracebacks
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
         self.bucket_name = parameters.get("bucket") or ""
@@ -149,6 +151,13 @@ class GCSServiceAccountConnector(Connector):
             if key:
                 raise ObjectMissing(f"no object at {key!r}") from None
             raise StorageError(f"{action} failed: 404 {_reason(exc)}") from None
+        except google_exceptions.RetryError as exc:
+            cause = exc.cause
+            if isinstance(cause, RequestException):
+                raise StorageError(
+                    f"{action} failed: could not connect to the storage endpoint ({cause.__class__.__name__}, gave up after retries)"
+                ) from None
+            raise StorageError(f"{action} failed: gave up after retries: {_reason(cause) if cause else exc.message}") from None
         except google_exceptions.GoogleAPIError as exc:
             code = getattr(exc, "code", None)
             raise StorageError(f"{action} failed: {code or ''} {_reason(exc)}".replace("  ", " ")) from None

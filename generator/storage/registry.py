@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
+from django.views.decorators.debug import sensitive_variables
+
 from generator.crypto import decrypt_json
 from generator.netpolicy import UrlRejected
 from generator.storage.base import Connector, StorageError
@@ -39,11 +41,13 @@ def _factory(type: str):
     return getattr(module, attr)
 
 
+@sensitive_variables()  # keep credentials out of error-report tracebacks
 def build_connector(*, type: str, parameters: dict, secrets: dict, team_slug: str) -> Connector:
     """Build a connector from raw (validated) values; used before a storage is saved."""
     return _factory(type)(parameters=parameters, secrets=secrets, team_slug=team_slug)
 
 
+@sensitive_variables()  # keep credentials out of error-report tracebacks
 def get_connector(storage) -> Connector:
     """Return the connector for a saved Storage; raise StorageError when it cannot be used."""
     try:

@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import SuspiciousOperation
 from django.core.files import File
+from django.views.decorators.debug import sensitive_variables
 from storages.backends.s3 import S3Storage
 
 from generator.storage.base import Connector, Entry, ObjectMissing, StorageError
@@ -92,6 +93,7 @@ class S3Connector(Connector):
     default_endpoint: str | None = None
     default_region = "us-east-1"
 
+    @sensitive_variables()  # keep credentials out of error-report tracebacks
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
         self.bucket = parameters.get("bucket") or ""
