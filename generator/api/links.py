@@ -88,8 +88,8 @@ def _stream(
     if status == 206:
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Disposition"] = f'inline; filename="{filename}"'
-    # Short private caching: expiry and deletion are decided on each click.
-    response["Cache-Control"] = "private, max-age=60"
+    # Not stored by browsers or proxies: expiry and deletion are decided on each click.
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

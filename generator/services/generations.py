@@ -292,14 +292,12 @@ class _Job:
         self.pk = generation_id
         self.attempt = attempt
         self.abort = threading.Event()
-        self.frames: tuple[int, int] | None = (
-            None  # latest (done, total) from the engine
-        )
+        # The latest (done, total) reported by the engine.
+        self.frames: tuple[int, int] | None = None
         self.progress = 0
         self.last_write = time.monotonic()
-        self.wrote_output: tuple[Any, str] | None = (
-            None  # (connector, key) written this attempt
-        )
+        # (connector, key) of a storage output this attempt has started writing.
+        self.wrote_output: tuple[Any, str] | None = None
 
     def owned(self):
         return Generation.objects.filter(
@@ -494,13 +492,12 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _notify_finished(generation_id: int) -> None:
-    try:
-        from generator.services.webhooks import webhook_deliver_later
-    except ImportError:  # the webhook area has not landed in this build
-        return
+    from generator.services.webhooks import webhook_deliver_later
+
     try:
         webhook_deliver_later(generation_id)
-    except Exception:
+    except DatabaseError:
+        # The job's outcome is already committed; a missed webhook must not undo it.
         logger.exception("could not queue the webhook for generation %s", generation_id)
 
 
