@@ -431,13 +431,25 @@ def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
     assert "Ada Admin" in line.inner_text()
     shot(page, "credits", full_page=True)
 
+    member_context.close()
+
+    # The owner's view of the management pages, for the README.
+    owner_context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = owner_context.new_page()
+    log_in(page, base, OWNER)
     for name, path in [
         ("storages", "/storages/"),
-        ("keys", "/keys/"),
         ("team", "/team/"),
+        ("storage-browse", "/storages/1/browse"),
     ]:
         page.goto(f"{base}{path}")
+        page.wait_for_function(
+            "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        )
         shot(page, name)
-    page.goto(f"{base}/storages/1/browse")
-    shot(page, "storage-browse")
-    member_context.close()
+    page.goto(f"{base}/keys/")
+    page.get_by_label("Name").fill("Shop import script")
+    page.get_by_role("button", name="Create key").click()
+    assert page.locator("#raw-key").inner_text().startswith("iv_")
+    shot(page, "keys")
+    owner_context.close()
