@@ -359,7 +359,18 @@ def _paths() -> dict:
                         "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_CHARS},
                     }
                 ],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GenerateRequest")}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("GenerateRequest"),
+                            "example": {
+                                "input": "https://shop.example/shoe.jpg",
+                                "options": {"prompt": "slow zoom out, light sweep", "duration": 5, "guidance_scale": 0.5},
+                            },
+                        }
+                    },
+                },
                 "responses": {
                     "200": _json(_data(_ref("GenerationAccepted")), "Accepted; status is always PROCESSING.", headers=RATE_HEADERS),
                     **generate_post_errors,
@@ -445,7 +456,15 @@ def _paths() -> dict:
                 "operationId": "createStorage",
                 "summary": "Connect a storage (the connection is checked first)",
                 "tags": ["storage"],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("StorageCreate")}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("StorageCreate"),
+                            "example": {"name": "photos", "type": "local", "parameters": {"path": "photos"}},
+                        }
+                    },
+                },
                 "responses": {
                     "201": _json(_data(_ref("Storage")), "Connected."),
                     "400": MALFORMED,
