@@ -244,3 +244,41 @@ def test_s3_storage_without_endpoint_does_not_touch_the_network_when_built(team)
     assert url.startswith("https://my-bucket.s3.")
     assert "X-Amz-Expires=300" in url
     assert "example-secret" not in url
+
+
+def test_rename_alone_does_not_recheck_but_a_parameter_change_does(client, key, team, settings):
+    from generator.crypto import encrypt_json
+
+    port = free_closed_port()
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{port}"]
+    storage = Storage.objects.create(
+        team=team,
+        name="old",
+        type="s3",
+        parameters={"bucket": "bkt", "path": "", "endpoint_url": f"http://127.0.0.1:{port}"},
+        secrets_encrypted=encrypt_json({"access_key": "AKIAEXAMPLE", "secret_access_key": "example-secret"}),
+    )
+    url = f"/v1/storage/storages/{storage.pk}"
+    renamed = client.patch(url, data=json.dumps({"name": "new"}), content_type="application/json", **_auth(key))
+    assert renamed.status_code == 200
+    assert renamed.json()["data"]["name"] == "new"
+    changed = client.patch(url, data=json.dumps({"parameters": {"path": "x"}}), content_type="application/json", **_auth(key))
+    assert changed.status_code == 422
+    assert "Could not connect" in changed.json()["error_message"]
+    storage.refresh_from_db()
+    assert storage.parameters["path"] == ""
+
+
+def test_patch_null_removes_an_optional_parameter_and_new_credentials_replace_old(client, key, s3_server, s3_bucket):
+    params = _params(s3_server, s3_bucket, region="us-east-1")
+    pk = _create(client, key, {"name": "shop", "type": "s3", "parameters": params}).json()["data"]["id"]
+    url = f"/v1/storage/storages/{pk}"
+    response = client.patch(url, data=json.dumps({"parameters": {"region": None}}), content_type="application/json", **_auth(key))
+    assert response.status_code == 200, response.content
+    assert "region" not in response.json()["data"]["parameters"]
+    wrong = {"credentials": {"access_key": s3_server.access_key, "secret_access_key": "x" * 40}}
+    response = client.patch(url, data=json.dumps({"parameters": wrong}), content_type="application/json", **_auth(key))
+    assert response.status_code == 422
+    from generator.crypto import decrypt_json
+
+    assert decrypt_json(Storage.objects.get(pk=pk).secrets_encrypted)["secret_access_key"] == s3_server.secret_key
