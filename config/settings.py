@@ -271,5 +271,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs full request URLs at INFO; input URLs may carry signed query strings.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+    },
 }
