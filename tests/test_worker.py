@@ -493,11 +493,22 @@ def test_worker_killed_mid_render_is_retried_and_charged_once(worker_env):
         env, "from generator.tasks import reap_task; print(reap_task())"
     )
     worker = start_worker(env)
+    reaped_while_running = []
     try:
+        assert wait_for(lambda: row(db, pk)["attempts"] == 2, 60)
+        # The render outlives the 3 s lease; renewals keep the reaper off a live job.
+        while row(db, pk)["status"] == "PROCESSING":
+            report = manage_shell(
+                env, "from generator.tasks import reap_task; print(reap_task())"
+            )
+            if row(db, pk)["status"] == "PROCESSING":
+                reaped_while_running.append(report)
         assert wait_for(lambda: row(db, pk)["status"] != "PROCESSING", 150)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
+    assert reaped_while_running
+    assert set(reaped_while_running) == {"requeued=0 failed=0 reenqueued=0"}
     final = row(db, pk)
     assert (final["status"], final["attempts"]) == ("DONE", 2)
     assert final["ledger"] == [("hold", -70)]
