@@ -453,3 +453,41 @@ def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
     assert page.locator("#raw-key").inner_text().startswith("iv_")
     shot(page, "keys")
     owner_context.close()
+
+
+def test_member_picks_a_photo_in_the_storage_browser_and_uploads_another(stack, page):
+    base = stack.base
+    log_in(page, base, MEMBER)
+    page.get_by_text("From a storage").click()
+    page.get_by_role("link", name="catalogue").click()
+    page.locator("#picker").get_by_role("link", name="mugs").click()
+    pick = page.get_by_role("button", name="Use coffee-mug.png")
+    pick.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#picker img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    pick.click()
+    assert (
+        page.locator("#id_storage_input").input_value()
+        == "storage://catalogue/mugs/coffee-mug.png"
+    )
+    page.get_by_label("Prompt", exact=True).fill("orbit, sparkle")
+    shot(page, "generate-storage-picker")
+    page.get_by_role("button", name="Generate video").click()
+    page.wait_for_url(re.compile(r".*/jobs/.*"))
+    assert "orbit, sparkle" in page.locator(".job").first.inner_text()
+
+    time.sleep(1.1)  # the team may start one video per second
+    page.goto(f"{base}/")
+    page.get_by_text("Upload", exact=True).click()
+    page.get_by_label("Image file").set_input_files(str(FIXTURES / "chelsea.png"))
+    page.get_by_label("Prompt", exact=True).fill("gentle float")
+    page.get_by_role("button", name="Generate video").click()
+    page.wait_for_url(re.compile(r".*/jobs/.*"))
+    assert "gentle float" in page.locator(".job").first.inner_text()
+    inputs = stack.shell(
+        "from generator.models import Generation; "
+        "print([g.request['input'] for g in Generation.objects.order_by('-pk')[:2]])"
+    )
+    assert "storage://catalogue/mugs/coffee-mug.png" in inputs
+    assert "storage://uploads/" in inputs
