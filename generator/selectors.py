@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -128,3 +128,9 @@ def usage_daily(*, team, days: int = 30, now=None) -> list[tuple]:
     )
     by_day = {row["day"]: -(row["spent"] or 0) for row in rows}
     return [(first + timedelta(days=i), by_day.get(first + timedelta(days=i), 0)) for i in range(days)]
+
+
+def generation_jobs(*, team) -> QuerySet[Generation]:
+    """Return the team's jobs newest first, each annotated with whether its hold was refunded."""
+    refunds = CreditLedger.objects.filter(generation=OuterRef("pk"), kind=CreditLedger.Kind.REFUND)
+    return generation_list(team=team).select_related("created_by").annotate(refunded=Exists(refunds))
