@@ -8,7 +8,14 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from generator.models import ApiKey, CreditLedger, Generation, Membership, Storage
+from generator.models import (
+    ApiKey,
+    CreditLedger,
+    Generation,
+    Membership,
+    Storage,
+    WebhookDelivery,
+)
 
 
 def membership_current(*, user, team_id: int | None) -> Membership | None:
@@ -134,3 +141,12 @@ def generation_jobs(*, team) -> QuerySet[Generation]:
     """Return the team's jobs newest first, each annotated with whether its hold was refunded."""
     refunds = CreditLedger.objects.filter(generation=OuterRef("pk"), kind=CreditLedger.Kind.REFUND)
     return generation_list(team=team).select_related("created_by").annotate(refunded=Exists(refunds))
+
+
+def webhook_delivery_list(*, team, limit: int = 20) -> list:
+    """Return the team's latest webhook delivery attempts, newest first."""
+    return list(
+        WebhookDelivery.objects.filter(generation__team=team)
+        .select_related("generation")
+        .order_by("-created_at", "-pk")[:limit]
+    )

@@ -18,8 +18,14 @@ urlpatterns = [
     path("storages/connect", views.storage_connect, name="storage-connect"),
     path("storages/<int:pk>/check", views.storage_check, name="storage-check"),
     path("storages/<int:pk>/browse", views.storage_browse, name="storage-browse"),
-    path("storages/<int:pk>/thumbnail", views.storage_thumbnail, name="storage-thumbnail"),
-    path("storages/<int:pk>/disconnect", views.storage_disconnect, name="storage-disconnect"),
+    path(
+        "storages/<int:pk>/thumbnail", views.storage_thumbnail, name="storage-thumbnail"
+    ),
+    path(
+        "storages/<int:pk>/disconnect",
+        views.storage_disconnect,
+        name="storage-disconnect",
+    ),
     path("credits/", views.credits, name="credits"),
     path("keys/", views.api_keys, name="keys"),
     path("keys/create", views.api_key_create, name="key-create"),
@@ -29,5 +35,6 @@ urlpatterns = [
     path("team/members/<int:pk>", views.member_update, name="member-update"),
     path("team/members/<int:pk>/remove", views.member_remove, name="member-remove"),
     path("team/switch", views.team_switch, name="team-switch"),
+    path("team/webhook", views.team_webhook, name="team-webhook"),
     path("invite/<str:token>/", views.invite_accept, name="invite-accept"),
 ]

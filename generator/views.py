@@ -26,6 +26,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from generator import selectors
 from generator.errors import (
@@ -47,9 +49,22 @@ from generator.forms import (
     ThrottledAuthenticationForm,
 )
 from generator.middleware import SESSION_TEAM_KEY
-from generator.models import Generation, Membership, Storage
-from generator.services import apikeys, teams
+from generator.models import Generation, Invite, Membership, Storage
+from generator.schemas import parse_generate_request
+from generator.services import apikeys, links, teams
 from generator.services.billing import PRICE_BY_DURATION, month_start
+from generator.services.generations import (
+    generation_cancel,
+    generation_create,
+    generation_delete,
+    generation_retry,
+)
+from generator.services.storages import storage_check as run_storage_check
+from generator.services.storages import storage_create, storage_delete
+from generator.services.webhooks import webhook_configure
+from generator.storage.base import StorageError
+from generator.storage.registry import get_connector, supported_types
+from generator.storage.uris import KeyRejected, validate_key
 
 GALLERY_PAGE_SIZE = 24
 JOBS_PAGE_SIZE = 20
@@ -61,7 +76,10 @@ UPLOAD_FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
     "PNG": ("png", "image/png"),
     "WEBP": ("webp", "image/webp"),
+    "HEIF": ("heic", "image/heic"),
 }
+register_heif_opener()
+
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 
 
@@ -229,11 +247,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def _save_upload(request: HttpRequest, upload) -> str:
     """Keep an uploaded image in the team's "uploads" storage and return its storage:// URI."""
-    from PIL import Image, UnidentifiedImageError
-
-    from generator.services.storages import storage_create
-    from generator.storage.registry import get_connector
-
     limit = settings.GENERATOR_FETCH_MAX_BYTES
     if upload.size is not None and upload.size > limit:
         raise ValidationFailed(
@@ -247,15 +260,6 @@ def _save_upload(request: HttpRequest, upload) -> str:
             details={"input": [f"the image is larger than {limit // 1_000_000} MB"]},
         )
     formats = dict(UPLOAD_FORMATS)
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-        formats["HEIF"] = ("heic", "image/heic")
-    except (
-        ImportError
-    ):  # HEIF support is optional at upload time; the worker decides anyway
-        pass
     try:
         with Image.open(io.BytesIO(data), formats=list(formats)) as image:
             ext, mime = formats[image.format]
@@ -287,9 +291,6 @@ def _save_upload(request: HttpRequest, upload) -> str:
 @require_POST
 def generate(request: HttpRequest) -> HttpResponse:
     """Submit a job through the same validator and service as the API."""
-    from generator.schemas import parse_generate_request
-    from generator.services.generations import generation_create
-
     form = GenerateForm(request.POST, request.FILES)
     refusal, status = "", 422
     if form.is_valid():
@@ -368,8 +369,6 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @team_required
 @require_POST
 def job_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    from generator.services.generations import generation_cancel
-
     generation = _generation(request, pk)
     try:
         generation_cancel(team=request.team, generation=generation)
@@ -383,8 +382,6 @@ def job_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @team_required
 @require_POST
 def job_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    from generator.services.generations import generation_retry
-
     generation = _generation(request, pk)
     try:
         result = generation_retry(
@@ -407,8 +404,6 @@ def job_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @team_required
 @require_POST
 def video_delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    from generator.services.generations import generation_delete
-
     generation = _generation(request, pk)
     try:
         generation_delete(team=request.team, user=request.user, generation=generation)
@@ -431,8 +426,6 @@ def _parse_date(value: str | None) -> date | None:
 
 def _card(generation: Generation, now) -> dict:
     """What one gallery card shows: links and time left are computed, not stored."""
-    from generator.services import links
-
     video_url = expires_at = None
     expired = generation.status == Generation.Status.DONE and (
         generation.purged_at is not None or links.link_is_expired(generation)
@@ -521,21 +514,13 @@ def poster(request: HttpRequest, pk: uuid.UUID) -> FileResponse:
 # --- storages -------------------------------------------------------------------------------
 
 
-def _supported_types() -> list[str]:
-    try:
-        from generator.storage.registry import supported_types
-    except ImportError:
-        return [Storage.Type.LOCAL]
-    return supported_types()
-
-
 @team_required
 @require_GET
 def storages(request: HttpRequest) -> HttpResponse:
     """List connected storages and offer to connect one."""
     context = {
         "storages": selectors.storage_list(team=request.team),
-        "form": StorageForm(types=_supported_types(), initial={"type": "local"}),
+        "form": StorageForm(types=supported_types(), initial={"type": "local"}),
         "active": "storages",
     }
     return render(request, "generator/storages.html", context)
@@ -545,10 +530,8 @@ def storages(request: HttpRequest) -> HttpResponse:
 @require_POST
 def storage_connect(request: HttpRequest) -> HttpResponse:
     """Connect a storage after the service has checked it; errors come back on the form."""
-    from generator.services.storages import storage_create
-
     _require_manager(request)
-    form = StorageForm(request.POST, types=_supported_types())
+    form = StorageForm(request.POST, types=supported_types())
     if form.is_valid():
         try:
             storage = storage_create(
@@ -575,10 +558,8 @@ def storage_connect(request: HttpRequest) -> HttpResponse:
 @require_POST
 def storage_check(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the connection test (list, write, read, delete a probe) and show each step."""
-    from generator.services.storages import storage_check as check
-
     storage = _storage(request, pk)
-    report = check(storage=storage)
+    report = run_storage_check(storage=storage)
     context = {
         "storage": storage,
         "report": report,
@@ -586,15 +567,13 @@ def storage_check(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if request.htmx:
         return render(request, "generator/storages.html#check-result", context)
-    context.update(form=StorageForm(types=_supported_types()), active="storages")
+    context.update(form=StorageForm(types=supported_types()), active="storages")
     return render(request, "generator/storages.html", context)
 
 
 @team_required
 @require_POST
 def storage_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
-    from generator.services.storages import storage_delete
-
     _require_manager(request)
     storage = _storage(request, pk)
     storage_delete(team=request.team, storage=storage)
@@ -605,8 +584,6 @@ def storage_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _folder(value: str | None) -> str:
-    from generator.storage.uris import KeyRejected, validate_key
-
     folder = (value or "").strip().lstrip("/")
     if folder and not folder.endswith("/"):
         folder += "/"
@@ -622,9 +599,6 @@ def _folder(value: str | None) -> str:
 @require_GET
 def storage_browse(request: HttpRequest, pk: int) -> HttpResponse:
     """Browse one folder level of a storage; in picker mode clicking an image selects it."""
-    from generator.storage.base import StorageError
-    from generator.storage.registry import get_connector
-
     storage = _storage(request, pk)
     folder = _folder(request.GET.get("folder"))
     entries, error = [], ""
@@ -657,12 +631,6 @@ def storage_browse(request: HttpRequest, pk: int) -> HttpResponse:
 @cache_control(private=True, max_age=300)
 def storage_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     """Read one image from a team storage and answer a small JPEG thumbnail."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from generator.storage.base import StorageError
-    from generator.storage.registry import get_connector
-    from generator.storage.uris import KeyRejected, validate_key
-
     storage = _storage(request, pk)
     try:
         key = validate_key(request.GET.get("key", ""), allow_folder=False)
@@ -796,8 +764,6 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _team_context(request: HttpRequest, **extra) -> dict:
-    from generator.models import Invite
-
     spent = {
         row["user_id"]: row["credits"]
         for row in selectors.usage_by_member(
@@ -819,6 +785,9 @@ def _team_context(request: HttpRequest, **extra) -> dict:
         team=request.team, used_at__isnull=True, expires_at__gt=timezone.now()
     ).order_by("-created_at")
     return {
+        "deliveries": selectors.webhook_delivery_list(team=request.team)
+        if request.membership.can_manage
+        else [],
         "members": members,
         "invites": invites,
         "invite_form": InviteForm(),
@@ -868,6 +837,37 @@ def team_invite(request: HttpRequest) -> HttpResponse:
         _team_context(request, invite_form=form),
         status=422,
     )
+
+
+@team_required
+@require_POST
+def team_webhook(request: HttpRequest) -> HttpResponse:
+    """Set or clear the team's webhook URL; a new signing secret is shown once."""
+    _require_manager(request)
+    had_secret = bool(request.team.webhook_secret)
+    try:
+        secret = webhook_configure(
+            team=request.team, url=request.POST.get("webhook_url", "")
+        )
+    except ValidationFailed as exc:
+        errors = [m for msgs in exc.details.values() for m in msgs] or [exc.message]
+        return render(
+            request,
+            "generator/team.html",
+            _team_context(request, webhook_errors=errors),
+            status=422,
+        )
+    if not secret:
+        messages.success(request, "Webhook removed.")
+        return redirect("generator:team")
+    if had_secret:
+        messages.success(request, "Webhook URL saved; the signing secret is unchanged.")
+        return redirect("generator:team")
+    response = render(
+        request, "generator/team.html", _team_context(request, webhook_secret=secret)
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _membership(request: HttpRequest, pk: int) -> Membership:

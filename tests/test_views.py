@@ -175,6 +175,7 @@ MUTATING = [
     ("generator:member-update", {"pk": 1}),
     ("generator:member-remove", {"pk": 1}),
     ("generator:team-switch", {}),
+    ("generator:team-webhook", {}),
 ]
 
 
@@ -1006,3 +1007,44 @@ def test_password_reset_sends_an_email_with_a_link(client, member):
 
 def test_password_change_page(member_client):
     assert member_client.get(reverse("password_change")).status_code == 200
+
+
+def test_owner_sets_a_webhook_and_sees_the_secret_once_and_the_delivery_log(
+    owner_client, team
+):
+    from generator.models import WebhookDelivery
+
+    response = owner_client.post(
+        reverse("generator:team-webhook"),
+        {"webhook_url": "https://hooks.example.com/video"},
+    )
+    assert response.status_code == 200
+    team.refresh_from_db()
+    assert team.webhook_url == "https://hooks.example.com/video"
+    assert f'id="webhook-secret">{team.webhook_secret}<' in response.content.decode()
+    generation = make_generation(team)
+    WebhookDelivery.objects.create(
+        generation=generation, url=team.webhook_url, attempt=2, status_code=503
+    )
+    page = owner_client.get(reverse("generator:team")).content.decode()
+    assert team.webhook_secret not in page
+    assert ">503<" in page
+
+
+def test_webhook_to_a_private_address_is_refused_inline(owner_client, team):
+    response = owner_client.post(
+        reverse("generator:team-webhook"), {"webhook_url": "http://127.0.0.1/hook"}
+    )
+    assert response.status_code == 422
+    assert 'class="errorlist"' in response.content.decode()
+    team.refresh_from_db()
+    assert team.webhook_url == ""
+
+
+def test_member_cannot_set_the_webhook(member_client, team):
+    assert (
+        member_client.post(
+            reverse("generator:team-webhook"), {"webhook_url": "https://x.example.com/"}
+        ).status_code
+        == 403
+    )
