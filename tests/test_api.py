@@ -541,3 +541,21 @@ def test_wrong_method_is_405_envelope(api, method, path):
     response = api.call(method, path)
     assert_envelope(response, 405, "1005")
     assert response["Allow"]
+
+
+def test_another_teams_storage_is_404_on_the_storages_api(api, team):
+    theirs = Storage.objects.create(team=make_team(), name="theirs", type="local", parameters={"path": ""})
+    path = f"/v1/storage/storages/{theirs.pk}"
+    assert_envelope(api.get(path), 404, "1004")
+    assert_envelope(api.client.generic("PATCH", path, json.dumps({"name": "mine2"}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api.key}"), 404, "1004")
+    assert_envelope(api.call("DELETE", path), 404, "1004")
+    theirs.refresh_from_db()
+    assert theirs.name == "theirs"
+
+
+def test_body_over_the_upload_limit_is_400_envelope(api, team, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post("/v1/video/generate", {"input": URL, "options": {"prompt": "x" * 2000}})
+    body = assert_envelope(response, 400, "1000")
+    assert "larger than 1000 bytes" in body["error_message"]
+    assert Generation.objects.count() == 0

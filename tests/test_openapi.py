@@ -15,6 +15,7 @@ generated storage endpoints cannot send traffic anywhere.
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 import schemathesis
@@ -34,7 +35,9 @@ from schemathesis.specs.openapi.checks import (
 from generator.models import Generation, Storage
 from tests.factories import make_api_key, make_member, make_team
 
-MAX_EXAMPLES = 25
+# Bounded for CI; SCHEMATHESIS_MAX_EXAMPLES / SCHEMATHESIS_PHASES run a deeper search by hand.
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
+PHASES = os.environ.get("SCHEMATHESIS_PHASES", "examples,fuzzing").split(",")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -46,7 +49,7 @@ REQUEST = {"input": "https://shop.example/shoe.jpg", "options": {"prompt": "slow
 
 # Loaded from the served document (the view needs no database), so what is tested is what clients get.
 schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", get_wsgi_application())
-schema.config.phases.update(phases=["examples", "fuzzing"])
+schema.config.phases.update(phases=PHASES)
 schema.config.generation.update(modes=["positive", "negative"], max_examples=MAX_EXAMPLES)
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
 from generator.errors import GeneratorError, RateLimited
@@ -40,7 +42,13 @@ def error_from_exception(exc: GeneratorError) -> JsonResponse:
 def parse_json_object(request) -> dict:
     """Return the request body as a JSON object, or raise MalformedBody (400 / 1000)."""
     try:
-        body = json.loads(request.body.decode("utf-8"))
+        raw = request.body
+    except RequestDataTooBig:
+        raise MalformedBody(
+            f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+        ) from None
+    try:
+        body = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError, bad UTF-8 and integers past Python's digit limit.
         raise MalformedBody("the request body is not valid JSON") from None

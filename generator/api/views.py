@@ -144,7 +144,7 @@ def _generate_list(request: HttpRequest) -> HttpResponse:
     if cursor is not None:
         moment, pk = cursor
         qs = qs.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
-    page = list(qs.select_related("output_storage")[: limit + 1])
+    page = list(qs[: limit + 1])
     next_cursor = _encode_cursor(page[limit - 1]) if len(page) > limit else None
     return JsonResponse(
         {"data": [generation_to_api(g) for g in page[:limit]], "next_cursor": next_cursor}
