@@ -559,3 +559,9 @@ def test_body_over_the_upload_limit_is_400_envelope(api, team, settings):
     body = assert_envelope(response, 400, "1000")
     assert "larger than 1000 bytes" in body["error_message"]
     assert Generation.objects.count() == 0
+
+
+def test_openapi_document_is_valid_openapi_3_1(client):
+    from openapi_spec_validator import validate
+
+    validate(client.get("/v1/openapi.json").json())
