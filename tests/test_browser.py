@@ -395,6 +395,29 @@ def test_member_browses_the_gallery_with_filters_pagination_and_expired_items(
     assert set(owners) == {"Owen Park"}
 
 
+def test_pages_fit_a_phone_screen_without_sideways_scrolling(stack, page):
+    base = stack.base
+    log_in(page, base, MEMBER)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, path in [
+        ("generate", "/"),
+        ("jobs", "/jobs/"),
+        ("gallery", "/gallery/"),
+        ("credits", "/credits/"),
+    ]:
+        page.goto(f"{base}{path}")
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - window.innerWidth"
+        )
+        wide = page.evaluate(
+            "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+            ".slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))"
+        )
+        assert overflow <= 0, f"{path} is {overflow} px wider than the phone screen: {wide}"
+        if name == "gallery":
+            shot(page, "gallery-phone")
+
+
 def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
     stack, browser
 ):
