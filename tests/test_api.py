@@ -565,3 +565,17 @@ def test_openapi_document_is_valid_openapi_3_1(client):
     from openapi_spec_validator import validate
 
     validate(client.get("/v1/openapi.json").json())
+
+
+def test_account_usage_counts_only_this_month(api, team):
+    from generator.services.billing import month_start
+
+    start = month_start(timezone.now())
+    old = make_generation(team, created_at=start - timedelta(seconds=1))
+    new = make_generation(team, created_at=start)
+    for generation, moment in ((old, start - timedelta(seconds=1)), (new, start)):
+        CreditLedger.objects.create(
+            team=team, generation=generation, kind="hold", amount=-35, balance_after=965, created_at=moment
+        )
+    usage = api.get("/v1/account").json()["data"]["usage_this_month"]
+    assert usage == {"credits": 35, "generations": 1, "since": start.astimezone(UTC).isoformat(timespec="microseconds")}
