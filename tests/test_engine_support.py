@@ -101,8 +101,9 @@ def patch_shift(a: np.ndarray, b: np.ndarray, cx: float, cy: float, size: int = 
     h, w = a.shape
     x0 = int(round(cx * w - size / 2))
     y0 = int(round(cy * h - size / 2))
-    pa = a[y0 : y0 + size, x0 : x0 + size]
-    pb = b[y0 : y0 + size, x0 : x0 + size]
+    # Copies: cv2.phaseCorrelate applies the window to its inputs in place.
+    pa = a[y0 : y0 + size, x0 : x0 + size].copy()
+    pb = b[y0 : y0 + size, x0 : x0 + size].copy()
     win = cv2.createHanningWindow((size, size), cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(pa, pb, win)
     return dx, dy

@@ -52,9 +52,12 @@ def open_h264(path: str, width: int, height: int, *, preset: str = PRESET, crf: 
     return container, stream
 
 
-def _frame_from_i420(buf: np.ndarray, width: int, height: int, index: int) -> av.VideoFrame:
-    """Wrap a packed yuv420p buffer as a timestamped, BT.709-tagged VideoFrame (copies)."""
-    frame = av.VideoFrame.from_ndarray(buf.reshape(height * 3 // 2, width), format="yuv420p")
+def _frame_from_i420(buf: np.ndarray | av.VideoFrame, width: int, height: int, index: int) -> av.VideoFrame:
+    """Timestamp and tag a rendered frame; a packed yuv420p buffer is copied into a new frame."""
+    if isinstance(buf, av.VideoFrame):
+        frame = buf
+    else:
+        frame = av.VideoFrame.from_ndarray(buf.reshape(height * 3 // 2, width), format="yuv420p")
     frame.pts = index
     frame.time_base = Fraction(1, FPS)
     frame.color_range = 1
@@ -67,7 +70,7 @@ def encode_frames(
     width: int,
     height: int,
     total: int,
-    produce: Callable[[], Iterator[np.ndarray]],
+    produce: Callable[[], Iterator[np.ndarray | av.VideoFrame]],
     *,
     progress: Callable[[int, int], None] | None = None,
     preset: str = PRESET,

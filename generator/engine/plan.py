@@ -295,7 +295,7 @@ def _time_effects(effects: list[str], duration: int, strength: float) -> list[di
     for e in effects:
         if e == "light_sweep":
             passes = [[1.0, 3.0]] if not long10 else [[1.4, 3.6], [6.2, 8.4]]
-            out.append({"type": e, "passes": passes, "strength": round(_clamp(0.42 * strength, 0.1, 0.75), 3), "angle_deg": 28.0})
+            out.append({"type": e, "passes": passes, "strength": round(_clamp(0.5 * strength, 0.12, 0.8), 3), "angle_deg": 28.0})
         elif e == "float":
             out.append({"type": e, "cycles": 1 if not long10 else 2, "lift": round(_clamp(0.018 * strength, 0.005, 0.04), 4)})
         elif e == "sparkles":

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import av
 import cv2
 import numpy as np
 from PIL import Image
@@ -171,9 +172,12 @@ class Stage:
         self.base_zoom = self._base_zoom()
         n = out_w * out_h
         self.buf = np.empty(n * 3 // 2, np.uint8)
-        self.Y = self.buf[:n].reshape(out_h, out_w)
-        self.U = self.buf[n : n + n // 4].reshape(out_h // 2, out_w // 2)
-        self.V = self.buf[n + n // 4 :].reshape(out_h // 2, out_w // 2)
+        self._own = (
+            self.buf[:n].reshape(out_h, out_w),
+            self.buf[n : n + n // 4].reshape(out_h // 2, out_w // 2),
+            self.buf[n + n // 4 :].reshape(out_h // 2, out_w // 2),
+        )
+        self.Y, self.U, self.V = self._own
         self._prepare_effects()
 
     # -- camera -----------------------------------------------------------------------------
@@ -252,7 +256,7 @@ class Stage:
             lift = 0.5 - 0.5 * math.cos(phase)
             dy = fl["lift"] * lift
             if self.layered:
-                fg_shift[1] -= dy * self.H / (self.b * zoom) / self.Hs
+                fg_shift[1] += dy * self.H / (self.b * zoom) / self.Hs
             else:
                 cv += dy * self.H / (self.b * zoom) / self.Hs
         persp = None
@@ -304,13 +308,14 @@ class Stage:
             r = np.sqrt(((xx + 0.5) / W - 0.5) ** 2 * 2.0 + ((yy + 0.5) / H - 0.5) ** 2 * 2.0)
             ramp = np.clip((r - 0.35) / 0.7, 0.0, 1.0)
             w = (1.0 - vg["amount"] * ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
-            self.vig_w = w
-            self.vig_1w = (1.0 - w).astype(np.float32)
             wh = cv2.resize(w, (hw, hh), interpolation=cv2.INTER_AREA)
             # Chroma fades less than luma so dark corners stay neutral rather than grey-washed.
             wh = 1.0 - (1.0 - wh) * 0.6
-            self.vig_wh = wh.astype(np.float32)
-            self.vig_1wh = (1.0 - wh).astype(np.float32)
+            # out = in * w + black * (1 - w), as two saturating uint8 passes (cheap per frame).
+            self.vig_w8 = np.round(w * 255.0).astype(np.uint8)
+            self.vig_off8 = np.round(16.0 * (1.0 - w)).astype(np.uint8)
+            self.vig_wh8 = np.round(wh * 255.0).astype(np.uint8)
+            self.vig_offh8 = np.round(128.0 * (1.0 - wh)).astype(np.uint8)
         sw = self.effects.get("light_sweep")
         if sw:
             ang = math.radians(sw.get("angle_deg", 28.0))
@@ -351,7 +356,7 @@ class Stage:
             "drift": rng.normal(0, 1, (n, 2)) * [0.004, 0.004] + [0.0, -0.01],
             "spin": rng.random(n) * math.pi,
         }
-        base = max(7, int(round(0.035 * min(self.W, self.H))) | 1)
+        base = max(7, int(round(0.045 * min(self.W, self.H))) | 1)
         self.spark_base = base
 
     def _sprite(self, size: float, spin: float) -> np.ndarray:
@@ -403,15 +408,30 @@ class Stage:
                 pp = plane[hy0:hy1, hx0:hx1].astype(np.float32)
                 plane[hy0:hy1, hx0:hx1] = np.clip(pp + (128.0 - pp) * ah * 0.7 + 0.5, 0, 255).astype(np.uint8)
 
+    def _sweep_span(self, k: int, alpha_half: np.ndarray | None) -> tuple[float, float]:
+        """Where a pass starts and ends along the sweep axis: across the product when known."""
+        spans = self.__dict__.setdefault("_spans", {})
+        if k not in spans:
+            lo, hi = -0.2, 1.2
+            if alpha_half is not None:
+                q = self.sweep_q[alpha_half > 0.5]
+                if q.size:
+                    # Start and finish just off the product so the streak enters and leaves it.
+                    lo, hi = float(q.min()) - 0.08, float(q.max()) + 0.08
+            spans[k] = (lo, hi)
+        return spans[k]
+
     def _apply_sweep(self, t: float, alpha_half: np.ndarray | None) -> None:
         sw = self.effects["light_sweep"]
         a_half = None
-        for start, end in sw["passes"]:
+        for k, (start, end) in enumerate(sw["passes"]):
             if start <= t <= end:
+                lo, hi = self._sweep_span(k, alpha_half)
                 u = _ease((t - start) / (end - start))
-                p = -0.2 + 1.4 * u
+                p = lo + (hi - lo) * u
                 d = self.sweep_q - np.float32(p)
-                band = np.exp(-(d * d) / np.float32(2 * 0.045**2)) + 0.25 * np.exp(-(d * d) / np.float32(2 * 0.14**2))
+                # A crisp specular streak riding on a faint wide glow.
+                band = np.exp(-(d * d) / np.float32(2 * 0.032**2)) + 0.2 * np.exp(-(d * d) / np.float32(2 * 0.11**2))
                 a_half = band.astype(np.float32) * np.float32(sw["strength"])
                 break
         if a_half is None:
@@ -439,7 +459,28 @@ class Stage:
 
     # -- frames -----------------------------------------------------------------------------
     def frame(self, i: int) -> np.ndarray:
-        """Render frame i into the shared buffer and return it (valid until the next call)."""
+        """Render frame i into the shared packed buffer and return it (valid until the next call)."""
+        self.Y, self.U, self.V = self._own
+        self._render(i)
+        return self.buf
+
+    def video_frame(self, i: int) -> av.VideoFrame:
+        """Render frame i straight into a new encoder frame's planes (no copy when unpadded)."""
+        vf = av.VideoFrame(self.W, self.H, "yuv420p")
+        planes = vf.planes
+        if all(p.line_size == p.width for p in planes):
+            self.Y = np.frombuffer(planes[0], np.uint8).reshape(self.H, self.W)
+            self.U = np.frombuffer(planes[1], np.uint8).reshape(self.H // 2, self.W // 2)
+            self.V = np.frombuffer(planes[2], np.uint8).reshape(self.H // 2, self.W // 2)
+            self._render(i)
+            return vf
+        return self.frame(i)  # padded rows: render packed, the encoder wrapper copies
+
+    def packed(self) -> np.ndarray:
+        """Copy the planes of the frame just rendered into one yuv420p buffer."""
+        return np.concatenate([self.Y.reshape(-1), self.U.reshape(-1), self.V.reshape(-1)])
+
+    def _render(self, i: int) -> None:
         t = i / self.fps
         cam = self.camera(t)
         hc = self.matrix(cam.zoom, cam.center, cam.persp)
@@ -483,23 +524,24 @@ class Stage:
         if "sparkles" in self.effects:
             self._apply_sparkles(t, hspark)
         if "vignette" in self.effects:
-            cv2.blendLinear(self.Y, self.c16, self.vig_w, self.vig_1w, dst=self.Y)
-            cv2.blendLinear(self.U, self.c128, self.vig_wh, self.vig_1wh, dst=self.U)
-            cv2.blendLinear(self.V, self.c128, self.vig_wh, self.vig_1wh, dst=self.V)
+            cv2.multiply(self.Y, self.vig_w8, dst=self.Y, scale=1.0 / 255.0)
+            cv2.add(self.Y, self.vig_off8, dst=self.Y)
+            for plane in (self.U, self.V):
+                cv2.multiply(plane, self.vig_wh8, dst=plane, scale=1.0 / 255.0)
+                cv2.add(plane, self.vig_offh8, dst=plane)
         lvl = self._fade_level(t)
         if lvl < 1.0:
             cv2.addWeighted(self.Y, lvl, self.Y, 0.0, 16.0 * (1.0 - lvl), dst=self.Y)
             cv2.addWeighted(self.U, lvl, self.U, 0.0, 128.0 * (1.0 - lvl), dst=self.U)
             cv2.addWeighted(self.V, lvl, self.V, 0.0, 128.0 * (1.0 - lvl), dst=self.V)
-        return self.buf
 
-    def frames(self, poster_index: int, poster: list) -> Iterator[np.ndarray]:
-        """Yield every frame; keep a copy of the poster frame."""
+    def frames(self, poster_index: int, poster: list) -> Iterator[av.VideoFrame | np.ndarray]:
+        """Yield every frame for the encoder; keep a copy of the poster frame."""
         for i in range(self.total):
-            buf = self.frame(i)
+            item = self.video_frame(i)
             if i == poster_index:
-                poster.append(buf.copy())
-            yield buf
+                poster.append(self.packed())
+            yield item
 
 
 def _seed(image: np.ndarray, options: RenderOptions) -> int:

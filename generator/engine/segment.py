@@ -144,6 +144,10 @@ def separate(rgb: np.ndarray) -> Separation:
         hole = cv2.dilate(fg, np.ones((7, 7), np.uint8), iterations=2)
         filled_small = cv2.inpaint(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), hole, 5, cv2.INPAINT_TELEA)
         filled_small = cv2.cvtColor(filled_small, cv2.COLOR_BGR2RGB)
+        # Telea leaves streaks across a large hole; a plain backdrop is smooth, so soften the fill.
+        soft_fill = cv2.GaussianBlur(filled_small, (0, 0), max(2.0, 0.015 * max(h, w)))
+        inner = cv2.GaussianBlur(cv2.erode(hole, np.ones((5, 5), np.uint8), iterations=2).astype(np.float32), (0, 0), 3)[:, :, None]
+        filled_small = np.clip(filled_small * (1 - inner) + soft_fill * inner + 0.5, 0, 255).astype(np.uint8)
         filled_big = cv2.resize(filled_small, (big_w, big_h), interpolation=cv2.INTER_CUBIC)
         hole_big = cv2.resize(hole.astype(np.float32), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
         hole_big = cv2.GaussianBlur(hole_big, (0, 0), feather * 2)[:, :, None]

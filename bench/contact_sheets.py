@@ -1,0 +1,104 @@
+"""Render each move and effect on fixture photos and save 6-frame contact sheets under docs/contact-sheets/."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from generator.engine import RenderOptions, decode_image, render_video  # noqa: E402
+
+OUT = ROOT / "docs" / "contact-sheets"
+FIX = ROOT / "tests" / "fixtures"
+THUMB_W = 320
+# (sheet name, fixture, options): one word or effect per sheet, guidance high so only it shows.
+SHEETS = [
+    ("zoom-in", "astronaut", {"prompt": "zoom in"}),
+    ("zoom-out", "coffee", {"prompt": "zoom out"}),
+    ("pan-left", "coffee", {"prompt": "pan left"}),
+    ("pan-right", "chelsea", {"prompt": "pan right"}),
+    ("pan-up", "astronaut", {"prompt": "pan up"}),
+    ("pan-down", "astronaut", {"prompt": "pan down"}),
+    ("tilt", "product", {"prompt": "tilt"}),
+    ("orbit-parallax", "product", {"prompt": "orbit"}),
+    ("orbit-fallback-busy-photo", "chelsea", {"prompt": "orbit"}),
+    ("light-sweep", "product", {"prompt": "light sweep"}),
+    ("float", "product", {"prompt": "gentle float"}),
+    ("sparkles", "product", {"prompt": "glitter particles"}),
+    ("vignette", "coffee", {"prompt": "vignette"}),
+    ("fade", "chelsea", {"prompt": "fade in and out"}),
+    ("auto-product", "product", {"auto": True}),
+    ("auto-product-10s", "product", {"auto": True, "duration": 10}),
+    ("auto-photo", "coffee", {"auto": True}),
+    ("prompt-zoom-out-glitter", "product", {"prompt": "camera zoom out, glitter particles"}),
+]
+
+
+def _frames(path: str, picks: list[int]) -> list[np.ndarray]:
+    out = []
+    with av.open(path) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i in picks:
+                out.append(f.to_ndarray(format="rgb24"))
+    return out
+
+
+def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, dict]:
+    """Render one video and lay six evenly spaced frames out as a 3 x 2 PNG with captions."""
+    decoded = decode_image((FIX / f"{fixture}.png").read_bytes())
+    options = RenderOptions(guidance_scale=opts.pop("guidance_scale", 0.85), **opts)
+    video = workdir / f"{name}.mp4"
+    result = render_video(decoded.pixels, options, video_path=str(video), poster_path=str(workdir / f"{name}.jpg"))
+    total = result.frames
+    picks = [round(x) for x in np.linspace(6, total - 7, 6)]
+    frames = _frames(str(video), picks)
+    thumbs = []
+    for i, fr in zip(picks, frames, strict=True):
+        h, w = fr.shape[:2]
+        th = cv2.resize(fr, (THUMB_W, round(h * THUMB_W / w)), interpolation=cv2.INTER_AREA)
+        cv2.putText(th, f"{i / result.fps:4.1f}s", (8, th.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(th, f"{i / result.fps:4.1f}s", (8, th.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        thumbs.append(th)
+    gap = 6
+    th_h = thumbs[0].shape[0]
+    title_h = 30
+    canvas = np.full((title_h + 2 * th_h + 3 * gap, 3 * THUMB_W + 4 * gap, 3), 255, np.uint8)
+    for k, th in enumerate(thumbs):
+        r, c = divmod(k, 3)
+        y = title_h + gap + r * (th_h + gap)
+        x = gap + c * (THUMB_W + gap)
+        canvas[y : y + th_h, x : x + THUMB_W] = th
+    label = opts.get("prompt") or ("auto: " + (result.generated_prompt or ""))
+    title = f"{name}  |  {label}  |  {result.duration_s:.0f}s"
+    cv2.putText(canvas, title[:110], (gap, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    path = OUT / f"{name}.png"
+    cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return path, result.plan
+
+
+def main(argv: list[str]) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    only = set(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, fixture, opts in SHEETS:
+            if only and name not in only:
+                continue
+            t0 = time.perf_counter()
+            path, plan = sheet(name, fixture, dict(opts), Path(tmp))
+            moves = ", ".join(m["type"] + (f" {m['direction']}" if "direction" in m else "") for m in plan["moves"]) or "static"
+            effects = ", ".join(e["type"] for e in plan["effects"]) or "none"
+            sep = plan.get("separation", {})
+            note = f" separation={'confident' if sep.get('confident') else sep.get('reason')}" if sep else ""
+            print(f"{path.relative_to(ROOT)}  {time.perf_counter() - t0:5.1f}s  moves: {moves}; effects: {effects}{note}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
