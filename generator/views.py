@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
-import tempfile
 import uuid
 from datetime import date
 from urllib.parse import urlencode
@@ -27,7 +25,6 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from PIL import Image, ImageOps, UnidentifiedImageError
-from pillow_heif import register_heif_opener
 
 from generator import selectors
 from generator.errors import (
@@ -61,6 +58,7 @@ from generator.services.generations import (
 )
 from generator.services.storages import storage_check as run_storage_check
 from generator.services.storages import storage_create, storage_delete
+from generator.services.uploads import upload_store
 from generator.services.webhooks import webhook_configure
 from generator.storage.base import StorageError
 from generator.storage.registry import get_connector, supported_types
@@ -71,14 +69,6 @@ JOBS_PAGE_SIZE = 20
 LEDGER_PAGE_SIZE = 50
 THUMB_MAX_BYTES = 15 * 1024 * 1024
 THUMB_SIDE_PX = 240
-UPLOAD_STORAGE_NAME = "uploads"
-UPLOAD_FORMATS = {
-    "JPEG": ("jpg", "image/jpeg"),
-    "PNG": ("png", "image/png"),
-    "WEBP": ("webp", "image/webp"),
-    "HEIF": ("heic", "image/heic"),
-}
-register_heif_opener()
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 
@@ -245,48 +235,6 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _save_upload(request: HttpRequest, upload) -> str:
-    """Keep an uploaded image in the team's "uploads" storage and return its storage:// URI."""
-    limit = settings.GENERATOR_FETCH_MAX_BYTES
-    if upload.size is not None and upload.size > limit:
-        raise ValidationFailed(
-            "too large",
-            details={"input": [f"the image is larger than {limit // 1_000_000} MB"]},
-        )
-    data = upload.read(limit + 1)
-    if len(data) > limit:
-        raise ValidationFailed(
-            "too large",
-            details={"input": [f"the image is larger than {limit // 1_000_000} MB"]},
-        )
-    formats = dict(UPLOAD_FORMATS)
-    try:
-        with Image.open(io.BytesIO(data), formats=list(formats)) as image:
-            ext, mime = formats[image.format]
-    except (UnidentifiedImageError, OSError, KeyError):
-        raise ValidationFailed(
-            "unsupported image",
-            details={"input": ["the file is not a JPEG, PNG, WEBP or HEIF image"]},
-        ) from None
-    storage = selectors.storage_get(team=request.team, name=UPLOAD_STORAGE_NAME)
-    if storage is None:
-        storage = storage_create(
-            team=request.team,
-            user=request.user,
-            name=UPLOAD_STORAGE_NAME,
-            type="local",
-            parameters={"path": "uploads"},
-        )
-    key = f"{timezone.now():%Y-%m}/{uuid.uuid4().hex}.{ext}"
-    with tempfile.NamedTemporaryFile(suffix=f".{ext}", delete=False) as handle:
-        handle.write(data)
-    try:
-        get_connector(storage).write_file(key, handle.name, content_type=mime)
-    finally:
-        os.unlink(handle.name)
-    return f"storage://{storage.name}/{key}"
-
-
 @team_required
 @require_POST
 def generate(request: HttpRequest) -> HttpResponse:
@@ -302,7 +250,11 @@ def generate(request: HttpRequest) -> HttpResponse:
                     raise ValidationFailed(
                         "no file", details={"input": ["choose an image file to upload"]}
                     )
-                input_value = _save_upload(request, upload)
+                input_value = upload_store(
+                    team=request.team,
+                    user=request.user,
+                    data=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1),
+                )
             elif source == "storage":
                 input_value = form.cleaned_data["storage_input"].strip()
             else:
@@ -635,7 +587,7 @@ def storage_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         key = validate_key(request.GET.get("key", ""), allow_folder=False)
         data = get_connector(storage).read(key, max_bytes=THUMB_MAX_BYTES)
-        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP"]) as image:
+        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "HEIF"]) as image:
             image.draft("RGB", (THUMB_SIDE_PX, THUMB_SIDE_PX))
             image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((THUMB_SIDE_PX, THUMB_SIDE_PX))

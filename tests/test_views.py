@@ -1048,3 +1048,16 @@ def test_member_cannot_set_the_webhook(member_client, team):
         ).status_code
         == 403
     )
+
+
+def test_heic_upload_is_accepted_and_kept_with_its_extension(member_client, team):
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 320), (10, 120, 60)).save(buffer, "HEIF")
+    upload = io.BytesIO(buffer.getvalue())
+    upload.name = "IMG_0001.HEIC"
+    response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
+    assert response.status_code == 302
+    assert Generation.objects.get(team=team).request["input"].endswith(".heic")
