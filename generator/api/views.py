@@ -276,7 +276,13 @@ def docs(request: HttpRequest) -> HttpResponse:
         }
         for name, schema in sorted(document["components"]["schemas"].items())
     ]
-    return render(request, "api/docs.html", {"document": document, "operations": operations, "schemas": schemas})
+    context = {
+        "document": document,
+        "operations": operations,
+        "schemas": schemas,
+        "base_url": request.build_absolute_uri("/")[:-1],
+    }
+    return render(request, "api/docs.html", context)
 
 
 @csrf_exempt
