@@ -216,6 +216,8 @@ GENERATOR_LINK_TTL_S = 86_400
 GENERATOR_LEASE_S = env_int("GENERATOR_LEASE_S", 60, minimum=1)
 GENERATOR_LEASE_RENEW_S = env_int("GENERATOR_LEASE_RENEW_S", 10, minimum=1)
 GENERATOR_MAX_ATTEMPTS = env_int("GENERATOR_MAX_ATTEMPTS", 2, minimum=1)
+# A queued job with no worker after this long is re-sent (the Redis broker can lose tasks).
+GENERATOR_QUEUED_STALE_S = env_int("GENERATOR_QUEUED_STALE_S", 300, minimum=10)
 GENERATOR_DEFAULT_PER_SECOND = 1
 GENERATOR_DEFAULT_PER_MINUTE = 15
 
