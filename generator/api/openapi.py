@@ -372,7 +372,18 @@ def _paths() -> dict:
                     },
                 },
                 "responses": {
-                    "200": _json(_data(_ref("GenerationAccepted")), "Accepted; status is always PROCESSING.", headers=RATE_HEADERS),
+                    "200": _json(
+                        _data(_ref("GenerationAccepted")),
+                        "Accepted; status is always PROCESSING. A replayed Idempotency-Key answer is the first one, "
+                        "with `Idempotent-Replayed: true`.",
+                        headers={
+                            **RATE_HEADERS,
+                            "Idempotent-Replayed": {
+                                "description": "Present (`true`) when this is the stored first answer to the key.",
+                                "schema": {"type": "string", "enum": ["true"]},
+                            },
+                        },
+                    ),
                     **generate_post_errors,
                 },
             },
