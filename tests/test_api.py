@@ -580,3 +580,9 @@ def test_account_usage_counts_only_this_month(api, team):
         )
     usage = api.get("/v1/account").json()["data"]["usage_this_month"]
     assert usage == {"credits": 35, "generations": 1, "since": start.astimezone(UTC).isoformat(timespec="microseconds")}
+
+
+def test_deleted_generation_is_404_and_not_listed(api, team):
+    generation = make_generation(team, deleted_at=timezone.now())
+    assert_envelope(api.get(f"/v1/video/generate/{generation.pk}"), 404, "1004")
+    assert api.get("/v1/video/generate").json()["data"] == []

@@ -355,7 +355,9 @@ def _paths() -> dict:
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "description": "Same key and body within 24 h replays the first answer and charges once.",
+                        "description": "Per team. The same key and body within 24 h replays the first accepted answer "
+                        "and charges once; another body is a 422; a twin still being accepted is a 409. A refused "
+                        "request (400/422/429/402) does not keep the key, so a corrected retry with it can succeed.",
                         "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_CHARS},
                     }
                 ],
