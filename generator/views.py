@@ -147,7 +147,7 @@ def _refusal(exc: GeneratorError) -> str:
     message = exc.message[:1].upper() + exc.message[1:]
     if "cap" in exc.message:
         return f"{message}. Nothing was charged. Your cap resets on the 1st; a team owner or admin can raise it."
-    return f"{message}. Nothing was charged. Ask your team owner to add credits, then try again."
+    return f"{message}. Nothing was charged. Ask your operator to add credits (or wait for the monthly allowance), then try again."
 
 
 # --- accounts -----------------------------------------------------------------------------
@@ -587,7 +587,9 @@ def storage_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         key = validate_key(request.GET.get("key", ""), allow_folder=False)
         data = get_connector(storage).read(key, max_bytes=THUMB_MAX_BYTES)
-        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "HEIF"]) as image:
+        with Image.open(
+            io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "HEIF"]
+        ) as image:
             image.draft("RGB", (THUMB_SIDE_PX, THUMB_SIDE_PX))
             image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((THUMB_SIDE_PX, THUMB_SIDE_PX))

@@ -413,7 +413,9 @@ def test_pages_fit_a_phone_screen_without_sideways_scrolling(stack, page):
             "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
             ".slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))"
         )
-        assert overflow <= 0, f"{path} is {overflow} px wider than the phone screen: {wide}"
+        assert overflow <= 0, (
+            f"{path} is {overflow} px wider than the phone screen: {wide}"
+        )
         if name == "gallery":
             shot(page, "gallery-phone")
 
@@ -461,7 +463,6 @@ def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
     page = owner_context.new_page()
     log_in(page, base, OWNER)
     for name, path in [
-        ("storages", "/storages/"),
         ("team", "/team/"),
         ("storage-browse", "/storages/1/browse"),
     ]:
@@ -470,6 +471,15 @@ def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
             "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
         )
         shot(page, name)
+    page.goto(f"{base}/storages/")
+    page.evaluate("window.__noReload = 1")
+    page.get_by_role(
+        "button", name="Test connection"
+    ).click()  # an htmx POST: CSRF comes from <body>
+    page.get_by_text("Connection works.").wait_for()
+    assert page.evaluate("window.__noReload") == 1
+    assert page.locator(".steps li.ok").count() >= 3
+    shot(page, "storages")
     page.goto(f"{base}/keys/")
     page.get_by_label("Name").fill("Shop import script")
     page.get_by_role("button", name="Create key").click()
