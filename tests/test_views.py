@@ -1058,6 +1058,22 @@ def test_heic_upload_is_accepted_and_kept_with_its_extension(member_client, team
     Image.new("RGB", (400, 320), (10, 120, 60)).save(buffer, "HEIF")
     upload = io.BytesIO(buffer.getvalue())
     upload.name = "IMG_0001.HEIC"
-    response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
+    response = member_client.post(
+        reverse("generator:generate"), {**form_data(source="upload"), "upload": upload}
+    )
     assert response.status_code == 302
     assert Generation.objects.get(team=team).request["input"].endswith(".heic")
+
+
+def test_job_page_names_what_the_engine_did(member_client, team, member):
+    plan = {
+        "moves": [{"type": "zoom_in"}],
+        "effects": [{"type": "light_sweep"}],
+        "suppressed": ["shake"],
+    }
+    generation = make_generation(team, member.user, plan=plan)
+    html = member_client.get(
+        reverse("generator:job-detail", args=[generation.uuid])
+    ).content.decode()
+    assert "zoom in, light sweep" in html
+    assert "avoided: shake" in html

@@ -32,10 +32,29 @@ def signed(value: int) -> str:
     return f"+{value}" if value > 0 else str(value).replace("-", "−")
 
 
-KIND_LABELS = {"hold": "Video", "refund": "Refund", "grant": "Grant", "allowance": "Allowance"}
+KIND_LABELS = {
+    "hold": "Video",
+    "refund": "Refund",
+    "grant": "Grant",
+    "allowance": "Allowance",
+}
 
 
 @register.filter
 def kind_label(kind: str) -> str:
     """Short name of a ledger entry kind for tables."""
     return KIND_LABELS.get(kind, kind)
+
+
+@register.filter
+def plan_summary(plan: dict | None) -> str:
+    """Name the camera moves and effects the engine used, e.g. 'zoom in, light sweep'."""
+    if not plan:
+        return ""
+    names = [
+        item.get("type", "")
+        for key in ("moves", "effects")
+        for item in plan.get(key, [])
+        if isinstance(item, dict)
+    ]
+    return ", ".join(name.replace("_", " ") for name in names if name)
