@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -313,7 +314,13 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if request.htmx:
         response = render(request, "generator/jobs.html#job-row", context)
         if not generation.is_active:
-            return HttpResponseStopPolling(response.content)
+            # The job ended: stop polling and refresh the header balance (a failed job is refunded).
+            balance = render_to_string(
+                "base.html#balance",
+                {"team": request.team, "oob": True},
+                request=request,
+            )
+            return HttpResponseStopPolling(response.content + balance.encode())
         return response
     return render(request, "generator/job.html", context)
 

@@ -233,6 +233,7 @@ def test_job_row_fragment_polls_with_200_while_active_and_answers_286_when_finis
     html = finished.content.decode()
     assert "hx-trigger" not in html
     assert 'aria-valuenow="100"' in html
+    assert f'id="balance" hx-swap-oob="true"><span class="balance-num">{team.balance}</span>' in html
 
 
 def test_job_detail_page_shows_the_request(member_client, team, member):
