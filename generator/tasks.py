@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from generator.services import billing
 from generator.services.generations import generation_run
+from generator.services.idempotency import idempotency_purge
 from generator.services.purge import generations_purge_expired
 from generator.services.reaper import generations_reap
 
@@ -23,9 +24,9 @@ def reap_task() -> str:
     return f"requeued={report.requeued} failed={report.failed} reenqueued={report.reenqueued}"
 
 
-def purge_task() -> int:
-    """Delete expired temporary videos."""
-    return generations_purge_expired()
+def purge_task() -> str:
+    """Delete expired temporary videos and Idempotency-Key records older than 24 h."""
+    return f"videos={generations_purge_expired()} idempotency_keys={idempotency_purge()}"
 
 
 def allowance_task() -> int:

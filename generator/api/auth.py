@@ -46,6 +46,10 @@ def api_endpoint(*, scope: str | None, methods: tuple[str, ...] = ("GET",)):
                 return error_from_exception(exc)
             except Http404:
                 return error_response(404, code="1004", type="general", message="not found")
+            except Exception:
+                # A bug must still answer in the envelope clients parse; the traceback goes to the log.
+                logger.exception("unhandled error in %s", request.path)
+                return error_response(500, code="1000", type="general", message="internal error")
 
         return wrapper
 
