@@ -1078,3 +1078,9 @@ def test_job_page_names_what_the_engine_did(member_client, team, member):
     ).content.decode()
     assert "zoom in, light sweep" in html
     assert "avoided: shake" in html
+
+
+def test_finished_job_says_how_long_it_took_in_seconds(member_client, team, member):
+    generation = make_generation(team, member.user)
+    Generation.objects.filter(pk=generation.pk).update(completed_at=generation.created_at + timedelta(seconds=23))
+    assert "in 23 s" in member_client.get(reverse("generator:jobs")).content.decode()

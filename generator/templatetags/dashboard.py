@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils import timezone
 
 from generator import selectors
 
@@ -58,3 +59,28 @@ def plan_summary(plan: dict | None) -> str:
         if isinstance(item, dict)
     ]
     return ", ".join(name.replace("_", " ") for name in names if name)
+
+
+@register.filter
+def ago(moment) -> str:
+    """Say how long ago a moment was: 'just now', '5 min ago', '3 h ago', then the date."""
+    if not moment:
+        return ""
+    seconds = int((timezone.now() - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86_400:
+        return f"{seconds // 3600} h ago"
+    local = timezone.localtime(moment)
+    return f"{local.day} {local:%b, %H:%M}"
+
+
+@register.filter
+def took(job) -> str:
+    """Say how long a finished job took from submission, in seconds or minutes."""
+    if not job.completed_at:
+        return ""
+    seconds = max(0, int((job.completed_at - job.created_at).total_seconds()))
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
