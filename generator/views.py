@@ -50,7 +50,11 @@ from generator.middleware import SESSION_TEAM_KEY
 from generator.models import Generation, Invite, Membership, Storage
 from generator.schemas import parse_generate_request
 from generator.services import apikeys, links, teams
-from generator.services.billing import PRICE_BY_DURATION, month_start
+from generator.services.billing import (
+    PRICE_BY_DURATION,
+    member_spent_this_month,
+    month_start,
+)
 from generator.services.generations import (
     generation_cancel,
     generation_create,
@@ -209,6 +213,11 @@ def _generate_context(request: HttpRequest, form: GenerateForm, **extra) -> dict
         "form": form,
         "prices": PRICE_BY_DURATION,
         "storages": list(selectors.storage_list(team=request.team)),
+        "spent_this_month": member_spent_this_month(
+            team=request.team, user=request.user
+        )
+        if request.membership.monthly_cap is not None
+        else None,
         "active": "generate",
         **extra,
     }
@@ -322,6 +331,7 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             )
             return HttpResponseStopPolling(response.content + balance.encode())
         return response
+    context["card"] = _card(generation, timezone.now())
     return render(request, "generator/job.html", context)
 
 

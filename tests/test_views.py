@@ -1104,3 +1104,18 @@ def test_finished_job_says_how_long_it_took_in_seconds(member_client, team, memb
         completed_at=generation.created_at + timedelta(seconds=23)
     )
     assert "in 23 s" in member_client.get(reverse("generator:jobs")).content.decode()
+
+
+def test_done_job_page_offers_the_player_and_download(member_client, team, member):
+    generation = make_generation(team, member.user, poster_name="posters/x.jpg")
+    html = member_client.get(reverse("generator:job-detail", args=[generation.uuid])).content.decode()
+    assert 'data-video="http://testserver/v/' in html
+    assert "Download" in html
+
+
+def test_generate_page_shows_how_much_of_the_cap_is_used(client, team):
+    membership = make_member(team, monthly_cap=100)
+    make_generation(team, membership.user, hold=True)
+    client.force_login(membership.user)
+    html = client.get(reverse("generator:home")).content.decode()
+    assert "35 of 100 credits used" in html
