@@ -63,7 +63,7 @@ from generator.services.generations import (
 )
 from generator.services.storages import storage_check as run_storage_check
 from generator.services.storages import storage_create, storage_delete
-from generator.services.uploads import upload_store
+from generator.services.uploads import upload_discard, upload_store
 from generator.services.webhooks import webhook_configure
 from generator.storage.base import StorageError
 from generator.storage.registry import get_connector, supported_types
@@ -250,7 +250,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def generate(request: HttpRequest) -> HttpResponse:
     """Submit a job through the same validator and service as the API."""
     form = GenerateForm(request.POST, request.FILES)
-    refusal, status = "", 422
+    refusal, status, uploaded = "", 422, None
     if form.is_valid():
         source = form.cleaned_data["source"]
         try:
@@ -260,7 +260,7 @@ def generate(request: HttpRequest) -> HttpResponse:
                     raise ValidationFailed(
                         "no file", details={"input": ["choose an image file to upload"]}
                     )
-                input_value = upload_store(
+                input_value = uploaded = upload_store(
                     team=request.team,
                     user=request.user,
                     data=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1),
@@ -286,6 +286,8 @@ def generate(request: HttpRequest) -> HttpResponse:
                 f"Started a {generation.duration} s video ({generation.cost} credits).",
             )
             return redirect(reverse("generator:jobs") + f"#job-{generation.uuid}")
+    if uploaded:
+        upload_discard(team=request.team, uri=uploaded)
     request.team.refresh_from_db(fields=["balance"])
     return render(
         request,

@@ -1108,7 +1108,9 @@ def test_finished_job_says_how_long_it_took_in_seconds(member_client, team, memb
 
 def test_done_job_page_offers_the_player_and_download(member_client, team, member):
     generation = make_generation(team, member.user, poster_name="posters/x.jpg")
-    html = member_client.get(reverse("generator:job-detail", args=[generation.uuid])).content.decode()
+    html = member_client.get(
+        reverse("generator:job-detail", args=[generation.uuid])
+    ).content.decode()
     assert 'data-video="http://testserver/v/' in html
     assert "Download" in html
 
@@ -1119,3 +1121,16 @@ def test_generate_page_shows_how_much_of_the_cap_is_used(client, team):
     client.force_login(membership.user)
     html = client.get(reverse("generator:home")).content.decode()
     assert "35 of 100 credits used" in html
+
+
+def test_refused_upload_leaves_no_file_behind(member_client, team, settings):
+    upload = io.BytesIO(png_bytes())
+    upload.name = "shoe.png"
+    response = member_client.post(
+        reverse("generator:generate"),
+        {**form_data(source="upload", prompt="ab"), "upload": upload},
+    )
+    assert response.status_code == 422
+    assert "id_prompt-errors" in response.content.decode()
+    folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "uploads"
+    assert not [p for p in folder.rglob("*") if p.is_file()]

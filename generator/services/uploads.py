@@ -64,3 +64,12 @@ def upload_store(*, team: Team, user, data: bytes) -> str:
     finally:
         os.unlink(handle.name)
     return f"storage://{storage.name}/{key}"
+
+
+def upload_discard(*, team: Team, uri: str) -> None:
+    """Delete an uploaded photo whose submission was refused, so refusals leave no files behind."""
+    prefix = f"storage://{UPLOAD_STORAGE_NAME}/"
+    storage = Storage.objects.filter(team=team, name=UPLOAD_STORAGE_NAME).first()
+    if storage is None or not uri.startswith(prefix):
+        return
+    get_connector(storage).delete(uri.removeprefix(prefix))
