@@ -318,6 +318,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+
 admin.site.site_header = "Motionshop admin"
 admin.site.site_title = "Motionshop admin"
 admin.site.index_title = "Teams, members, credits and jobs"
