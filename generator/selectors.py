@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from generator.models import (
@@ -149,4 +160,29 @@ def webhook_delivery_list(*, team, limit: int = 20) -> list:
         WebhookDelivery.objects.filter(generation__team=team)
         .select_related("generation")
         .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def _queued_ahead() -> Subquery:
+    """Count jobs of every team queued before the outer one (workers are shared), plus one."""
+    ahead = (
+        Generation.objects.filter(
+            status=Generation.Status.PROCESSING,
+            stage=Generation.Stage.QUEUED,
+            deleted_at__isnull=True,
+            created_at__lt=OuterRef("created_at"),
+        )
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Subquery(ahead, output_field=IntegerField())
+
+
+def generation_jobs_with_queue(*, team) -> QuerySet[Generation]:
+    """Return generation_jobs, with queue_position (1 = next) on jobs still waiting for a worker."""
+    waiting = Q(status=Generation.Status.PROCESSING, stage=Generation.Stage.QUEUED)
+    return generation_jobs(team=team).annotate(
+        queue_position=Case(When(waiting, then=Coalesce(_queued_ahead(), 0) + 1), default=None)
     )

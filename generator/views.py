@@ -304,7 +304,7 @@ def generate(request: HttpRequest) -> HttpResponse:
 @require_GET
 def jobs(request: HttpRequest) -> HttpResponse:
     """List the team's jobs, newest first; active rows poll themselves."""
-    qs = selectors.generation_jobs(team=request.team)
+    qs = selectors.generation_jobs_with_queue(team=request.team)
     page = Paginator(qs, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
     return _page(
         request,
@@ -318,7 +318,9 @@ def jobs(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Show one job; for htmx, its row, answering 286 once the job has ended so polling stops."""
-    generation = selectors.generation_jobs(team=request.team).filter(uuid=pk).first()
+    generation = (
+        selectors.generation_jobs_with_queue(team=request.team).filter(uuid=pk).first()
+    )
     if generation is None:
         raise Http404
     context = {"job": generation, "active": "jobs"}

@@ -1134,3 +1134,40 @@ def test_refused_upload_leaves_no_file_behind(member_client, team, settings):
     assert "id_prompt-errors" in response.content.decode()
     folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "uploads"
     assert not [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_queued_job_shows_its_position_in_the_shared_queue(
+    member_client, team, member, other_team
+):
+    now = timezone.now()
+    make_generation(
+        other_team, status=Status.PROCESSING, created_at=now - timedelta(seconds=30)
+    )
+    make_generation(
+        team,
+        member.user,
+        status=Status.PROCESSING,
+        stage=Stage.RENDERING,
+        created_at=now - timedelta(seconds=20),
+    )
+    mine = make_generation(
+        team,
+        member.user,
+        status=Status.PROCESSING,
+        created_at=now - timedelta(seconds=10),
+    )
+    row = member_client.get(
+        reverse("generator:job-detail", args=[mine.uuid]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "position 2 in the queue" in row
+    first = make_generation(
+        other_team, status=Status.PROCESSING, created_at=now - timedelta(seconds=40)
+    )
+    Generation.objects.filter(pk=first.pk).update(stage=Stage.FETCHING)
+    Generation.objects.filter(team=other_team, stage=Stage.QUEUED).update(
+        stage=Stage.FETCHING
+    )
+    row = member_client.get(
+        reverse("generator:job-detail", args=[mine.uuid]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "next in line" in row
