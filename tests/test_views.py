@@ -1171,3 +1171,21 @@ def test_queued_job_shows_its_position_in_the_shared_queue(
         reverse("generator:job-detail", args=[mine.uuid]), HTTP_HX_REQUEST="true"
     ).content.decode()
     assert "next in line" in row
+
+
+def test_password_reset_link_sets_a_new_password(client, member):
+    client.post(reverse("password_reset"), {"email": "mia@example.com"})
+    link = next(
+        line for line in mail.outbox[0].body.splitlines() if "/accounts/reset/" in line
+    )
+    path = link.strip().removeprefix("http://testserver")
+    form_page = client.get(path, follow=True)
+    assert "Choose a new password" in form_page.content.decode()
+    new_password = "a-brand-new-long-passphrase"
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": new_password, "new_password2": new_password},
+        follow=True,
+    )
+    assert "Password set" in done.content.decode()
+    assert client.login(email="mia@example.com", password=new_password)
