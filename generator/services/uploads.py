@@ -15,6 +15,7 @@ from pillow_heif import register_heif_opener
 from generator.errors import ValidationFailed
 from generator.models import Storage, Team
 from generator.services.storages import storage_create
+from generator.storage.base import StorageError
 from generator.storage.registry import get_connector
 
 UPLOAD_STORAGE_NAME = "uploads"
@@ -61,6 +62,10 @@ def upload_store(*, team: Team, user, data: bytes) -> str:
         handle.write(data)
     try:
         get_connector(storage).write_file(key, handle.name, content_type=mime)
+    except StorageError as exc:
+        raise _refuse(
+            f"could not keep the upload in the {storage.name!r} storage: {exc}"
+        ) from None
     finally:
         os.unlink(handle.name)
     return f"storage://{storage.name}/{key}"
