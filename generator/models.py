@@ -378,5 +378,8 @@ class WebhookDelivery(models.Model):
     error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+
     def __str__(self) -> str:
         return f"Webhook delivery {self.attempt} for {self.generation_id}: {self.status_code or self.error}"

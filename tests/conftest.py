@@ -75,5 +75,6 @@ def _isolated_files(settings, tmp_path):
     settings.GENERATOR_LOCAL_STORAGE_ROOT = tmp_path / "storages"
     settings.GENERATOR_LOCAL_STORAGE_ROOT.mkdir()
     settings.MEDIA_ROOT.mkdir()
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.GENERATOR_PUBLIC_URL = "http://testserver"
