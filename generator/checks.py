@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Warning, register
@@ -27,6 +29,14 @@ def check_generator_settings(app_configs, **kwargs):
             Warning(
                 "GENERATOR_ENCRYPTION_KEYS is not set: storage secrets are encrypted with a key derived from SECRET_KEY",
                 id="generator.W001",
+            )
+        )
+    if not settings.DEBUG and os.environ.get("GENERATOR_PUBLIC_URL", "").strip() == "":
+        problems.append(
+            Warning(
+                "GENERATOR_PUBLIC_URL is not set: video links built by workers point at http://127.0.0.1:8000",
+                hint="Set it to the public base URL, e.g. https://video.example.com",
+                id="generator.W003",
             )
         )
     if not settings.DEBUG and settings.GENERATOR_FETCH_ALLOW_HOSTS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,9 +35,35 @@ def manage(*args: str, capture: bool = False) -> str:
     return result.stdout if capture else ""
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_until_serving(port: int, web: subprocess.Popen, timeout_s: float = 30.0) -> bool:
+    """Return True once the web server accepts connections; False if it died or timed out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if web.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
 def main() -> int:
     ensure_secret_key()
     port = os.environ.get("PORT", "8000")
+    if not port.isdigit() or not port_is_free(int(port)):
+        print(f"make run: port {port} is not free; choose another with PORT=...", file=sys.stderr)
+        return 1
     os.environ.setdefault("GENERATOR_PUBLIC_URL", f"http://127.0.0.1:{port}")
     manage("migrate", "--noinput", "-v", "0")
     seed = manage("seed_demo", capture=True)
@@ -49,7 +76,12 @@ def main() -> int:
         cwd=ROOT,
     )
     worker = subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT)
-    time.sleep(1.5)
+    if not wait_until_serving(int(port), web):
+        print("make run: the web server did not start (see the messages above)", file=sys.stderr)
+        for proc in (web, worker):
+            if proc.poll() is None:
+                proc.terminate()
+        return 1
     print("\n" + "=" * 64)
     print(f"Image-to-Video is running at http://127.0.0.1:{port}/")
     print(seed.strip())
@@ -75,6 +107,9 @@ def main() -> int:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+    if not stopping:
+        print("make run: the web server or the worker stopped unexpectedly", file=sys.stderr)
+        return 1
     return 0
 
 
