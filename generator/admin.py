@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import render
 
 from generator.errors import ValidationFailed
@@ -21,6 +23,7 @@ from generator.models import (
 )
 from generator.services.apikeys import apikey_revoke
 from generator.services.billing import credits_grant
+from generator.services.teams import member_delete_as_staff, member_keys_revoke
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -57,8 +60,43 @@ class LedgerInline(ReadOnlyInline):
         )
 
 
+def _revoke_keys_if_reassigned(membership: Membership) -> None:
+    """Revoke the previous member's keys when an edit moves a membership to another user or team."""
+    if membership.pk is None:
+        return
+    before = Membership.objects.filter(pk=membership.pk).first()
+    if before is not None and (
+        before.user_id != membership.user_id or before.team_id != membership.team_id
+    ):
+        member_keys_revoke(membership=before)
+
+
+def _revoke_user_keys(user: User) -> None:
+    # created_by is SET_NULL: without this a deleted user's keys would live on as team keys.
+    for key in ApiKey.objects.filter(
+        created_by=user, revoked_at__isnull=True
+    ).select_related("team"):
+        apikey_revoke(team=key.team, key=key)
+
+
+class MembershipInlineFormSet(BaseInlineFormSet):
+    """Removing or reassigning a member on the team page revokes their keys (SPEC 10)."""
+
+    def delete_existing(self, obj, commit=True):
+        if commit:
+            member_delete_as_staff(membership=obj)
+
+    def save_existing(self, form, obj, commit=True):
+        if commit:
+            with transaction.atomic():
+                _revoke_keys_if_reassigned(obj)
+                return super().save_existing(form, obj, commit=commit)
+        return super().save_existing(form, obj, commit=commit)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipInlineFormSet
     extra = 0
     fields = ("user", "role", "monthly_cap", "created_at")
     readonly_fields = ("created_at",)
@@ -157,6 +195,17 @@ class UserAdmin(BaseUserAdmin):
     )
     filter_horizontal = ("groups", "user_permissions")
 
+    def delete_model(self, request, obj) -> None:
+        with transaction.atomic():
+            _revoke_user_keys(obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for user in queryset:
+                _revoke_user_keys(user)
+            super().delete_queryset(request, queryset)
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
@@ -165,6 +214,20 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "team__name")
     autocomplete_fields = ("user", "team")
     list_select_related = ("user", "team")
+
+    # Every way the admin removes a member revokes their keys, like the dashboard (SPEC 10).
+    def save_model(self, request, obj, form, change) -> None:
+        with transaction.atomic():
+            _revoke_keys_if_reassigned(obj)
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj) -> None:
+        member_delete_as_staff(membership=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for membership in queryset:
+                member_delete_as_staff(membership=membership)
 
 
 @admin.register(Invite)

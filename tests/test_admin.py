@@ -192,3 +192,116 @@ def test_generation_admin_filters_and_search(staff_client):
     url = reverse("admin:generator_generation_changelist")
     assert staff_client.get(url, {"status__exact": "DONE"}).status_code == 200
     assert staff_client.get(url, {"q": "Acme"}).status_code == 200
+
+
+def _member_with_key(team, email: str = "leaver@example.com"):
+    member = make_member(team, make_user(email))
+    raw = make_api_key(team, user=member.user)
+    return member, raw
+
+
+def _key_works(client, raw: str) -> bool:
+    return client.get("/v1/account", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+def test_deleting_a_membership_in_the_admin_revokes_the_members_keys(staff_client):
+    team = make_team("Acme")
+    member, raw = _member_with_key(team)
+    other_team = make_team("Other")
+    elsewhere = make_api_key(other_team, user=member.user)
+    assert _key_works(staff_client, raw)
+    response = staff_client.post(
+        reverse("admin:generator_membership_delete", args=[member.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=member.pk).exists()
+    assert not _key_works(staff_client, raw)
+    # Only the keys made in the team they left.
+    assert _key_works(staff_client, elsewhere)
+
+
+def test_bulk_deleting_memberships_in_the_admin_revokes_their_keys(staff_client):
+    team = make_team("Acme")
+    first, first_raw = _member_with_key(team, "one@example.com")
+    second, second_raw = _member_with_key(team, "two@example.com")
+    stayer, stayer_raw = _member_with_key(team, "stays@example.com")
+    response = staff_client.post(
+        reverse("admin:generator_membership_changelist"),
+        {
+            "action": "delete_selected",
+            ACTION_CHECKBOX_NAME: [first.pk, second.pk],
+            "post": "yes",
+        },
+    )
+    assert response.status_code == 302
+    assert list(Membership.objects.filter(team=team)) == [stayer]
+    assert not _key_works(staff_client, first_raw)
+    assert not _key_works(staff_client, second_raw)
+    assert _key_works(staff_client, stayer_raw)
+
+
+def _team_form(team, memberships, *, delete: set[int] = frozenset(), users=None) -> dict:
+    data = {
+        "name": team.name,
+        "slug": team.slug,
+        "monthly_allowance": "0",
+        "rate_per_second": "",
+        "rate_per_minute": "",
+        "webhook_url": "",
+        "memberships-TOTAL_FORMS": str(len(memberships)),
+        "memberships-INITIAL_FORMS": str(len(memberships)),
+        "ledger-TOTAL_FORMS": "0",
+        "ledger-INITIAL_FORMS": "0",
+    }
+    for i, m in enumerate(memberships):
+        data.update(
+            {
+                f"memberships-{i}-id": str(m.pk),
+                f"memberships-{i}-team": str(team.pk),
+                f"memberships-{i}-user": str((users or {}).get(m.pk, m.user_id)),
+                f"memberships-{i}-role": m.role,
+                f"memberships-{i}-monthly_cap": "",
+            }
+        )
+        if m.pk in delete:
+            data[f"memberships-{i}-DELETE"] = "on"
+    return data
+
+
+def test_removing_a_member_in_the_team_inline_revokes_their_keys(staff_client):
+    team = make_team("Acme")
+    leaver, leaver_raw = _member_with_key(team, "leaver@example.com")
+    stayer, stayer_raw = _member_with_key(team, "stays@example.com")
+    response = staff_client.post(
+        reverse("admin:generator_team_change", args=[team.pk]),
+        _team_form(team, [leaver, stayer], delete={leaver.pk}),
+    )
+    assert response.status_code == 302
+    assert list(Membership.objects.filter(team=team)) == [stayer]
+    assert not _key_works(staff_client, leaver_raw)
+    assert _key_works(staff_client, stayer_raw)
+
+
+def test_giving_a_membership_to_another_user_in_the_inline_revokes_the_old_users_keys(
+    staff_client,
+):
+    team = make_team("Acme")
+    leaver, leaver_raw = _member_with_key(team)
+    newcomer = make_user("new@example.com")
+    response = staff_client.post(
+        reverse("admin:generator_team_change", args=[team.pk]),
+        _team_form(team, [leaver], users={leaver.pk: newcomer.pk}),
+    )
+    assert response.status_code == 302
+    assert Membership.objects.get(pk=leaver.pk).user == newcomer
+    assert not _key_works(staff_client, leaver_raw)
+
+
+def test_deleting_a_user_in_the_admin_revokes_their_keys(staff_client):
+    team = make_team("Acme")
+    member, raw = _member_with_key(team)
+    response = staff_client.post(
+        reverse("admin:generator_user_delete", args=[member.user.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not _key_works(staff_client, raw)

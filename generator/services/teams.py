@@ -171,15 +171,31 @@ def member_remove(*, team: Team, actor: Membership, membership: Membership) -> i
             raise Forbidden("only owners can remove an owner")
     if membership.role == Role.OWNER and _owner_count(team) <= 1:
         raise Conflict("a team needs at least one owner")
+    revoked = member_keys_revoke(membership=membership)
+    membership.delete()
+    return revoked
+
+
+def member_keys_revoke(*, membership: Membership) -> int:
+    """Revoke every live API key the member created in their team; return how many."""
     keys = list(
         ApiKey.objects.filter(
-            team=team, created_by=membership.user_id, revoked_at__isnull=True
-        )
+            team_id=membership.team_id,
+            created_by=membership.user_id,
+            revoked_at__isnull=True,
+        ).select_related("team")
     )
     for key in keys:
-        apikey_revoke(team=team, key=key)
-    membership.delete()
+        apikey_revoke(team=key.team, key=key)
     return len(keys)
+
+
+@transaction.atomic
+def member_delete_as_staff(*, membership: Membership) -> int:
+    """Delete a membership from the admin (no role checks) and revoke the member's keys in that team."""
+    revoked = member_keys_revoke(membership=membership)
+    membership.delete()
+    return revoked
 
 
 def team_switch(*, user, team_id: int) -> Membership:
