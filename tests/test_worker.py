@@ -607,3 +607,52 @@ def test_reaper_failing_a_dead_job_removes_what_its_attempt_left(settings):
     assert not left.exists()
     assert not poster.exists()
     assert keep.read_bytes() == b"theirs"
+
+
+def _failing_upload(monkeypatch, *, partial: bool) -> None:
+    from generator.storage.base import StorageError
+    from generator.storage.local import LocalConnector
+
+    real_write = LocalConnector.write_file
+
+    def write_then_fail(self, key, path, *, content_type):
+        if partial:  # the upload got part of the way, as a dropped connection leaves it
+            real_write(self, key, path, content_type=content_type)
+        raise StorageError("upload timed out")
+
+    monkeypatch.setattr(LocalConnector, "write_file", write_then_fail)
+
+
+@pytest.mark.django_db
+def test_failed_upload_to_an_exact_key_keeps_the_customers_object(settings, monkeypatch):
+    team = make_team(credits=100)
+    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
+    team_root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug
+    (team_root / "out").mkdir(parents=True)
+    shutil.copy(FIXTURES / "chelsea.png", team_root / "cat.png")
+    keep = team_root / "out" / "keep.mp4"
+    keep.write_bytes(b"the customer's existing video")
+    _failing_upload(monkeypatch, partial=False)
+    generation = submit(team, input="storage://shop/cat.png", output="storage://shop/out/keep.mp4")
+    generation_run(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == "ERROR"
+    assert "upload timed out" in generation.errors[0]["error"]
+    assert ledger(generation) == [("hold", -35), ("refund", 35)]
+    assert keep.read_bytes() == b"the customer's existing video"
+
+
+@pytest.mark.django_db
+def test_failed_upload_to_a_folder_removes_the_object_we_named(settings, monkeypatch):
+    team = make_team(credits=100)
+    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
+    team_root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug
+    (team_root / "out").mkdir(parents=True)
+    shutil.copy(FIXTURES / "chelsea.png", team_root / "cat.png")
+    (team_root / "out" / "theirs.mp4").write_bytes(b"theirs")
+    _failing_upload(monkeypatch, partial=True)
+    generation = submit(team, input="storage://shop/cat.png", output="storage://shop/out/")
+    generation_run(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == "ERROR"
+    assert sorted(p.name for p in (team_root / "out").iterdir()) == ["theirs.mp4"]

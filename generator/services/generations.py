@@ -296,8 +296,6 @@ class _Job:
         self.frames: tuple[int, int] | None = None
         self.progress = 0
         self.last_write = time.monotonic()
-        # (connector, key) of a storage output this attempt has started writing.
-        self.wrote_output: tuple[Any, str] | None = None
 
     def owned(self):
         return Generation.objects.filter(
@@ -424,6 +422,22 @@ def _output_key(generation: Generation) -> str:
     return key
 
 
+def _generated_output_key(generation: Generation) -> str | None:
+    """Return the storage key of a folder output (a name we made up), or None for an exact key.
+
+    While the job runs output_key is the folder ("out/"); once DONE it is the full key.
+    """
+    if generation.output_storage_id is None:
+        return None
+    requested = (generation.request or {}).get("output") or ""
+    if not requested.endswith("/"):
+        return None
+    key = _output_key(generation)
+    if not key.endswith(f"/{generation.uuid.hex}.mp4") and key != f"{generation.uuid.hex}.mp4":
+        return None
+    return key
+
+
 def _save_default(name: str, path: Path) -> str:
     # FileSystemStorage renames on collision; a retried attempt must land on the same name.
     if default_storage.exists(name):
@@ -451,7 +465,8 @@ def _store(job: _Job, generation: Generation, video: Path, poster: Path) -> dict
         )
     connector = get_connector(storage)
     key = _output_key(generation)
-    job.wrote_output = (connector, key)
+    # A failed upload is cleaned up by generation_fail, and only under a name we generated:
+    # an exact key may still hold the customer's previous object.
     job.supervise(connector.write_file, key, str(video), content_type="video/mp4")
     described = connector.describe(key)
     fields["output_key"] = key
@@ -532,20 +547,23 @@ def generation_fail(
 
 
 def _delete_folder_output(generation: Generation) -> None:
-    """Remove a video an earlier, dead attempt may have written under its generated name.
+    """Remove the storage object of a folder output (its file name is ours), if there is one.
 
-    Only folder outputs: their file name is ours; an exact key may hold the customer's object.
+    Never an exact key: that object is the customer's (a failed upload may not have replaced
+    it, and a later job may have overwritten it).
     """
-    if generation.output_storage is None or not generation.output_key.endswith("/"):
+    key = _generated_output_key(generation)
+    if key is None:
         return
     from generator.storage.registry import get_connector
 
     try:
-        get_connector(generation.output_storage).delete(_output_key(generation))
+        get_connector(generation.output_storage).delete(key)
     except Exception:
         logger.warning(
-            "generation %s: could not remove a partial output",
+            "generation %s: could not remove the output %s",
             generation.pk,
+            key,
             exc_info=True,
         )
 
@@ -574,18 +592,11 @@ def generation_run(generation_id: int) -> None:
             logger.exception("generation %s failed", generation_id)
         else:
             logger.info("generation %s failed: %s", generation_id, reason)
-        failed = generation_fail(
+        # Only while this attempt still owns the job: one taken over meanwhile may be writing
+        # the same key. generation_fail removes a partial folder output, never an exact key.
+        generation_fail(
             generation_id=generation_id, reason=reason, only_if=Q(attempts=attempt)
         )
-        # Only the owner cleans up: a job taken over meanwhile may be writing the same key.
-        if failed and job.wrote_output is not None:
-            connector, key = job.wrote_output
-            try:
-                connector.delete(key)
-            except Exception:
-                logger.warning(
-                    "could not delete the partial output %s", key, exc_info=True
-                )
 
 
 def _run(job: _Job) -> None:
@@ -642,5 +653,4 @@ def _run(job: _Job) -> None:
         errors=[],
         **fields,
     )
-    job.wrote_output = None
     _notify_finished(job.pk)
