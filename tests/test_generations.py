@@ -240,3 +240,27 @@ def test_jobs_made_with_a_members_key_count_against_that_members_cap():
     assert first.api_key == key
     with pytest.raises(InsufficientCredits, match="cap"):
         submit(team, api_key=key)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("output", "removed"),
+    [("storage://shop/out/", True), ("storage://shop/out/keep.mp4", False)],
+)
+def test_delete_removes_a_folder_output_we_named_but_not_an_exact_key(settings, output, removed):
+    team = make_team(credits=100)
+    admin = make_member(team, role=Membership.Role.ADMIN)
+    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
+    generation = submit(team, user=admin.user, output=output).generation
+    key = f"out/{generation.uuid.hex}.mp4" if output.endswith("/") else "out/keep.mp4"
+    Generation.objects.filter(pk=generation.pk).update(
+        status="DONE", stage="done", output_key=key, poster_name="posters/a.jpg"
+    )
+    generation.refresh_from_db()
+    folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out"
+    folder.mkdir(parents=True)
+    (folder / key.split("/")[-1]).write_bytes(b"video")
+    (folder / "other.mp4").write_bytes(b"another customer object")
+    generation_delete(team=team, user=admin.user, generation=generation)
+    assert (folder / key.split("/")[-1]).exists() is not removed
+    assert (folder / "other.mp4").read_bytes() == b"another customer object"

@@ -216,10 +216,12 @@ def _delete_default_files(*names: str) -> None:
 
 
 def generation_delete(*, team: Team, user, generation: Generation) -> None:
-    """Soft-delete a generation and remove the files we keep for it; its links die at once.
+    """Soft-delete a generation and remove its files; its links die at once.
 
-    Objects written to a customer's own storage stay there: the bucket is theirs (as when a
-    storage is disconnected), and an exact-key output may have been overwritten by a later job.
+    Removed: the temporary video and the poster in the default storage, and a storage output
+    whose name we generated (a folder output, <dir>/<uuid>.mp4). Kept: an exact-key output
+    (storage://s/out/file.mp4); the customer named that object, and a later job may have
+    overwritten it. Nothing is removed from a storage that was disconnected.
     """
     if generation.team_id != team.pk:
         raise Forbidden("this generation belongs to another team")
@@ -242,6 +244,8 @@ def generation_delete(*, team: Team, user, generation: Generation) -> None:
         deleted_at=now, updated_at=now
     )
     _delete_default_files(generation.video_name, generation.poster_name)
+    if generation.status == Status.DONE:  # a failed job's output was removed when it failed
+        _delete_folder_output(generation)
     generation.deleted_at = now
 
 
