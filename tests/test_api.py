@@ -251,6 +251,25 @@ def test_key_without_video_scope_is_403(client, team):
     assert Generation.objects.count() == 0
 
 
+def test_403_on_generate_post_carries_rate_headers_but_not_on_other_endpoints(client, team):
+    api = Api(client, make_api_key(team, scopes=["storage"]))
+    refused = api.post("/v1/video/generate", BODY)
+    assert_envelope(refused, 403, "112")
+    assert refused["RateLimit-Limit"] == "1, 15;w=60, 1;w=1"
+    assert refused["RateLimit-Remaining"] == "1"
+    assert refused["RateLimit-Reset"] == "0"
+    assert "Retry-After" not in refused
+    # SPEC 10 asks for them on POST /v1/video/generate only; 401 has no team to count.
+    assert "RateLimit-Limit" not in assert_envelope_response(api.get("/v1/video/generate"), 403)
+    assert "RateLimit-Limit" not in assert_envelope_response(api.post("/v1/video/generate/1/cancel"), 403)
+    assert "RateLimit-Limit" not in assert_envelope_response(Api(client, None).post("/v1/video/generate", BODY), 401)
+
+
+def assert_envelope_response(response, status: int):
+    assert response.status_code == status, response.content
+    return response
+
+
 def test_check_order_401_before_403_before_400(client, team):
     assert_envelope(Api(client, None).post("/v1/video/generate", raw=b"{"), 401, "111")
     assert_envelope(Api(client, make_api_key(team, scopes=["storage"])).post("/v1/video/generate", raw=b"{"), 403, "112")
@@ -371,6 +390,12 @@ def test_detail_of_done_storage_job_has_storage_fields(api, team):
     assert output["claid_storage_uri"] == "storage://mine/videos/a.mp4"
     assert output["object_key"] == "videos/a.mp4"
     assert output["tmp_url"].startswith("http://testserver/v/")
+    storage.delete()
+    output = api.get(f"/v1/video/generate/{generation.pk}").json()["data"]["result"]["output_object"]
+    # The storage was disconnected: no link to offer, but the object_* fields still say where the file is.
+    assert "tmp_url" not in output
+    assert output["claid_storage_uri"] == "storage://mine/videos/a.mp4"
+    assert output["object_uri"] == f"local://{team.slug}/videos/a.mp4"
 
 
 def test_detail_of_failed_job_lists_the_reason_and_no_result(api, team):

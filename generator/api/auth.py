@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from generator.api.errors import error_from_exception, error_response
 from generator.errors import GeneratorError
+from generator.models import ApiKey
 from generator.services.apikeys import apikey_authenticate
 
 logger = logging.getLogger(__name__)
 
 
-def api_endpoint(*, scope: str | None, methods: tuple[str, ...] = ("GET",)):
+def api_endpoint(
+    *,
+    scope: str | None,
+    methods: tuple[str, ...] = ("GET",),
+    on_forbidden: Callable[[HttpRequest, ApiKey, HttpResponse], None] | None = None,
+):
     """Wrap a /v1/ view: 405, 401, 403 in that order, then map GeneratorError to the envelope.
 
     The view gets request.api_key and request.team set. scope=None only needs a valid key.
+    on_forbidden(request, key, response) may add headers to a 403 (the key is valid, so its team is known).
     """
 
     def decorator(view):
@@ -37,7 +45,12 @@ def api_endpoint(*, scope: str | None, methods: tuple[str, ...] = ("GET",)):
             if key is None:
                 return error_response(401, code="111", type="auth", message="missing or invalid API key")
             if scope is not None and scope not in key.scopes:
-                return error_response(403, code="112", type="auth", message=f"this API key lacks the '{scope}' scope")
+                response = error_response(
+                    403, code="112", type="auth", message=f"this API key lacks the '{scope}' scope"
+                )
+                if on_forbidden is not None:
+                    on_forbidden(request, key, response)
+                return response
             request.api_key = key
             request.team = key.team
             try:

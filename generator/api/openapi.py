@@ -337,7 +337,7 @@ def _paths() -> dict:
         "400": _error("Malformed JSON.", headers=RATE_HEADERS),
         "401": UNAUTHORIZED,
         "402": _error("Not enough credits, or the member's monthly cap is reached (code 3000, type billing).", headers=RATE_HEADERS),
-        "403": FORBIDDEN,
+        "403": _error("The API key lacks the scope (code 112, type auth).", headers=RATE_HEADERS),
         "409": _error("A request with this Idempotency-Key is still being accepted (code 1009).", headers=RATE_HEADERS),
         "422": _error("A field broke a rule, or the Idempotency-Key was used with another body (code 9000).", headers=RATE_HEADERS),
         "429": _json(_ref("RateLimited"), "Rate limit (code 2001), nested under `detail`.", headers={**RATE_HEADERS, **RETRY_AFTER}),

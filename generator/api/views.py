@@ -24,7 +24,7 @@ from generator.api.presenters import (
     timestamp,
 )
 from generator.errors import GeneratorError, ValidationFailed
-from generator.models import CreditLedger, Generation
+from generator.models import ApiKey, CreditLedger, Generation
 from generator.schemas import parse_generate_request
 from generator.selectors import generation_get, generation_list
 from generator.services import idempotency
@@ -151,7 +151,14 @@ def _generate_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api_endpoint(scope=SCOPE, methods=("GET", "POST"))
+def _rate_headers_on_post(request: HttpRequest, key: ApiKey, response: HttpResponse) -> None:
+    # SPEC 10: every POST answer after auth carries the team's rate headers, a 403 included.
+    if request.method == "POST":
+        for name, value in ratelimit_status(team=key.team).headers().items():
+            response[name] = value
+
+
+@api_endpoint(scope=SCOPE, methods=("GET", "POST"), on_forbidden=_rate_headers_on_post)
 def generate(request: HttpRequest) -> HttpResponse:
     """POST: accept a job. GET: list the team's jobs, newest first."""
     if request.method == "POST":
