@@ -224,3 +224,34 @@ def test_cloud_output_link_redirects_to_a_five_minute_presigned_url(
         response["Location"] == "https://bucket.example/videos/a.mp4?X-Amz-Expires=300"
     )
     assert asked == {"key": "videos/a.mp4", "expires_s": 300}
+
+
+@pytest.mark.django_db
+def test_disconnected_output_storage_link_is_410_and_no_new_link_is_offered(
+    client, settings, clock
+):
+    team = make_team()
+    storage = Storage.objects.create(
+        team=team, name="shop", type="local", parameters={"path": ""}
+    )
+    target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / "v.mp4"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(PAYLOAD)
+    generation = make_done(
+        team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4"
+    )
+    assert links.link_is_available(generation)
+    shown = path_of(link_url(generation))
+    poster = path_of(link_url(generation, file="poster"))
+    storage.delete()  # disconnecting leaves the customer's object but we can no longer reach it
+    generation.refresh_from_db()
+    assert generation.output_storage_id is None
+    assert not links.link_is_available(generation)
+    assert link_url(generation) is None
+    assert link_expires_at(generation) is None
+    assert client.get(shown).status_code == 410
+    assert client.get(poster).status_code == 200
+    temporary = make_done(team, settings)
+    assert links.link_is_available(temporary)
+    temporary.deleted_at = timezone.now()
+    assert not links.link_is_available(temporary)

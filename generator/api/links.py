@@ -118,7 +118,7 @@ def _serve_output(request: HttpRequest, generation, *, filename: str) -> HttpRes
 
     storage = generation.output_storage
     if storage is None:
-        raise LinkInvalid  # the storage was disconnected
+        raise LinkExpired  # the storage was disconnected: gone, not unknown
     connector = get_connector(storage)
     key = generation.output_key
     url = connector.download_url(key, expires_s=PRESIGNED_TTL_S)

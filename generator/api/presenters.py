@@ -52,6 +52,8 @@ def _result(generation: Generation) -> dict:
     output_object.setdefault("ext", "mp4")
     output_object.setdefault("mime", "video/mp4")
     output_object.setdefault("format", "mp4")
+    # None once the output storage is disconnected: such a link would only answer 410. The
+    # object_* fields stay, they say where the file is.
     tmp_url = link_url(generation)
     if tmp_url is not None:
         output_object["tmp_url"] = tmp_url

@@ -2,7 +2,8 @@
 
 The token names the generation's UUID and the file. A temporary video's link works while
 now < completed_at + 24 h, checked on every click whatever token is shown; other links live
-24 h from when they were minted (the signer's timestamp).
+24 h from when they were minted (the signer's timestamp). A storage output whose storage was
+disconnected (output_storage NULL) has no link: we can no longer reach the object.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class LinkInvalid(Exception):
 
 
 class LinkExpired(Exception):
-    """Expired or purged: answer 410."""
+    """Expired, purged, or its output storage was disconnected: answer 410."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,23 @@ def link_token(
     return signing.Signer.sign(signer, f"{generation.uuid}:{file}{signer.sep}{stamp}")
 
 
+def link_is_available(generation: Generation, *, file: str = "video") -> bool:
+    """Return True when a finished, live generation's file can still be linked to.
+
+    False when deleted or not DONE, and for a storage output whose storage was disconnected.
+    Expiry is separate (link_is_expired): an expired temporary video still "has" a link, which
+    answers 410.
+    """
+    if generation.deleted_at is not None or generation.status != Status.DONE:
+        return False
+    if file == "poster":
+        return bool(generation.poster_name)
+    return generation.is_temporary or generation.output_storage_id is not None
+
+
 def link_url(generation: Generation, *, file: str = "video") -> str | None:
     """Return the absolute link for a finished generation's file, or None when there is none."""
-    if generation.deleted_at is not None or generation.status != Status.DONE:
-        return None
-    if file == "poster" and not generation.poster_name:
+    if not link_is_available(generation, file=file):
         return None
     path = reverse("link", kwargs={"token": link_token(generation, file=file)})
     return f"{settings.GENERATOR_PUBLIC_URL}{path}"
@@ -71,7 +84,7 @@ def link_expires_at(
     generation: Generation, *, now: datetime | None = None
 ) -> datetime | None:
     """Return when the video link stops working (a link minted now, for storage outputs)."""
-    if generation.deleted_at is not None or generation.status != Status.DONE:
+    if not link_is_available(generation):
         return None
     if generation.is_temporary:
         if generation.completed_at is None:
@@ -116,6 +129,8 @@ def link_resolve(token: str, *, now: datetime | None = None) -> LinkTarget:
     if generation is None:
         raise LinkInvalid
     temporary_video = file == "video" and generation.is_temporary
+    if file == "video" and not generation.is_temporary and generation.output_storage_id is None:
+        raise LinkExpired  # the storage was disconnected: the link was fine but is gone now
     if temporary_video:
         if link_is_expired(generation, now=now):
             raise LinkExpired
