@@ -106,22 +106,85 @@ def test_key_expires_after_24_hours(client, team, key):
     assert holds(team) == 2
 
 
-def test_refused_request_releases_the_key_so_a_retry_can_succeed(client, team, key):
+def test_refused_request_keeps_the_key_and_the_same_body_is_judged_again(client, team, key):
     credits_grant(team=team, amount=-1000, reason="empty")
     refused = post(client, key, BODY, "retry-me")
     assert refused.status_code == 402
-    assert not IdempotencyRecord.objects.exists()
+    record = IdempotencyRecord.objects.get(key="retry-me")
+    assert record.status_code == 402
+    assert record.response is None
+    assert record.body_digest == body_digest(BODY)
+    # Still short: judged again, so a 402 again (not a replay of the first refusal).
+    again = post(client, key, BODY, "retry-me")
+    assert again.status_code == 402
+    assert "Idempotent-Replayed" not in again
     credits_grant(team=team, amount=100, reason="top up")
     accepted = post(client, key, BODY, "retry-me")
     assert accepted.status_code == 200
-    assert post(client, key, BODY, "retry-me").json() == accepted.json()
+    assert "Idempotent-Replayed" not in accepted
+    replay = post(client, key, BODY, "retry-me")
+    assert replay.json() == accepted.json()
+    assert replay["Idempotent-Replayed"] == "true"
+    assert IdempotencyRecord.objects.get(key="retry-me").generation_id == accepted.json()["data"]["id"]
     assert holds(team) == 1
 
 
-def test_invalid_body_does_not_pin_the_key(client, team, key):
+def test_refused_request_still_binds_the_key_to_its_body(client, team, key):
+    credits_grant(team=team, amount=-1000, reason="empty")
+    assert post(client, key, BODY, "bound").status_code == 402
+    credits_grant(team=team, amount=100, reason="top up")
+    other = post(client, key, {**BODY, "options": {"prompt": "slow zoom out"}}, "bound")
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.json()["error_details"]
+    assert Generation.objects.count() == 0
+    assert holds(team) == 0
+
+
+def test_invalid_body_binds_the_key_so_a_corrected_body_needs_a_new_key(client, team, key):
     bad = {"input": "ftp://x/y.jpg", "options": {"prompt": "zoom in"}}
-    assert post(client, key, bad, "k").status_code == 422
-    assert post(client, key, BODY, "k").status_code == 200
+    first = post(client, key, bad, "k")
+    assert first.status_code == 422
+    assert "input" in first.json()["error_details"]
+    # The same bad body is validated again and names the field, not the key.
+    assert "input" in post(client, key, bad, "k").json()["error_details"]
+    corrected = post(client, key, BODY, "k")
+    assert corrected.status_code == 422
+    assert "Idempotency-Key" in corrected.json()["error_details"]
+    assert post(client, key, BODY, "k2").status_code == 200
+
+
+def test_rate_limited_request_keeps_the_key_for_its_body(client, team, key):
+    team.rate_per_second = 1
+    team.save(update_fields=["rate_per_second"])
+    assert post(client, key, BODY, "first").status_code == 200
+    assert post(client, key, BODY, "second").status_code == 429
+    assert post(client, key, {**BODY, "options": {"prompt": "slow zoom out"}}, "second").status_code == 422
+
+
+def test_refused_key_is_free_for_another_body_after_24_hours(client, team, key):
+    credits_grant(team=team, amount=-1000, reason="empty")
+    assert post(client, key, BODY, "old").status_code == 402
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=24, seconds=1))
+    credits_grant(team=team, amount=100, reason="top up")
+    assert post(client, key, {**BODY, "options": {"prompt": "slow zoom out"}}, "old").status_code == 200
+
+
+def test_unexpected_failure_keeps_the_key_bound_and_a_retry_of_the_body_succeeds(client, team, key, monkeypatch):
+    from generator.api import views
+
+    real = views.generation_create
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views, "generation_create", broken)
+    assert post(client, key, BODY, "flaky").status_code == 500
+    assert IdempotencyRecord.objects.get(key="flaky").status_code == 500
+    monkeypatch.setattr(views, "generation_create", real)
+    assert post(client, key, {**BODY, "options": {"prompt": "slow zoom out"}}, "flaky").status_code == 422
+    accepted = post(client, key, BODY, "flaky")
+    assert accepted.status_code == 200
+    assert holds(team) == 1
 
 
 @pytest.mark.parametrize("value", ["", "x" * 256, "tab\tinside"])
@@ -173,3 +236,34 @@ def test_ten_parallel_requests_with_one_key_make_one_job_and_one_charge():
     # After the first finished, the same request is a replay of it.
     replay = post(Client(), key, BODY, "parallel")
     assert replay.json()["data"]["id"] in accepted_ids
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_retries_of_a_refused_key_make_one_job():
+    team = make_team(credits=1000, rate_per_second=1000, rate_per_minute=1000)
+    key = make_api_key(team)
+    IdempotencyRecord.objects.create(team=team, key="again", body_digest=body_digest(BODY), status_code=402)
+    barrier = threading.Barrier(8)
+    responses: list = []
+    lock = threading.Lock()
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            response = post(Client(), key, BODY, "again")
+            with lock:
+                responses.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(responses) == 8
+    assert {status for status, _ in responses} <= {200, 409}
+    assert len({body["data"]["id"] for status, body in responses if status == 200}) == 1
+    assert Generation.objects.filter(team=team).count() == 1
+    assert CreditLedger.objects.filter(team=team, kind="hold").count() == 1

@@ -357,7 +357,10 @@ def _paths() -> dict:
                         "required": False,
                         "description": "Per team. The same key and body within 24 h replays the first accepted answer "
                         "and charges once; another body is a 422; a twin still being accepted is a 409. A refused "
-                        "request (400/422/429/402) does not keep the key, so a corrected retry with it can succeed.",
+                        "request (422/429/402) keeps the key bound to its body: the same body with the key is judged "
+                        "again (e.g. after a top-up) and, once accepted, that answer is the one replayed; a different "
+                        "body with the key is a 422, so send a corrected body with a new key. Malformed JSON (400) "
+                        "does not use the key.",
                         "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_CHARS},
                     }
                 ],

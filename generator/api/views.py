@@ -68,9 +68,11 @@ def _accept(request: HttpRequest) -> HttpResponse:
                 idempotency.idempotency_complete(
                     record=claim.record, status_code=200, response=payload, generation=generation
                 )
-    except BaseException:
+    except BaseException as exc:
         if claim is not None:
-            idempotency.idempotency_release(record=claim.record)
+            # The key stays bound to this body: another body is a 422, the same one is judged again.
+            status_code = exc.status if isinstance(exc, GeneratorError) else 500
+            idempotency.idempotency_refuse(record=claim.record, status_code=status_code)
         raise
     response = JsonResponse(payload)
     for name, value in result.rate.headers().items():

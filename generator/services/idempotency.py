@@ -1,8 +1,10 @@
 """Idempotency-Key on POST /v1/video/generate (SPEC 2.6, 10 "Idempotency").
 
 The in-flight row is inserted and committed on its own before the job is created, so the unique
-(team, key) constraint makes concurrent twins wait for it and then see it. Only an accepted job's
-response is kept: a refusal (422, 429, 402) releases the key so a corrected retry can succeed.
+(team, key) constraint makes concurrent twins wait for it and then see it. An accepted job's
+response is stored and replayed. A refusal (422, 429, 402, ...) keeps the row with its body digest
+and status but no response: the same key with another body is still a 422, while the same body
+is judged afresh (e.g. after a top-up), and if accepted that answer becomes the one replayed.
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ def idempotency_claim(*, team: Team, key: str, digest: str, now: datetime | None
         if existing.body_digest != digest:
             message = "was already used with a different request body"
             raise ValidationFailed(f"{HEADER}: {message}", details={HEADER: [message]})
+        if _is_refused(existing):
+            # Same body as a refused attempt: take the key back in flight and judge the request again.
+            retaken = IdempotencyRecord.objects.filter(
+                pk=existing.pk, body_digest=digest, status_code=existing.status_code
+            ).update(status_code=None, response=None, generation=None, created_at=now)
+            if retaken == 1:
+                existing.refresh_from_db()
+                return Claim(record=existing, owned=True)
+            continue  # a twin took it first: look again
         if existing.status_code is not None:
             return Claim(record=existing, owned=False)
         stale = now - timedelta(seconds=IN_FLIGHT_STALE_S)
@@ -89,9 +100,17 @@ def idempotency_complete(*, record: IdempotencyRecord, status_code: int, respons
     )
 
 
-def idempotency_release(*, record: IdempotencyRecord) -> None:
-    """Forget an in-flight key whose request was refused, so a retry is judged afresh."""
-    IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+def _is_refused(record: IdempotencyRecord) -> bool:
+    return record.status_code is not None and record.status_code >= 400
+
+
+def idempotency_refuse(*, record: IdempotencyRecord, status_code: int) -> None:
+    """Mark an in-flight key's request as refused: its body stays bound to the key, nothing is replayed."""
+    if status_code < 400:
+        raise ValueError("a refusal has an error status")
+    IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).update(
+        status_code=status_code, response=None
+    )
 
 
 def idempotency_purge(*, now: datetime | None = None) -> int:
