@@ -503,7 +503,8 @@ def test_account_shows_balance_limits_and_this_months_usage(api, team):
     assert data["balance"] == 1000 - 70
     assert data["rate_limits"] == {"per_second": 1000, "per_minute": 1000}
     assert data["usage_this_month"]["credits"] == 70
-    assert data["usage_this_month"]["generations"] == 2
+    # The cancelled job was refunded: one billed video, matching the 70 credits.
+    assert data["usage_this_month"]["generations"] == 1
 
 
 def test_account_works_with_any_scope(client, team):
@@ -605,6 +606,19 @@ def test_account_usage_counts_only_this_month(api, team):
         )
     usage = api.get("/v1/account").json()["data"]["usage_this_month"]
     assert usage == {"credits": 35, "generations": 1, "since": start.astimezone(UTC).isoformat(timespec="microseconds")}
+
+
+def test_account_generations_skip_jobs_refunded_after_error(api, team):
+    from generator.services.billing import credits_refund
+
+    lift_limits(team)
+    ids = [api.post("/v1/video/generate", BODY).json()["data"]["id"] for _ in range(3)]
+    failed = Generation.objects.get(pk=ids[0])
+    Generation.objects.filter(pk=failed.pk).update(status=Generation.Status.ERROR)
+    credits_refund(generation=failed, reason="fetch failed")
+    usage = api.get("/v1/account").json()["data"]["usage_this_month"]
+    assert usage["credits"] == 70
+    assert usage["generations"] == 2
 
 
 def test_deleted_generation_is_404_and_not_listed(api, team):

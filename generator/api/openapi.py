@@ -270,7 +270,11 @@ SCHEMAS: dict = {
                 "required": ["credits", "generations"],
                 "properties": {
                     "credits": {"type": "integer", "description": "Held minus refunded since `since`."},
-                    "generations": {"type": "integer", "minimum": 0},
+                    "generations": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "Jobs charged since `since` and not refunded (ERROR and CANCELLED are not counted).",
+                    },
                     "since": _ref("Timestamp"),
                 },
                 "additionalProperties": False,

@@ -7,7 +7,7 @@ import binascii
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -200,9 +200,14 @@ def account(request: HttpRequest) -> HttpResponse:
     team = request.team
     team.refresh_from_db(fields=["balance", "rate_per_second", "rate_per_minute"])
     start = month_start(timezone.now())
+    # A refunded hold (ERROR, CANCELLED) is no billed video, just as it costs no credits.
+    refunded = CreditLedger.objects.filter(generation=OuterRef("generation"), kind=CreditLedger.Kind.REFUND)
     usage = CreditLedger.objects.filter(
         team=team, kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND], created_at__gte=start
-    ).aggregate(spent=Sum("amount"), holds=Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD)))
+    ).aggregate(
+        spent=Sum("amount"),
+        holds=Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD) & ~Exists(refunded)),
+    )
     return JsonResponse(
         {
             "data": {
