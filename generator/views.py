@@ -531,6 +531,7 @@ def storage_connect(request: HttpRequest) -> HttpResponse:
 @require_POST
 def storage_check(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the connection test (list, write, read, delete a probe) and show each step."""
+    _require_manager(request)  # it writes into the bucket: owners and admins only (SPEC 10)
     storage = _storage(request, pk)
     report = run_storage_check(storage=storage)
     context = {

@@ -677,6 +677,26 @@ def test_member_cannot_connect_or_disconnect_storages(member_client, team):
     assert Storage.objects.filter(pk=storage.pk).exists()
 
 
+def test_member_cannot_run_the_storage_check_and_is_not_offered_it(
+    member_client, team, monkeypatch
+):
+    from generator import views
+
+    storage = local_storage(team)
+    probes = []
+    monkeypatch.setattr(
+        views, "run_storage_check", lambda **kwargs: probes.append(kwargs)
+    )
+    url = reverse("generator:storage-check", args=[storage.pk])
+    assert member_client.post(url).status_code == 403
+    assert member_client.post(url, HTTP_HX_REQUEST="true").status_code == 403
+    assert probes == []
+    page = member_client.get(reverse("generator:storages")).content.decode()
+    assert "photos" in page
+    assert url not in page
+    assert "Test connection" not in page
+
+
 def test_browse_lists_folders_and_image_thumbnails(member_client, team, settings):
     storage = local_storage(team)
     root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "photos"
