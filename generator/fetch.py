@@ -177,9 +177,14 @@ class SafeClient:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, ValueError):
             raise FetchError("URL is malformed") from None
+        try:
+            # An "xn--" host is decoded by idna here, which refuses a malformed A-label.
+            parsed_host = parsed.host
+        except UnicodeError:
+            raise FetchError("URL host is not a valid name") from None
         # httpx sends what it parsed, so the names checked and the names dialled must agree.
         wire_port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        if parsed.scheme != scheme or parsed.host.lower().rstrip(".") != host.lower() or wire_port != port:
+        if parsed.scheme != scheme or parsed_host.lower().rstrip(".") != host.lower() or wire_port != port:
             raise FetchError("URL is malformed")
         wire_host = parsed.raw_host.decode("ascii").lower()
         try:
@@ -197,6 +202,10 @@ class SafeClient:
             return self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self.describe(exc, host) from None
+        except UnicodeError:
+            # httpx reads a redirect's Location host even when not following it; idna refuses
+            # a malformed A-label there (the response is closed by httpx).
+            raise FetchError("URL host is not a valid name") from None
 
     def describe(self, exc: httpx.HTTPError, host: str) -> FetchError:
         """Turn a transport error into a readable FetchError."""

@@ -12,6 +12,8 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import httpx
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -97,6 +99,20 @@ def host_allowed_by_list(host: str, port: int, allow_hosts: Iterable[str]) -> bo
     return host in entries or f"{host}:{port}" in entries
 
 
+def _check_host_name(url: str) -> None:
+    """Refuse a host the fetcher could not encode or decode (e.g. the malformed A-label "xn--")."""
+    try:
+        # httpx is what dials (generator/fetch.py): it IDNA-encodes non-ASCII names and decodes
+        # "xn--" ones, and idna refuses what no DNS name can be.
+        _ = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        if "IDNA" in str(exc):
+            raise UrlRejected("URL host is not a valid name") from None
+        raise UrlRejected("URL is malformed") from None
+    except UnicodeError:  # idna.IDNAError
+        raise UrlRejected("URL host is not a valid name") from None
+
+
 def check_url_syntax(
     url: str,
     *,
@@ -122,6 +138,7 @@ def check_url_syntax(
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise UrlRejected("URL has no host")
+    _check_host_name(url)
     port = port if port is not None else (443 if scheme == "https" else 80)
     if host_allowed_by_list(host, port, allow_hosts):
         return scheme, host, port

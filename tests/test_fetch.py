@@ -563,3 +563,24 @@ def test_every_address_of_a_host_is_tried_in_order(dns, dials):
     with pytest.raises(FetchError, match="^could not connect to dual.test$"):
         fetch_image_bytes("http://dual.test/x.png")
     assert dials == [("2606:2800:220:1::1", 80), ("93.184.216.34", 80)]
+
+
+@pytest.mark.parametrize("url", ["https://xn--/a.jpg", "http://xn--zz.example/a.jpg"])
+def test_malformed_idna_host_fails_as_a_fetch_error_without_dialling(url, dials):
+    with pytest.raises(FetchError, match="^URL host is not a valid name$"):
+        fetch_image_bytes(url)
+    assert dials == []
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("http://xn--/img.png", "^URL host is not a valid name$"),
+        ("http://\u2603.example/img.png", "invalid or incomplete HTTP response"),
+    ],
+)
+def test_redirect_to_a_malformed_idna_host_fails_as_a_fetch_error(allowed, location, message):
+    allowed.routes["/r"] = Route(status=302, headers={"Location": location})
+    with pytest.raises(FetchError, match=message):
+        fetch_image_bytes(allowed.url("/r"))
+    assert allowed.paths() == ["/r"]

@@ -125,6 +125,9 @@ def test_syntax_check_returns_scheme_host_and_default_port():
         ("http:///a.png", "no host"),
         ("http://127.1/", "private, loopback or reserved"),
         ("http://[::ffff:169.254.169.254]/", "private, loopback or reserved"),
+        ("https://xn--/a.jpg", "host is not a valid name"),
+        ("https://xn--zz.example/a.jpg", "host is not a valid name"),
+        ("https://\u2603.example/a.jpg", "host is not a valid name"),
     ],
 )
 def test_syntax_check_refuses_bad_urls(url, message):
