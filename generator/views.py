@@ -400,16 +400,20 @@ def _parse_date(value: str | None) -> date | None:
 def _card(generation: Generation, now) -> dict:
     """What one gallery card shows: links and time left are computed, not stored."""
     video_url = expires_at = None
-    expired = generation.status == Generation.Status.DONE and (
+    done = generation.status == Generation.Status.DONE
+    expired = done and (
         generation.purged_at is not None or links.link_is_expired(generation)
     )
-    if generation.status == Generation.Status.DONE and not expired:
+    # A storage output whose storage was disconnected has no file to link to any more.
+    disconnected = done and not expired and not links.link_is_available(generation)
+    if done and not expired and not disconnected:
         video_url = links.link_url(generation, file="video")
         expires_at = links.link_expires_at(generation)
     return {
         "job": generation,
         "video_url": video_url,
         "expired": expired,
+        "disconnected": disconnected,
         "expires_at": expires_at,
         "seconds_left": int((expires_at - now).total_seconds()) if expires_at else None,
         "prompt": _prompt_text(generation),

@@ -1136,6 +1136,37 @@ def test_done_job_page_offers_the_player_and_download(member_client, team, membe
     assert "Download" in html
 
 
+def _card_html(html: str, generation) -> str:
+    before, after = html.split(f'id="video-{generation.uuid}"')
+    return before.rsplit("<article", 1)[1] + after.split("</article>")[0]
+
+
+def test_video_whose_output_storage_was_disconnected_says_so_without_a_player(
+    member_client, team, member
+):
+    kept = local_storage(team, name="kept", path="kept")
+    connected = make_generation(
+        team, member.user, is_temporary=False, output_storage=kept, output_key="kept/a.mp4"
+    )
+    orphan = make_generation(
+        team, member.user, is_temporary=False, output_storage=None, output_key="gone/b.mp4"
+    )
+    gallery = member_client.get(reverse("generator:gallery")).content.decode()
+    page = member_client.get(
+        reverse("generator:job-detail", args=[orphan.uuid])
+    ).content.decode()
+    for card in (_card_html(gallery, orphan), _card_html(page, orphan)):
+        assert "Storage disconnected" in card
+        assert "data-video" not in card
+        assert "/v/" not in card
+        assert "Download" not in card
+        assert " left" not in card
+    alive = _card_html(gallery, connected)
+    assert 'data-video="http://testserver/v/' in alive
+    assert "Download" in alive
+    assert "Storage disconnected" not in alive
+
+
 def test_generate_page_shows_how_much_of_the_cap_is_used(client, team):
     membership = make_member(team, monthly_cap=100)
     make_generation(team, membership.user, hold=True)
