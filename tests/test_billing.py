@@ -45,3 +45,28 @@ def test_monthly_allowance_is_credited_once_per_period():
     assert allowance_credit(team=team, period="2026-12") is not None
     team.refresh_from_db()
     assert team.balance == 600
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("amount", [1_000_000_001, -1_000_000_001, 10**20])
+def test_grant_beyond_a_billion_credits_is_refused(amount):
+    team = make_team(credits=10)
+    with pytest.raises(ValidationFailed, match="1000000000"):
+        credits_grant(team=team, amount=amount, reason="typo")
+    team.refresh_from_db()
+    assert team.balance == 10
+
+
+@pytest.mark.django_db
+def test_grant_that_would_overflow_the_balance_column_is_refused():
+    team = make_team(credits=0)
+    credits_grant(team=team, amount=1_000_000_000, reason="a")
+    credits_grant(team=team, amount=1_000_000_000, reason="b")
+    credits_grant(team=team, amount=147_483_647, reason="c")
+    team.refresh_from_db()
+    assert team.balance == 2_147_483_647
+    with pytest.raises(ValidationFailed, match="2147483647"):
+        credits_grant(team=team, amount=1, reason="one more")
+    team.refresh_from_db()
+    assert team.balance == 2_147_483_647
+    assert CreditLedger.objects.filter(team=team).count() == 3

@@ -109,6 +109,38 @@ def test_set_rate_limits_and_reset():
 
 
 @pytest.mark.django_db
+def test_grant_credits_refuses_a_balance_beyond_the_column_and_changes_nothing():
+    from django.core.management.base import CommandError
+
+    team = make_team("Acme", credits=1_000_000_000)
+    run("grant_credits", "Acme", "1000000000", "--reason", "top-up")
+    with pytest.raises(CommandError, match="2147483647"):
+        run("grant_credits", "Acme", "200000000", "--reason", "top-up")
+    team.refresh_from_db()
+    assert team.balance == 2_000_000_000
+
+
+@pytest.mark.django_db
+def test_out_of_range_values_change_nothing():
+    from django.core.management.base import CommandError
+
+    team = make_team("Acme", credits=10)
+    for argv in (
+        ("set_rate_limits", "Acme", "--per-second", "1000001", "--per-minute", "5"),
+        ("create_team", "Huge", "--credits", "1000000001"),
+        ("create_api_key", "Acme", "--name", "k" * 101),
+    ):
+        with pytest.raises(CommandError):
+            run(*argv)
+    team.refresh_from_db()
+    assert (team.rate_per_second, team.balance) == (None, 10)
+    assert not Team.objects.filter(name="Huge").exists()
+    assert not ApiKey.objects.filter(team=team).exists()
+    assert run("set_rate_limits", "Acme", "--per-second", "1000000", "--per-minute", "1000000")
+    assert run("create_api_key", "Acme", "--name", "k" * 100)[-1].startswith("iv_")
+
+
+@pytest.mark.django_db
 def test_purge_expired_deletes_only_expired_temporary_videos(settings):
     team = make_team()
     now = timezone.now()
@@ -233,6 +265,14 @@ def cli_env(tmp_path_factory):
         ["set_rate_limits", "Acme", "--per-second", "0", "--per-minute", "5"],
         ["set_rate_limits", "Acme", "--per-second", "2"],
         ["create_api_key"],
+        ["grant_credits", "Acme", "100000000000000000000", "--reason", "x"],
+        ["grant_credits", "Acme", "1000000001", "--reason", "x"],
+        ["grant_credits", "Acme", "-100000000000000000000", "--reason", "x"],
+        ["set_rate_limits", "Acme", "--per-second", "99999999999999999999", "--per-minute", "5"],
+        ["set_rate_limits", "Acme", "--per-second", "5", "--per-minute", "1000001"],
+        ["create_team", "Huge", "--credits", "100000000000000000000"],
+        ["create_team", "Huge", "--credits", "1000000001"],
+        ["create_api_key", "Acme", "--name", "k" * 101],
     ],
 )
 def test_bad_input_exits_1_with_one_line_on_stderr(cli_env, argv):

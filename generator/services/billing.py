@@ -15,6 +15,10 @@ from generator.errors import InsufficientCredits, ValidationFailed
 from generator.models import CreditLedger, Generation, Team
 
 PRICE_BY_DURATION = {5: 35, 10: 70}
+# One grant moves at most a billion credits: beyond that it is a typo, not a top-up.
+MAX_GRANT = 1_000_000_000
+# Team.balance is an IntegerField: PostgreSQL's integer tops out here.
+MAX_BALANCE = 2_147_483_647
 
 
 def price_for(duration: int) -> int:
@@ -89,9 +93,12 @@ def credits_refund(*, generation: Generation, reason: str) -> CreditLedger | Non
 
 
 def credits_grant(*, team: Team, amount: int, actor=None, reason: str) -> CreditLedger:
-    """Add (or, negative, deduct) credits with a mandatory reason; never below zero."""
-    if not isinstance(amount, int) or amount == 0:
+    """Add (or, negative, deduct) credits with a mandatory reason; never below zero or above MAX_BALANCE."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
         raise ValidationFailed("amount must be a non-zero whole number", details={"amount": ["must be non-zero"]})
+    if abs(amount) > MAX_GRANT:
+        message = f"amount must be between -{MAX_GRANT} and {MAX_GRANT}"
+        raise ValidationFailed(message, details={"amount": [message]})
     if not reason or not reason.strip():
         raise ValidationFailed("a reason is required", details={"reason": ["This field is required."]})
     with transaction.atomic():
@@ -101,6 +108,9 @@ def credits_grant(*, team: Team, amount: int, actor=None, reason: str) -> Credit
                 f"cannot deduct {-amount}: the balance is {locked.balance}",
                 details={"amount": [f"the balance is {locked.balance}"]},
             )
+        if locked.balance + amount > MAX_BALANCE:
+            message = f"the balance would exceed {MAX_BALANCE} (it is {locked.balance})"
+            raise ValidationFailed(f"cannot add {amount}: {message}", details={"amount": [message]})
         entry = _append(team=locked, amount=amount, kind=CreditLedger.Kind.GRANT, actor=actor, reason=reason.strip())
     team.balance = locked.balance
     return entry

@@ -9,6 +9,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator.errors import GeneratorError
 from generator.models import Team
+from generator.services.billing import MAX_GRANT
+
+# Far above any real limit, far below PositiveIntegerField's ceiling.
+MAX_RATE_LIMIT = 1_000_000
 
 
 class _OneLineParser(CommandParser):
@@ -54,9 +58,21 @@ def whole_number(raw: str) -> int:
         ) from None
 
 
-def positive_int(raw: str) -> int:
-    """argparse type: a whole number >= 1."""
+def credit_amount(raw: str) -> int:
+    """argparse type: a whole number of credits, at most a billion either way."""
     value = whole_number(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if abs(value) > MAX_GRANT:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_GRANT} credits either way, got {raw[:40]}"
+        )
+    return value
+
+
+def rate_limit(raw: str) -> int:
+    """argparse type: a rate limit, 1..MAX_RATE_LIMIT."""
+    value = whole_number(raw)
+    if not 1 <= value <= MAX_RATE_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"expected a number from 1 to {MAX_RATE_LIMIT}, got {raw[:40]}"
+        )
     return value

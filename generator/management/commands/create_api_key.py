@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.core.management.base import CommandError
+
+from generator.models import ApiKey
 from generator.services.apikeys import apikey_create
 
 from ._base import OperatorCommand, team_named
@@ -16,6 +19,10 @@ class Command(OperatorCommand):
         parser.add_argument("--scopes", default="video_generation,storage")
 
     def handle(self, *args, team: str, name: str, scopes: str, **options):
+        limit = ApiKey._meta.get_field("name").max_length
+        if len(name) > limit:
+            # Refused rather than cut: a script would not find the key by the name it gave.
+            raise CommandError(f"--name must be at most {limit} characters (got {len(name)})")
         target = team_named(team)
         scope_list = [scope.strip() for scope in scopes.split(",") if scope.strip()]
         key, raw = apikey_create(team=target, name=name, scopes=scope_list)

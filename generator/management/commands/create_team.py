@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from generator.models import Membership, Team, User
 from generator.services.billing import credits_grant
 
-from ._base import OperatorCommand, whole_number
+from ._base import OperatorCommand, credit_amount
 
 
 def unique_slug(name: str) -> str:
@@ -27,7 +27,7 @@ class Command(OperatorCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name")
-        parser.add_argument("--credits", type=whole_number, default=0)
+        parser.add_argument("--credits", type=credit_amount, default=0)
         parser.add_argument("--owner", metavar="EMAIL")
 
     def handle(self, *args, name: str, credits: int, owner: str | None, **options):

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 from generator.services.billing import credits_grant
 
-from ._base import OperatorCommand, team_named, whole_number
+from ._base import OperatorCommand, credit_amount, team_named
 
 
 class Command(OperatorCommand):
@@ -14,7 +14,7 @@ class Command(OperatorCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("team")
-        parser.add_argument("amount", type=whole_number)
+        parser.add_argument("amount", type=credit_amount)
         parser.add_argument("--reason", required=True)
 
     def handle(self, *args, team: str, amount: int, reason: str, **options):

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 
 from generator.models import Team
 
-from ._base import OperatorCommand, positive_int, team_named
+from ._base import OperatorCommand, rate_limit, team_named
 
 
 class Command(OperatorCommand):
@@ -15,8 +15,8 @@ class Command(OperatorCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("team")
-        parser.add_argument("--per-second", type=positive_int)
-        parser.add_argument("--per-minute", type=positive_int)
+        parser.add_argument("--per-second", type=rate_limit)
+        parser.add_argument("--per-minute", type=rate_limit)
         parser.add_argument("--reset", action="store_true")
 
     def handle(
