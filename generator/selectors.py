@@ -110,13 +110,18 @@ def ledger_list(*, team) -> QuerySet:
 
 
 def usage_by_member(*, team, since) -> list[dict]:
-    """Return credits spent (holds minus refunds) and videos started per user since a moment."""
+    """Return credits spent (holds minus refunds) and billed videos per user since a moment."""
+    refunded = CreditLedger.objects.filter(generation=OuterRef("generation"), kind=CreditLedger.Kind.REFUND)
     rows = (
         CreditLedger.objects.filter(
             team=team, kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND], created_at__gte=since
         )
         .values("user_id", "user__email", "user__name")
-        .annotate(spent=Sum("amount"), videos=Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD)))
+        .annotate(
+            spent=Sum("amount"),
+            # A refunded hold (ERROR, CANCELLED) is no billed video, as on GET /v1/account.
+            videos=Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD) & ~Exists(refunded)),
+        )
         .order_by("spent")
     )
     return [
