@@ -264,3 +264,25 @@ def test_delete_removes_a_folder_output_we_named_but_not_an_exact_key(settings, 
     generation_delete(team=team, user=admin.user, generation=generation)
     assert (folder / key.split("/")[-1]).exists() is not removed
     assert (folder / "other.mp4").read_bytes() == b"another customer object"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_after_commit_still_returns_the_created_job_and_logs(monkeypatch, caplog):
+    from generator.services import queue
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(queue, "async_task", broker_down)
+    team = make_team(credits=100)
+    with caplog.at_level("ERROR", logger="generator.services.queue"):
+        generation = submit(team).generation
+    generation.refresh_from_db()
+    # Accepted and charged once; the reaper re-sends it once GENERATOR_QUEUED_STALE_S passes.
+    assert (generation.status, generation.stage) == ("PROCESSING", "queued")
+    assert generation.lease_expires_at is not None
+    assert ledger_sum(team) == 65
+    assert any(
+        "generation_run_task" in record.getMessage() and record.exc_info
+        for record in caplog.records
+    )
