@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -133,22 +132,25 @@ def jitter(path: str) -> tuple[float, float]:
     return res[0], res[1]
 
 
+CRF_OVERRIDE: int | None = None
+
+
 def ffmpeg_zoompan(out: str, prescale: bool) -> None:
     w, h = 1920, 1280
     zoom = f"zoompan=z='1+{ZOOM_END - 1.0}*on/150':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d=150:s={w}x{h}:fps=30"
     vf = ("scale=8000:-1," + zoom) if prescale else zoom
     cmd = [FFMPEG, "-y", "-loglevel", "error", "-i", str(INPUT), "-vf", vf, "-frames:v", "150", "-c:v", "libx264",
-           "-preset", PRESET, "-crf", str(CRF), "-pix_fmt", "yuv420p", "-movflags", "+faststart", out]
+           "-preset", PRESET, "-crf", str(CRF if CRF_OVERRIDE is None else CRF_OVERRIDE), "-pix_fmt", "yuv420p", "-movflags", "+faststart", out]
     subprocess.run(cmd, check=True)
 
 
-def moviepy_zoom(out: str, base: np.ndarray) -> None:
+def moviepy_zoom(out: str, base: np.ndarray, crf: int = CRF) -> None:
     from moviepy import CompositeVideoClip, ImageClip
 
     clip = ImageClip(base).with_duration(5).resized(lambda t: 1 + (ZOOM_END - 1.0) * t / 5).with_position("center")
     comp = CompositeVideoClip([clip], size=(base.shape[1], base.shape[0]))
     comp.write_videofile(out, fps=30, codec="libx264", preset=PRESET, audio=False, logger=None,
-                         ffmpeg_params=["-crf", str(CRF), "-pix_fmt", "yuv420p"])
+                         ffmpeg_params=["-crf", str(crf), "-pix_fmt", "yuv420p"])
 
 
 def capture_frames(pixels: np.ndarray, plan: dict, size: tuple[int, int], path: str) -> np.memmap:
@@ -160,19 +162,6 @@ def capture_frames(pixels: np.ndarray, plan: dict, size: tuple[int, int], path: 
         mm[i] = stage.frame(i)
     mm.flush()
     return mm
-
-
-def pure_encode(pixels: np.ndarray, plan: dict, size: tuple[int, int], tmp: Path, runs: int) -> float:
-    """Median time to encode exactly the frames a plan renders, read back from memory."""
-    raw = tmp / "frames.raw"
-    holder = [capture_frames(pixels, plan, size, str(raw))]
-    total = plan["frames"]
-    try:
-        secs, _ = median_time(lambda: encode_frames(str(tmp / "enc.mp4"), size[0], size[1], total, lambda: iter(holder[0]), threaded=False), runs)
-    finally:
-        holder.clear()  # drop the memory map before deleting its file
-        raw.unlink()
-    return secs
 
 
 MEMORY_CHILD = r"""
@@ -200,15 +189,23 @@ def main() -> None:
     decoded = decode_image(data)
     size = output_size(decoded.width, decoded.height)
     print(f"input {INPUT.relative_to(ROOT)} {decoded.width}x{decoded.height} -> output {size[0]}x{size[1]}, "
-          f"x264 preset={PRESET} crf={CRF}, median of {runs}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-    rows: list[tuple[str, float | None, str]] = []
-    jit: list[tuple[str, float | None]] = []
+          f"x264 preset={PRESET} crf={CRF} for every tool, median of {runs} interleaved rounds, "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    have_moviepy = False
+    if not args.skip_moviepy:
+        try:
+            import moviepy  # noqa: F401
+
+            have_moviepy = True
+        except ImportError:
+            print("note: moviepy not importable; skipped")
+    if not FFMPEG:
+        print("note: ffmpeg not found; zoompan comparison skipped")
+
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        opts5 = RenderOptions(prompt="zoom in")
-        opts10 = RenderOptions(prompt="zoom in", duration=10)
-
-        # Peak memory of a fresh process decoding a 40 MP JPEG and rendering 5 s.
+        # Peak memory of a fresh process decoding a 40 MP JPEG and rendering 5 s (measured first,
+        # while this process is still small).
         big = cv2.resize(cv2.imread(str(INPUT)), (7744, 5163), interpolation=cv2.INTER_CUBIC)
         big_path = t / "40mp.jpg"
         cv2.imwrite(str(big_path), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -222,92 +219,115 @@ def main() -> None:
                                  check=True, capture_output=True, text=True).stdout.split()
             mems.append(int(out[0]) / 1024)
         mem_info = out
+        big_path.unlink()
 
-        dec_t, _ = median_time(lambda: decode_image(data), runs)
-        print(f"decode_image: {dec_t:.3f} s")
+        opts = {5: RenderOptions(prompt="zoom in"), 10: RenderOptions(prompt="zoom in", duration=10)}
 
-        results = {}
-
-        def ours(opts, name):
+        def ours(seconds: int):
             def run():
                 d = decode_image(data)
-                results[name] = render_video(d.pixels, opts, video_path=str(t / f"{name}.mp4"), poster_path=str(t / f"{name}.jpg"), source_size=(d.width, d.height))
+                render_video(d.pixels, opts[seconds], video_path=str(t / f"ours{seconds}.mp4"), poster_path=str(t / f"ours{seconds}.jpg"), source_size=(d.width, d.height))
             return run
 
-        ours5, all5 = median_time(ours(opts5, "ours5"), runs)
-        ours10, all10 = median_time(ours(opts10, "ours10"), runs)
+        # The exact frames our engine renders for those two videos, for the pure-encode baseline.
+        frames = {}
+        for seconds in (5, 10):
+            r = render_video(decoded.pixels, opts[seconds], video_path=str(t / "warm.mp4"), poster_path=str(t / "warm.jpg"))
+            frames[seconds] = capture_frames(decoded.pixels, r.plan, size, str(t / f"frames{seconds}.raw"))
 
-        # Pure encode of exactly the frames our engine produced (same plan), same encoder settings.
-        plan5, plan10 = results["ours5"].plan, results["ours10"].plan
-        enc5 = pure_encode(decoded.pixels, plan5, size, t, runs)
-        enc10 = pure_encode(decoded.pixels, plan10, size, t, runs)
+        def pure(seconds: int):
+            def run():
+                encode_frames(str(t / f"enc{seconds}.mp4"), size[0], size[1], seconds * 30, lambda: iter(frames[seconds]), threaded=False)
+            return run
 
-        rows.append(("ours, 5 s (decode + plan + render + encode + poster)", ours5, f"runs {', '.join(f'{x:.2f}' for x in all5)}"))
-        rows.append(("pure encode of the same 150 frames", enc5, ""))
-        rows.append(("ours, 10 s", ours10, f"runs {', '.join(f'{x:.2f}' for x in all10)}"))
-        rows.append(("pure encode of the same 300 frames", enc10, ""))
-
-        # Pure linear zoom by our engine (for jitter, and a like-for-like time vs ffmpeg/moviepy).
         lin = pure_zoom_plan(5)
-        ourlin, _ = median_time(lambda: _render_plan(decoded.pixels, lin, video_path=str(t / "ourlin.mp4"), poster_path=None, out_size=size), runs)
-        rows.append(("ours, pure linear zoom 1.0->1.2, 5 s (no decode)", ourlin, ""))
-        jit.append(("ours (sub-pixel warpAffine, linear zoom)", jitter(str(t / "ourlin.mp4"))))
-        _render_plan(decoded.pixels, pure_zoom_plan(5, "smooth"), video_path=str(t / "oureased.mp4"), poster_path=None, out_size=size)
-        jit.append(("ours, eased zoom as shipped (includes the easing's own acceleration)", jitter(str(t / "oureased.mp4"))))
-        _render_plan(decoded.pixels, static_plan(5), video_path=str(t / "static.mp4"), poster_path=None, out_size=size)
-        floor = jitter(str(t / "static.mp4"))
-
+        tasks = {
+            "ours5": ours(5),
+            "enc5": pure(5),
+            "ours10": ours(10),
+            "enc10": pure(10),
+            "ourlin": lambda: _render_plan(decoded.pixels, lin, video_path=str(t / "ourlin.mp4"), poster_path=None, out_size=size),
+        }
         if FFMPEG:
-            zp, _ = median_time(lambda: ffmpeg_zoompan(str(t / "zp.mp4"), False), runs)
-            rows.append(("ffmpeg zoompan", zp, ""))
-            jit.append(("ffmpeg zoompan", jitter(str(t / "zp.mp4"))))
-            zp8, _ = median_time(lambda: ffmpeg_zoompan(str(t / "zp8.mp4"), True), runs)
-            rows.append(("ffmpeg zoompan after 8000 px prescale", zp8, ""))
-            jit.append(("ffmpeg zoompan, 8000 px prescale", jitter(str(t / "zp8.mp4"))))
-        else:
-            print("note: ffmpeg not found; zoompan comparison skipped")
-            zp = zp8 = None
+            tasks["zp"] = lambda: ffmpeg_zoompan(str(t / "zp.mp4"), False)
+            tasks["zp8"] = lambda: ffmpeg_zoompan(str(t / "zp8.mp4"), True)
+        base = cv2.resize(decoded.pixels, size, interpolation=cv2.INTER_AREA)
+        if have_moviepy:
+            tasks["mp"] = lambda: moviepy_zoom(str(t / "mp.mp4"), base)
+        times: dict[str, list[float]] = {k: [] for k in tasks}
+        # Interleaved rounds: load from other processes drifts; each round sees all tools alike.
+        for _ in range(runs):
+            for name, fn in tasks.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+        frames.clear()
+        med = {k: statistics.median(v) for k, v in times.items()}
 
-        mp = None
-        if not args.skip_moviepy:
-            try:
-                import moviepy  # noqa: F401
+        # Jitter, as shipped (lossy, same encoder) and lossless (crf 0: the motion alone).
+        jit: list[tuple[str, tuple[float, float], tuple[float, float] | None]] = []
+        _render_plan(decoded.pixels, lin, video_path=str(t / "ourlin0.mp4"), poster_path=None, out_size=size, crf=0)
+        jit.append(("ours: sub-pixel warpAffine, linear zoom", jitter(str(t / "ourlin.mp4")), jitter(str(t / "ourlin0.mp4"))))
+        _render_plan(decoded.pixels, pure_zoom_plan(5, "smooth"), video_path=str(t / "oureased.mp4"), poster_path=None, out_size=size)
+        _render_plan(decoded.pixels, pure_zoom_plan(5, "smooth"), video_path=str(t / "oureased0.mp4"), poster_path=None, out_size=size, crf=0)
+        jit.append(("ours: eased zoom as shipped (the easing accelerates)", jitter(str(t / "oureased.mp4")), jitter(str(t / "oureased0.mp4"))))
+        if FFMPEG:
+            global CRF_OVERRIDE
+            CRF_OVERRIDE = 0
+            ffmpeg_zoompan(str(t / "zp0.mp4"), False)
+            ffmpeg_zoompan(str(t / "zp80.mp4"), True)
+            CRF_OVERRIDE = None
+            jit.append(("ffmpeg zoompan", jitter(str(t / "zp.mp4")), jitter(str(t / "zp0.mp4"))))
+            jit.append(("ffmpeg zoompan, 8000 px prescale", jitter(str(t / "zp8.mp4")), jitter(str(t / "zp80.mp4"))))
+        if have_moviepy:
+            moviepy_zoom(str(t / "mp0.mp4"), base, crf=0)
+            jit.append(("moviepy resize zoom", jitter(str(t / "mp.mp4")), jitter(str(t / "mp0.mp4"))))
+        _render_plan(decoded.pixels, static_plan(5), video_path=str(t / "static.mp4"), poster_path=None, out_size=size)
+        _render_plan(decoded.pixels, static_plan(5), video_path=str(t / "static0.mp4"), poster_path=None, out_size=size, crf=0)
+        floor = (jitter(str(t / "static.mp4")), jitter(str(t / "static0.mp4")))
 
-                base = cv2.resize(decoded.pixels, size, interpolation=cv2.INTER_AREA)
-                mp, _ = median_time(lambda: moviepy_zoom(str(t / "mp.mp4"), base), runs)
-                rows.append(("moviepy resize zoom", mp, ""))
-                jit.append(("moviepy resize zoom", jitter(str(t / "mp.mp4"))))
-            except ImportError:
-                print("note: moviepy not importable; skipped")
-
-
+    ours5, ours10, enc5, enc10, ourlin = med["ours5"], med["ours10"], med["enc5"], med["enc10"], med["ourlin"]
+    labels = {
+        "ours5": "ours, 5 s (decode + plan + render + encode + poster)",
+        "enc5": "pure encode of the same 150 frames",
+        "ours10": "ours, 10 s",
+        "enc10": "pure encode of the same 300 frames",
+        "ourlin": "ours, pure linear zoom 1.0->1.2, 5 s (render + encode)",
+        "zp": "ffmpeg zoompan, same zoom",
+        "zp8": "ffmpeg zoompan after 8000 px prescale",
+        "mp": "moviepy resize zoom, same zoom",
+    }
     print()
-    print(f"{'what':58} {'median s':>9}  {'vs ours 5 s':>12}")
-    for name, secs, extra in rows:
-        ratio = "" if secs is None else f"{secs / ours5:11.2f}x"
-        print(f"{name:58} {secs:9.2f}  {ratio:>12}  {extra}")
+    print(f"{'what':56} {'median s':>9} {'/ ours 5 s':>11}   runs")
+    for k, v in med.items():
+        print(f"{labels[k]:56} {v:9.2f} {v / ours5:10.2f}x   {', '.join(f'{x:.2f}' for x in times[k])}")
     print()
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
     r5, r10 = ours5 / enc5, ours10 / enc10
-    print(f"ratio ours / pure encode: 5 s {r5:.3f}, 10 s {r10:.3f}   (target <= 1.10: {'met' if max(r5, r10) <= 1.10 else 'MISSED'})")
-    if zp is not None:
-        print(f"ffmpeg zoompan / ours 5 s: {zp / ours5:.2f}x; with prescale: {zp8 / ours5:.2f}x   (target > 1: {'met' if min(zp, zp8) > ours5 * 1.03 else 'MISSED'})")
-        print(f"ffmpeg zoompan / ours pure zoom (like for like): {zp / ourlin:.2f}x; with prescale: {zp8 / ourlin:.2f}x")
-    if mp is not None:
-        print(f"moviepy / ours 5 s: {mp / ours5:.2f}x   (target >= 2: {'met' if mp / ours5 >= 2 else 'MISSED'})")
+    print(f"ours / pure encode: 5 s {r5:.3f}, 10 s {r10:.3f}   (target <= 1.10: {verdict(max(r5, r10) <= 1.10)})")
+    if "zp" in med:
+        zp, zp8 = med["zp"], med["zp8"]
+        print(f"ffmpeg zoompan / ours 5 s: {zp / ours5:.2f}x, prescaled: {zp8 / ours5:.2f}x   (target: faster than both, ties within 3%: {verdict(min(zp, zp8) > ours5 * 1.03)})")
+        print(f"  like for like (same pure zoom, no effects): zoompan / ours {zp / ourlin:.2f}x, prescaled / ours {zp8 / ourlin:.2f}x")
+    if "mp" in med:
+        print(f"moviepy / ours 5 s: {med['mp'] / ours5:.2f}x; like for like {med['mp'] / ourlin:.2f}x   (target >= 2: {verdict(med['mp'] / ours5 >= 2)})")
     print()
-    print("jitter (px): std of the frame-to-frame change of an off-centre 128 px patch's displacement")
-    print(f"  {'':66} {'phase corr (|X|^0.5)':>21} {'cross-corr':>11}")
-    print(f"  {'noise floor: no-motion clip, same encoder':66} {floor[0]:21.3f} {floor[1]:11.3f}")
-    for name, j in jit:
-        print(f"  {name:66} {j[0]:21.3f} {j[1]:11.3f}")
-    ours_j = jit[0][1]
-    print(f"  target ours <= 0.05 px: phase corr {'met' if ours_j[0] <= 0.05 else 'MISSED'}, cross-corr {'met' if ours_j[1] <= 0.05 else 'MISSED'}")
+    print("jitter (px): std of the frame-to-frame change of an off-centre 128 px patch's displacement,")
+    print("  two estimators: phase correlation with |X|^0.5 normalisation / plain cross-correlation, both refined to 0.01 px")
+    print(f"  {'':56} {'shipped crf ' + str(CRF):>21} {'lossless (crf 0)':>21}")
+    print(f"  {'noise floor: no-motion clip':56} {floor[0][0]:10.3f} / {floor[0][1]:.3f} {floor[1][0]:13.3f} / {floor[1][1]:.3f}")
+    for name, lossy, lossless in jit:
+        print(f"  {name:56} {lossy[0]:10.3f} / {lossy[1]:.3f} {lossless[0]:13.3f} / {lossless[1]:.3f}")
+    ours_lossy, ours_lossless = jit[0][1], jit[0][2]
+    print(f"  target ours <= 0.05 px: at crf {CRF} {verdict(max(ours_lossy) <= 0.05)}, lossless {verdict(max(ours_lossless) <= 0.05)}")
     print()
     peak = statistics.median(mems)
-    print(f"peak memory (ru_maxrss of a fresh process) for a {mem_info[1]}x{mem_info[2]} JPEG "
-          f"(working {mem_info[3]}x{mem_info[4]}, output {mem_info[5]}x{mem_info[6]}, {mem_info[7]} s): "
-          f"{peak:.0f} MB (runs {', '.join(f'{m:.0f}' for m in mems)}; VmHWM {int(mem_info[8]) / 1024:.0f} MB)   (target <= 500 MB: {'met' if peak <= 500 else 'MISSED'})")
-    print(f"bench process peak: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"peak memory (ru_maxrss of a fresh process) decoding a {mem_info[1]}x{mem_info[2]} JPEG "
+          f"(working {mem_info[3]}x{mem_info[4]}) and rendering 5 s at {mem_info[5]}x{mem_info[6]}: "
+          f"{peak:.0f} MB (runs {', '.join(f'{m:.0f}' for m in mems)}; VmHWM {int(mem_info[8]) / 1024:.0f} MB)   (target <= 500 MB: {verdict(peak <= 500)})")
 
 
 if __name__ == "__main__":

@@ -42,13 +42,15 @@ def open_h264(path: str, width: int, height: int, *, preset: str = PRESET, crf: 
     cc.color_primaries = 1  # BT.709
     cc.color_trc = 1
     cc.colorspace = 1
-    stream.options = {
+    options = {
         "preset": preset,
         "crf": str(crf),
-        "profile": "high",
         # Write the same tags into the bitstream VUI so every player reads BT.709.
         "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709",
     }
+    if crf > 0:  # lossless (crf 0, used by the bench) needs the High 4:4:4 Predictive profile
+        options["profile"] = "high"
+    stream.options = options
     return container, stream
 
 
@@ -85,6 +87,7 @@ def encode_frames(
     """
     container, stream = open_h264(path, width, height, preset=preset, crf=crf)
     stop = threading.Event()
+    # At most 6 queued + 1 encoding + 1 rendering: render.Stage's ring of 10 buffers relies on it.
     frames: queue.Queue = queue.Queue(maxsize=6)
     worker: threading.Thread | None = None
 

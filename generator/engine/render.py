@@ -20,6 +20,9 @@ from .segment import Separation, separate
 from .sizing import output_size
 
 _NEEDS_SEPARATION = {"orbit", "float", "light_sweep", "sparkles"}
+# More buffers than frames can be in flight (queue of 6, one encoding, one rendering).
+_RING = 10
+_PAD = 4096
 _WARP = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 
 
@@ -171,13 +174,13 @@ class Stage:
             self.alpha = None
         self.base_zoom = self._base_zoom()
         n = out_w * out_h
-        self.buf = np.empty(n * 3 // 2, np.uint8)
-        self._own = (
-            self.buf[:n].reshape(out_h, out_w),
-            self.buf[n : n + n // 4].reshape(out_h // 2, out_w // 2),
-            self.buf[n + n // 4 :].reshape(out_h // 2, out_w // 2),
-        )
-        self.Y, self.U, self.V = self._own
+        self.size = n * 3 // 2
+        # Frames are rendered straight into a ring of buffers with zeroed margins that the encoder
+        # reads without a copy. The margins matter: libx264's input copy reads a little outside
+        # the picture, and heap garbage there made the bitstream differ from run to run.
+        self.ring = [np.zeros(_PAD + self.size + _PAD, np.uint8)[_PAD : _PAD + self.size] for _ in range(_RING)]
+        self.buf = self.ring[0]
+        self._point(self.buf)
         self._prepare_effects()
 
     # -- camera -----------------------------------------------------------------------------
@@ -261,8 +264,8 @@ class Stage:
                 cv += dy * self.H / (self.b * zoom) / self.Hs
         persp = None
         if yaw or pitch:
-            persp, k = _card_homography(self.W, self.H, yaw, pitch)
-            zoom *= 1.0  # coverage handled inside the homography's scale k
+            # The homography carries its own cover scale, so the frame edges never show.
+            persp, _ = _card_homography(self.W, self.H, yaw, pitch)
         cu, cv = self._clamp_center(cu, cv, zoom)
         return _Camera(zoom, (cu, cv), persp, (bg_shift[0], bg_shift[1]), bg_zoom, (fg_shift[0], fg_shift[1]), lift)
 
@@ -304,11 +307,12 @@ class Stage:
         self.a_half = np.empty((hh, hw), np.float32)
         vg = self.effects.get("vignette")
         if vg:
-            yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-            r = np.sqrt(((xx + 0.5) / W - 0.5) ** 2 * 2.0 + ((yy + 0.5) / H - 0.5) ** 2 * 2.0)
-            ramp = np.clip((r - 0.35) / 0.7, 0.0, 1.0)
-            w = (1.0 - vg["amount"] * ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
-            wh = cv2.resize(w, (hw, hh), interpolation=cv2.INTER_AREA)
+            # Separable radius terms on small vectors; the smooth map is built once per video.
+            gx = (((np.arange(hw, dtype=np.float32) + 0.5) / hw - 0.5) ** 2 * 2.0)[None, :]
+            gy = (((np.arange(hh, dtype=np.float32) + 0.5) / hh - 0.5) ** 2 * 2.0)[:, None]
+            ramp = np.clip((np.sqrt(gx + gy) - 0.35) / 0.7, 0.0, 1.0)
+            wh = (1.0 - vg["amount"] * ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
+            w = cv2.resize(wh, (W, H), interpolation=cv2.INTER_LINEAR)
             # Chroma fades less than luma so dark corners stay neutral rather than grey-washed.
             wh = 1.0 - (1.0 - wh) * 0.6
             # out = in * w + black * (1 - w), as two saturating uint8 passes (cheap per frame).
@@ -458,27 +462,28 @@ class Stage:
         return lvl
 
     # -- frames -----------------------------------------------------------------------------
+    def _point(self, buf: np.ndarray) -> None:
+        """Aim the Y, U, V plane views at a packed yuv420p buffer."""
+        n = self.W * self.H
+        self.buf = buf
+        self.Y = buf[:n].reshape(self.H, self.W)
+        self.U = buf[n : n + n // 4].reshape(self.H // 2, self.W // 2)
+        self.V = buf[n + n // 4 : n + n // 2].reshape(self.H // 2, self.W // 2)
+
     def frame(self, i: int) -> np.ndarray:
-        """Render frame i into the shared packed buffer and return it (valid until the next call)."""
-        self.Y, self.U, self.V = self._own
+        """Render frame i into a packed yuv420p buffer and return it (reused after _RING frames)."""
+        self._point(self.ring[i % _RING])
         self._render(i)
         return self.buf
 
     def video_frame(self, i: int) -> av.VideoFrame:
-        """Render frame i straight into a new encoder frame's planes (no copy when unpadded)."""
-        vf = av.VideoFrame(self.W, self.H, "yuv420p")
-        planes = vf.planes
-        if all(p.line_size == p.width for p in planes):
-            self.Y = np.frombuffer(planes[0], np.uint8).reshape(self.H, self.W)
-            self.U = np.frombuffer(planes[1], np.uint8).reshape(self.H // 2, self.W // 2)
-            self.V = np.frombuffer(planes[2], np.uint8).reshape(self.H // 2, self.W // 2)
-            self._render(i)
-            return vf
-        return self.frame(i)  # padded rows: render packed, the encoder wrapper copies
+        """Render frame i and wrap its buffer as an encoder frame without copying."""
+        buf = self.frame(i)
+        return av.VideoFrame.from_numpy_buffer(buf.reshape(self.H * 3 // 2, self.W), format="yuv420p")
 
     def packed(self) -> np.ndarray:
-        """Copy the planes of the frame just rendered into one yuv420p buffer."""
-        return np.concatenate([self.Y.reshape(-1), self.U.reshape(-1), self.V.reshape(-1)])
+        """A copy of the frame just rendered."""
+        return self.buf.copy()
 
     def _render(self, i: int) -> None:
         t = i / self.fps
@@ -531,16 +536,23 @@ class Stage:
                 cv2.add(plane, self.vig_offh8, dst=plane)
         lvl = self._fade_level(t)
         if lvl < 1.0:
-            cv2.addWeighted(self.Y, lvl, self.Y, 0.0, 16.0 * (1.0 - lvl), dst=self.Y)
-            cv2.addWeighted(self.U, lvl, self.U, 0.0, 128.0 * (1.0 - lvl), dst=self.U)
-            cv2.addWeighted(self.V, lvl, self.V, 0.0, 128.0 * (1.0 - lvl), dst=self.V)
+            # Table lookups, not cv2.addWeighted: its SIMD path depends on buffer alignment and
+            # rounds differently from run to run, which broke frame-identical output.
+            v = np.arange(256, dtype=np.float64)
+            lut_y = np.clip(np.round(16.0 + (v - 16.0) * lvl), 0, 255).astype(np.uint8)
+            lut_c = np.clip(np.round(128.0 + (v - 128.0) * lvl), 0, 255).astype(np.uint8)
+            cv2.LUT(self.Y, lut_y, dst=self.Y)
+            cv2.LUT(self.U, lut_c, dst=self.U)
+            cv2.LUT(self.V, lut_c, dst=self.V)
 
-    def frames(self, poster_index: int, poster: list) -> Iterator[av.VideoFrame | np.ndarray]:
-        """Yield every frame for the encoder; keep a copy of the poster frame."""
+    def frames(self, poster_index: int, poster_path: str | None) -> Iterator[av.VideoFrame | np.ndarray]:
+        """Yield every frame for the encoder; write the poster as soon as its frame exists."""
         for i in range(self.total):
             item = self.video_frame(i)
-            if i == poster_index:
-                poster.append(self.packed())
+            if i == poster_index and poster_path is not None:
+                # Done here, on the render thread, so it overlaps the encoder instead of following it.
+                rgb = i420_to_rgb(self.packed(), self.W, self.H)
+                Image.fromarray(rgb).save(poster_path, format="JPEG", quality=88)
             yield item
 
 
@@ -548,7 +560,8 @@ def _seed(image: np.ndarray, options: RenderOptions) -> int:
     """Seed from the image and options so the same inputs give the same video."""
     h = hashlib.sha256()
     h.update(str(image.shape).encode())
-    h.update(np.ascontiguousarray(image).data)
+    # Every 3rd row and column is plenty to tell images apart, at a ninth of the hashing cost.
+    h.update(np.ascontiguousarray(image[::3, ::3]).data)
     h.update(json.dumps(options.__dict__, sort_keys=True, default=str).encode())
     return int.from_bytes(h.digest()[:8], "big")
 
@@ -639,21 +652,17 @@ def render_plan(
     image = np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
     stage = Stage(image, plan, out_size[0], out_size[1], sep, seed)
     poster_index = _poster_index(plan)
-    poster: list = []
     encode_frames(
         video_path,
         out_size[0],
         out_size[1],
         stage.total,
-        lambda: stage.frames(poster_index, poster),
+        lambda: stage.frames(poster_index, poster_path),
         progress=progress,
         preset=preset,
         crf=crf,
         threaded=threaded,
     )
-    if poster_path is not None and poster:
-        rgb = i420_to_rgb(poster[0], out_size[0], out_size[1])
-        Image.fromarray(rgb).save(poster_path, format="JPEG", quality=88, optimize=True)
     return poster_index
 
 
