@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -18,7 +19,7 @@ from generator.engine import RenderOptions, decode_image, render_video  # noqa: 
 
 OUT = ROOT / "docs" / "contact-sheets"
 FIX = ROOT / "tests" / "fixtures"
-THUMB_W = 320
+THUMB_W = 288
 # (sheet name, fixture, options): one word or effect per sheet, guidance high so only it shows.
 SHEETS = [
     ("zoom-in", "astronaut", {"prompt": "zoom in"}),
@@ -80,7 +81,8 @@ def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, dic
     title = f"{name}  |  {label}  |  {result.duration_s:.0f}s"
     cv2.putText(canvas, title[:110], (gap, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
     path = OUT / f"{name}.png"
-    cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    # Full colour: a palette would posterise gradients and misrepresent what the video looks like.
+    Image.fromarray(canvas).save(path, optimize=True)
     return path, result.plan
 
 
