@@ -236,3 +236,14 @@ def test_pixel_cap_is_configurable(photo):
     with pytest.raises(ImageRejected, match="too large"):
         decode_image(data, max_pixels=100_000)
     assert decode_image(data, max_pixels=135_000).width == 450
+
+
+def test_large_png_is_box_reduced_to_working_size_with_source_colours():
+    big = cv2.resize(fixture_rgb("chelsea"), (4510, 3000), interpolation=cv2.INTER_LINEAR)
+    ok, data = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    assert ok
+    d = decode_image(data.tobytes())
+    assert (d.width, d.height) == (4510, 3000)
+    assert output_size(d.pixels.shape[1], d.pixels.shape[0]) == output_size(4510, 3000)
+    small = cv2.resize(big, (d.pixels.shape[1], d.pixels.shape[0]), interpolation=cv2.INTER_AREA)
+    _assert_same_picture(d, small, tol=2.0)

@@ -180,6 +180,14 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
         if fmt == "HEIF":
             # pillow-heif already applied the container's rotation; only an EXIF leftover matters.
             orientation = 1
+        need_w, need_h = (work_w, work_h) if orientation not in _TRANSPOSED else (work_h, work_w)
+        factor = int(min(img.size[0] / need_w, img.size[1] / need_h))
+        if factor >= 2 and img.mode in ("RGB", "L"):
+            # Box-reduce big PNG/WEBP/HEIF pictures before any full-size copy is made (JPEGs
+            # already came out of draft() small): this is what keeps a 40 MP PNG under budget.
+            reduced = img.reduce(factor)
+            img.close()
+            img = reduced
         img = _transpose(img, orientation)
         pixels = _to_rgb_array(img)
     except ImageRejected:
