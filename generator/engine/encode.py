@@ -91,8 +91,9 @@ def encode_frames(
     """
     container, stream = open_h264(path, width, height, preset=preset, crf=crf)
     stop = threading.Event()
-    # At most 6 queued + 1 encoding + 1 rendering: render.Stage's ring of 10 buffers relies on it.
-    frames: queue.Queue = queue.Queue(maxsize=6)
+    # At most 4 queued + 1 encoding + 1 waiting to be queued + 1 rendering = 7 frames in flight:
+    # render.Stage's ring of 8 buffers relies on it.
+    frames: queue.Queue = queue.Queue(maxsize=4)
     worker: threading.Thread | None = None
 
     def render() -> None:

@@ -20,8 +20,8 @@ from .segment import Separation, separate
 from .sizing import output_size
 
 _NEEDS_SEPARATION = {"orbit", "float", "light_sweep", "sparkles"}
-# More buffers than frames can be in flight (queue of 6, one encoding, one rendering).
-_RING = 10
+# More buffers than frames can be in flight (see encode.encode_frames: at most 7).
+_RING = 8
 _PAD = 4096
 _WARP = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 
