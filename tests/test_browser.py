@@ -64,7 +64,12 @@ Storage.objects.create(team=team, name="catalogue", type="local", parameters={{"
 
 def poster(source, i):
     image = Image.open(fixtures / f"{{source}}.png").convert("RGB")
-    image = image.rotate((i * 7) % 20 - 10, expand=False, fillcolor=(245, 245, 245))
+    # Vary the seeded posters the way the engine's moves frame them: a zoomed crop, never a torn edge.
+    w, h = image.size
+    zoom = 1.0 + (i % 4) * 0.06
+    cw, ch = int(w / zoom), int(h / zoom)
+    left, top = (w - cw) * (i % 3) // 2, (h - ch) * ((i // 3) % 3) // 2
+    image = image.crop((left, top, left + cw, top + ch)).resize((w, h), Image.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=82)
     return default_storage.save(f"posters/seed-{{i}}.jpg", ContentFile(buffer.getvalue()))
