@@ -65,8 +65,26 @@ def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, dic
     for i, fr in zip(picks, frames, strict=True):
         h, w = fr.shape[:2]
         th = cv2.resize(fr, (THUMB_W, round(h * THUMB_W / w)), interpolation=cv2.INTER_AREA)
-        cv2.putText(th, f"{i / result.fps:4.1f}s", (8, th.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(th, f"{i / result.fps:4.1f}s", (8, th.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            th,
+            f"{i / result.fps:4.1f}s",
+            (8, th.shape[0] - 10),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 0, 0),
+            3,
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            th,
+            f"{i / result.fps:4.1f}s",
+            (8, th.shape[0] - 10),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
         thumbs.append(th)
     gap = 6
     th_h = thumbs[0].shape[0]
@@ -95,11 +113,16 @@ def main(argv: list[str]) -> None:
                 continue
             t0 = time.perf_counter()
             path, plan = sheet(name, fixture, dict(opts), Path(tmp))
-            moves = ", ".join(m["type"] + (f" {m['direction']}" if "direction" in m else "") for m in plan["moves"]) or "static"
+            moves = (
+                ", ".join(m["type"] + (f" {m['direction']}" if "direction" in m else "") for m in plan["moves"])
+                or "static"
+            )
             effects = ", ".join(e["type"] for e in plan["effects"]) or "none"
             sep = plan.get("separation", {})
             note = f" separation={'confident' if sep.get('confident') else sep.get('reason')}" if sep else ""
-            print(f"{path.relative_to(ROOT)}  {time.perf_counter() - t0:5.1f}s  moves: {moves}; effects: {effects}{note}")
+            print(
+                f"{path.relative_to(ROOT)}  {time.perf_counter() - t0:5.1f}s  moves: {moves}; effects: {effects}{note}"
+            )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,16 @@ def pure_zoom_plan(seconds: int, easing: str = "linear") -> dict:
         "duration": seconds,
         "fps": 30,
         "frames": seconds * 30,
-        "moves": [{"type": "zoom_in", "start": 0.0, "end": float(seconds), "easing": easing, "amount": ZOOM_END - 1.0, "focus": [0.5, 0.5]}],
+        "moves": [
+            {
+                "type": "zoom_in",
+                "start": 0.0,
+                "end": float(seconds),
+                "easing": easing,
+                "amount": ZOOM_END - 1.0,
+                "focus": [0.5, 0.5],
+            }
+        ],
         "effects": [],
     }
 
@@ -83,7 +92,9 @@ def _upsampled_dft(data: np.ndarray, region: int, factor: int, offsets: np.ndarr
     return data
 
 
-def patch_shift(a: np.ndarray, b: np.ndarray, win: np.ndarray, *, power: float, factor: int = 100) -> tuple[float, float]:
+def patch_shift(
+    a: np.ndarray, b: np.ndarray, win: np.ndarray, *, power: float, factor: int = 100
+) -> tuple[float, float]:
     """Displacement (dx, dy) of b's content relative to a, to 1/factor px.
 
     The cross-power spectrum is divided by its magnitude**power: power 1 is classic phase
@@ -139,8 +150,29 @@ def ffmpeg_zoompan(out: str, prescale: bool) -> None:
     w, h = 1920, 1280
     zoom = f"zoompan=z='1+{ZOOM_END - 1.0}*on/150':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d=150:s={w}x{h}:fps=30"
     vf = ("scale=8000:-1," + zoom) if prescale else zoom
-    cmd = [FFMPEG, "-y", "-loglevel", "error", "-i", str(INPUT), "-vf", vf, "-frames:v", "150", "-c:v", "libx264",
-           "-preset", PRESET, "-crf", str(CRF if CRF_OVERRIDE is None else CRF_OVERRIDE), "-pix_fmt", "yuv420p", "-movflags", "+faststart", out]
+    cmd = [
+        FFMPEG,
+        "-y",
+        "-loglevel",
+        "error",
+        "-i",
+        str(INPUT),
+        "-vf",
+        vf,
+        "-frames:v",
+        "150",
+        "-c:v",
+        "libx264",
+        "-preset",
+        PRESET,
+        "-crf",
+        str(CRF if CRF_OVERRIDE is None else CRF_OVERRIDE),
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        out,
+    ]
     subprocess.run(cmd, check=True)
 
 
@@ -149,8 +181,15 @@ def moviepy_zoom(out: str, base: np.ndarray, crf: int = CRF) -> None:
 
     clip = ImageClip(base).with_duration(5).resized(lambda t: 1 + (ZOOM_END - 1.0) * t / 5).with_position("center")
     comp = CompositeVideoClip([clip], size=(base.shape[1], base.shape[0]))
-    comp.write_videofile(out, fps=30, codec="libx264", preset=PRESET, audio=False, logger=None,
-                         ffmpeg_params=["-crf", str(crf), "-pix_fmt", "yuv420p"])
+    comp.write_videofile(
+        out,
+        fps=30,
+        codec="libx264",
+        preset=PRESET,
+        audio=False,
+        logger=None,
+        ffmpeg_params=["-crf", str(crf), "-pix_fmt", "yuv420p"],
+    )
 
 
 def capture_frames(pixels: np.ndarray, plan: dict, size: tuple[int, int], path: str) -> np.memmap:
@@ -188,9 +227,11 @@ def main() -> None:
     data = INPUT.read_bytes()
     decoded = decode_image(data)
     size = output_size(decoded.width, decoded.height)
-    print(f"input {INPUT.relative_to(ROOT)} {decoded.width}x{decoded.height} -> output {size[0]}x{size[1]}, "
-          f"x264 preset={PRESET} crf={CRF} for every tool, median of {runs} interleaved rounds, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"input {INPUT.relative_to(ROOT)} {decoded.width}x{decoded.height} -> output {size[0]}x{size[1]}, "
+        f"x264 preset={PRESET} crf={CRF} for every tool, median of {runs} interleaved rounds, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+    )
     have_moviepy = False
     if not args.skip_moviepy:
         try:
@@ -215,8 +256,22 @@ def main() -> None:
             # Linux carries a parent's peak RSS into a child it spawns (vfork/fork then exec); a
             # tiny shell in between forks the measured process from its own small image.
             cmd = '"$0" -c "$1" "$2" "$3" "$4" "$5"; :'
-            out = subprocess.run(["/bin/sh", "-c", cmd, sys.executable, MEMORY_CHILD, str(ROOT), str(big_path), str(t / "m.mp4"), str(t / "m.jpg")],
-                                 check=True, capture_output=True, text=True).stdout.split()
+            out = subprocess.run(
+                [
+                    "/bin/sh",
+                    "-c",
+                    cmd,
+                    sys.executable,
+                    MEMORY_CHILD,
+                    str(ROOT),
+                    str(big_path),
+                    str(t / "m.mp4"),
+                    str(t / "m.jpg"),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split()
             mems.append(int(out[0]) / 1024)
         mem_info = out
         big_path.unlink()
@@ -226,18 +281,35 @@ def main() -> None:
         def ours(seconds: int):
             def run():
                 d = decode_image(data)
-                render_video(d.pixels, opts[seconds], video_path=str(t / f"ours{seconds}.mp4"), poster_path=str(t / f"ours{seconds}.jpg"), source_size=(d.width, d.height))
+                render_video(
+                    d.pixels,
+                    opts[seconds],
+                    video_path=str(t / f"ours{seconds}.mp4"),
+                    poster_path=str(t / f"ours{seconds}.jpg"),
+                    source_size=(d.width, d.height),
+                )
+
             return run
 
         # The exact frames our engine renders for those two videos, for the pure-encode baseline.
         frames = {}
         for seconds in (5, 10):
-            r = render_video(decoded.pixels, opts[seconds], video_path=str(t / "warm.mp4"), poster_path=str(t / "warm.jpg"))
+            r = render_video(
+                decoded.pixels, opts[seconds], video_path=str(t / "warm.mp4"), poster_path=str(t / "warm.jpg")
+            )
             frames[seconds] = capture_frames(decoded.pixels, r.plan, size, str(t / f"frames{seconds}.raw"))
 
         def pure(seconds: int):
             def run():
-                encode_frames(str(t / f"enc{seconds}.mp4"), size[0], size[1], seconds * 30, lambda: iter(frames[seconds]), threaded=False)
+                encode_frames(
+                    str(t / f"enc{seconds}.mp4"),
+                    size[0],
+                    size[1],
+                    seconds * 30,
+                    lambda: iter(frames[seconds]),
+                    threaded=False,
+                )
+
             return run
 
         lin = pure_zoom_plan(5)
@@ -246,7 +318,9 @@ def main() -> None:
             "enc5": pure(5),
             "ours10": ours(10),
             "enc10": pure(10),
-            "ourlin": lambda: _render_plan(decoded.pixels, lin, video_path=str(t / "ourlin.mp4"), poster_path=None, out_size=size),
+            "ourlin": lambda: _render_plan(
+                decoded.pixels, lin, video_path=str(t / "ourlin.mp4"), poster_path=None, out_size=size
+            ),
         }
         if FFMPEG:
             tasks["zp"] = lambda: ffmpeg_zoompan(str(t / "zp.mp4"), False)
@@ -267,10 +341,31 @@ def main() -> None:
         # Jitter, as shipped (lossy, same encoder) and lossless (crf 0: the motion alone).
         jit: list[tuple[str, tuple[float, float], tuple[float, float] | None]] = []
         _render_plan(decoded.pixels, lin, video_path=str(t / "ourlin0.mp4"), poster_path=None, out_size=size, crf=0)
-        jit.append(("ours: sub-pixel warpAffine, linear zoom", jitter(str(t / "ourlin.mp4")), jitter(str(t / "ourlin0.mp4"))))
-        _render_plan(decoded.pixels, pure_zoom_plan(5, "smooth"), video_path=str(t / "oureased.mp4"), poster_path=None, out_size=size)
-        _render_plan(decoded.pixels, pure_zoom_plan(5, "smooth"), video_path=str(t / "oureased0.mp4"), poster_path=None, out_size=size, crf=0)
-        jit.append(("ours: eased zoom as shipped (the easing accelerates)", jitter(str(t / "oureased.mp4")), jitter(str(t / "oureased0.mp4"))))
+        jit.append(
+            ("ours: sub-pixel warpAffine, linear zoom", jitter(str(t / "ourlin.mp4")), jitter(str(t / "ourlin0.mp4")))
+        )
+        _render_plan(
+            decoded.pixels,
+            pure_zoom_plan(5, "smooth"),
+            video_path=str(t / "oureased.mp4"),
+            poster_path=None,
+            out_size=size,
+        )
+        _render_plan(
+            decoded.pixels,
+            pure_zoom_plan(5, "smooth"),
+            video_path=str(t / "oureased0.mp4"),
+            poster_path=None,
+            out_size=size,
+            crf=0,
+        )
+        jit.append(
+            (
+                "ours: eased zoom as shipped (the easing accelerates)",
+                jitter(str(t / "oureased.mp4")),
+                jitter(str(t / "oureased0.mp4")),
+            )
+        )
         if FFMPEG:
             global CRF_OVERRIDE
             CRF_OVERRIDE = 0
@@ -283,7 +378,9 @@ def main() -> None:
             moviepy_zoom(str(t / "mp0.mp4"), base, crf=0)
             jit.append(("moviepy resize zoom", jitter(str(t / "mp.mp4")), jitter(str(t / "mp0.mp4"))))
         _render_plan(decoded.pixels, static_plan(5), video_path=str(t / "static.mp4"), poster_path=None, out_size=size)
-        _render_plan(decoded.pixels, static_plan(5), video_path=str(t / "static0.mp4"), poster_path=None, out_size=size, crf=0)
+        _render_plan(
+            decoded.pixels, static_plan(5), video_path=str(t / "static0.mp4"), poster_path=None, out_size=size, crf=0
+        )
         floor = (jitter(str(t / "static.mp4")), jitter(str(t / "static0.mp4")))
 
     ours5, ours10, enc5, enc10, ourlin = med["ours5"], med["ours10"], med["enc5"], med["enc10"], med["ourlin"]
@@ -310,24 +407,38 @@ def main() -> None:
     print(f"ours / pure encode: 5 s {r5:.3f}, 10 s {r10:.3f}   (target <= 1.10: {verdict(max(r5, r10) <= 1.10)})")
     if "zp" in med:
         zp, zp8 = med["zp"], med["zp8"]
-        print(f"ffmpeg zoompan / ours 5 s: {zp / ours5:.2f}x, prescaled: {zp8 / ours5:.2f}x   (target: faster than both, ties within 3%: {verdict(min(zp, zp8) > ours5 * 1.03)})")
-        print(f"  like for like (same pure zoom, no effects): zoompan / ours {zp / ourlin:.2f}x, prescaled / ours {zp8 / ourlin:.2f}x")
+        print(
+            f"ffmpeg zoompan / ours 5 s: {zp / ours5:.2f}x, prescaled: {zp8 / ours5:.2f}x   (target: faster than both, ties within 3%: {verdict(min(zp, zp8) > ours5 * 1.03)})"
+        )
+        print(
+            f"  like for like (same pure zoom, no effects): zoompan / ours {zp / ourlin:.2f}x, prescaled / ours {zp8 / ourlin:.2f}x"
+        )
     if "mp" in med:
-        print(f"moviepy / ours 5 s: {med['mp'] / ours5:.2f}x; like for like {med['mp'] / ourlin:.2f}x   (target >= 2: {verdict(med['mp'] / ours5 >= 2)})")
+        print(
+            f"moviepy / ours 5 s: {med['mp'] / ours5:.2f}x; like for like {med['mp'] / ourlin:.2f}x   (target >= 2: {verdict(med['mp'] / ours5 >= 2)})"
+        )
     print()
     print("jitter (px): std of the frame-to-frame change of an off-centre 128 px patch's displacement,")
-    print("  two estimators: phase correlation with |X|^0.5 normalisation / plain cross-correlation, both refined to 0.01 px")
+    print(
+        "  two estimators: phase correlation with |X|^0.5 normalisation / plain cross-correlation, both refined to 0.01 px"
+    )
     print(f"  {'':56} {'shipped crf ' + str(CRF):>21} {'lossless (crf 0)':>21}")
-    print(f"  {'noise floor: no-motion clip':56} {floor[0][0]:10.3f} / {floor[0][1]:.3f} {floor[1][0]:13.3f} / {floor[1][1]:.3f}")
+    print(
+        f"  {'noise floor: no-motion clip':56} {floor[0][0]:10.3f} / {floor[0][1]:.3f} {floor[1][0]:13.3f} / {floor[1][1]:.3f}"
+    )
     for name, lossy, lossless in jit:
         print(f"  {name:56} {lossy[0]:10.3f} / {lossy[1]:.3f} {lossless[0]:13.3f} / {lossless[1]:.3f}")
     ours_lossy, ours_lossless = jit[0][1], jit[0][2]
-    print(f"  target ours <= 0.05 px: at crf {CRF} {verdict(max(ours_lossy) <= 0.05)}, lossless {verdict(max(ours_lossless) <= 0.05)}")
+    print(
+        f"  target ours <= 0.05 px: at crf {CRF} {verdict(max(ours_lossy) <= 0.05)}, lossless {verdict(max(ours_lossless) <= 0.05)}"
+    )
     print()
     peak = statistics.median(mems)
-    print(f"peak memory (ru_maxrss of a fresh process) decoding a {mem_info[1]}x{mem_info[2]} JPEG "
-          f"(working {mem_info[3]}x{mem_info[4]}) and rendering 5 s at {mem_info[5]}x{mem_info[6]}: "
-          f"{peak:.0f} MB (runs {', '.join(f'{m:.0f}' for m in mems)}; VmHWM {int(mem_info[8]) / 1024:.0f} MB)   (target <= 500 MB: {verdict(peak <= 500)})")
+    print(
+        f"peak memory (ru_maxrss of a fresh process) decoding a {mem_info[1]}x{mem_info[2]} JPEG "
+        f"(working {mem_info[3]}x{mem_info[4]}) and rendering 5 s at {mem_info[5]}x{mem_info[6]}: "
+        f"{peak:.0f} MB (runs {', '.join(f'{m:.0f}' for m in mems)}; VmHWM {int(mem_info[8]) / 1024:.0f} MB)   (target <= 500 MB: {verdict(peak <= 500)})"
+    )
 
 
 if __name__ == "__main__":

@@ -48,15 +48,10 @@ def seed(n: int):
     team = Team.objects.create(name="Bench", slug="bench")
     credits_grant(team=team, amount=1_000_000, reason="bench")
     users = [
-        User.objects.create_user(
-            email=f"member{i}@example.com", password="x", name=f"Member {i}"
-        )
-        for i in range(5)
+        User.objects.create_user(email=f"member{i}@example.com", password="x", name=f"Member {i}") for i in range(5)
     ]
     for i, user in enumerate(users):
-        Membership.objects.create(
-            team=team, user=user, role="owner" if i == 0 else "member"
-        )
+        Membership.objects.create(team=team, user=user, role="owner" if i == 0 else "member")
     other = Team.objects.create(name="Other", slug="other")
     now = timezone.now()
     statuses = ["DONE"] * 8 + ["ERROR", "CANCELLED"]
@@ -77,9 +72,7 @@ def seed(n: int):
                     },
                 },
                 status=status,
-                stage={"DONE": "done", "ERROR": "error", "CANCELLED": "cancelled"}[
-                    status
-                ],
+                stage={"DONE": "done", "ERROR": "error", "CANCELLED": "cancelled"}[status],
                 progress=100 if status == "DONE" else 0,
                 duration=5,
                 cost=35,
@@ -146,13 +139,9 @@ def main() -> int:
             p50 = statistics.median(samples)
             p95 = statistics.quantiles(samples, n=20)[18]
             first_p50 = first_p50 if first_p50 is not None else p50
-            print(
-                f"{label:28s} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   {query_count} queries"
-            )
+            print(f"{label:28s} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   {query_count} queries")
         verdict = "OK" if first_p50 <= TARGET_P50_MS else "SLOW"
-        print(
-            f"gallery p50 {first_p50:.1f} ms (target <= {TARGET_P50_MS:.0f} ms): {verdict}"
-        )
+        print(f"gallery p50 {first_p50:.1f} ms (target <= {TARGET_P50_MS:.0f} ms): {verdict}")
         return 0 if first_p50 <= TARGET_P50_MS else 1
 
 

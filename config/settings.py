@@ -205,9 +205,7 @@ STORAGES = {
 
 # --- Generator --------------------------------------------------------------------------
 GENERATOR_PUBLIC_URL = env_str("GENERATOR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-GENERATOR_LOCAL_STORAGE_ROOT = Path(
-    env_str("GENERATOR_LOCAL_STORAGE_ROOT") or DATA_DIR / "storages"
-).resolve()
+GENERATOR_LOCAL_STORAGE_ROOT = Path(env_str("GENERATOR_LOCAL_STORAGE_ROOT") or DATA_DIR / "storages").resolve()
 GENERATOR_FETCH_ALLOW_HOSTS = env_list("GENERATOR_FETCH_ALLOW_HOSTS")
 GENERATOR_FETCH_PORTS = [int(p) for p in env_list("GENERATOR_FETCH_PORTS", "80,443")]
 GENERATOR_FETCH_MAX_BYTES = env_int("GENERATOR_FETCH_MAX_BYTES", 25 * 1024 * 1024, minimum=1)

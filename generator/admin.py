@@ -55,9 +55,7 @@ class LedgerInline(ReadOnlyInline):
     max_num = 0
 
     def get_queryset(self, request):
-        return (
-            super().get_queryset(request).select_related("user", "actor", "generation")
-        )
+        return super().get_queryset(request).select_related("user", "actor", "generation")
 
 
 def _revoke_keys_if_reassigned(membership: Membership) -> None:
@@ -65,17 +63,13 @@ def _revoke_keys_if_reassigned(membership: Membership) -> None:
     if membership.pk is None:
         return
     before = Membership.objects.filter(pk=membership.pk).first()
-    if before is not None and (
-        before.user_id != membership.user_id or before.team_id != membership.team_id
-    ):
+    if before is not None and (before.user_id != membership.user_id or before.team_id != membership.team_id):
         member_keys_revoke(membership=before)
 
 
 def _revoke_user_keys(user: User) -> None:
     # created_by is SET_NULL: without this a deleted user's keys would live on as team keys.
-    for key in ApiKey.objects.filter(
-        created_by=user, revoked_at__isnull=True
-    ).select_related("team"):
+    for key in ApiKey.objects.filter(created_by=user, revoked_at__isnull=True).select_related("team"):
         apikey_revoke(team=key.team, key=key)
 
 
@@ -112,13 +106,9 @@ def grant_credits(modeladmin, request, queryset):
             amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
             for team in queryset:
                 try:
-                    credits_grant(
-                        team=team, amount=amount, actor=request.user, reason=reason
-                    )
+                    credits_grant(team=team, amount=amount, actor=request.user, reason=reason)
                 except ValidationFailed as exc:
-                    modeladmin.message_user(
-                        request, f"{team.name}: {exc.message}", messages.ERROR
-                    )
+                    modeladmin.message_user(request, f"{team.name}: {exc.message}", messages.ERROR)
                 else:
                     modeladmin.message_user(
                         request,
@@ -190,9 +180,7 @@ class UserAdmin(BaseUserAdmin):
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
-    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     filter_horizontal = ("groups", "user_permissions")
 
     def delete_model(self, request, obj) -> None:

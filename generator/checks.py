@@ -41,6 +41,8 @@ def check_generator_settings(app_configs, **kwargs):
         )
     if not settings.DEBUG and settings.GENERATOR_FETCH_ALLOW_HOSTS:
         problems.append(
-            Warning("GENERATOR_FETCH_ALLOW_HOSTS is a development setting; it is set in production", id="generator.W002")
+            Warning(
+                "GENERATOR_FETCH_ALLOW_HOSTS is a development setting; it is set in production", id="generator.W002"
+            )
         )
     return problems

@@ -32,23 +32,13 @@ class GenerateForm(forms.Form):
         ("storage", "Save to a storage"),
     ]
 
-    source = forms.ChoiceField(
-        choices=SOURCE_CHOICES, initial="url", widget=forms.RadioSelect
-    )
+    source = forms.ChoiceField(choices=SOURCE_CHOICES, initial="url", widget=forms.RadioSelect)
     url = forms.CharField(required=False, label="Image URL", max_length=2000)
-    storage_input = forms.CharField(
-        required=False, label="Storage file", max_length=2000
-    )
+    storage_input = forms.CharField(required=False, label="Storage file", max_length=2000)
     upload = forms.FileField(required=False, label="Image file")
-    prompt_mode = forms.ChoiceField(
-        choices=PROMPT_CHOICES, initial="text", widget=forms.RadioSelect
-    )
-    prompt = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Prompt"
-    )
-    guidelines = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Guidelines"
-    )
+    prompt_mode = forms.ChoiceField(choices=PROMPT_CHOICES, initial="text", widget=forms.RadioSelect)
+    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Prompt")
+    guidelines = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Guidelines")
     negative_prompt = forms.CharField(required=False, label="Negative prompt")
     duration = forms.TypedChoiceField(
         choices=[(5, "5 seconds"), (10, "10 seconds")],
@@ -57,13 +47,9 @@ class GenerateForm(forms.Form):
         widget=forms.RadioSelect,
     )
     guidance_scale = forms.FloatField(initial=0.5, label="Guidance", required=False)
-    output_mode = forms.ChoiceField(
-        choices=OUTPUT_CHOICES, initial="temporary", widget=forms.RadioSelect
-    )
+    output_mode = forms.ChoiceField(choices=OUTPUT_CHOICES, initial="temporary", widget=forms.RadioSelect)
     output_storage = forms.CharField(required=False, label="Storage")
-    output_path = forms.CharField(
-        required=False, label="Path or folder", max_length=1024
-    )
+    output_path = forms.CharField(required=False, label="Path or folder", max_length=1024)
 
     def to_body(self, *, input_value: str) -> dict:
         """Build the API body this form stands for."""
@@ -93,21 +79,12 @@ class GenerateForm(forms.Form):
             field = _FIELD_FOR_DETAIL.get(key)
             if field is None:
                 field = next(
-                    (
-                        f
-                        for prefix, f in _FIELD_FOR_DETAIL.items()
-                        if key.startswith(prefix + ".")
-                    ),
+                    (f for prefix, f in _FIELD_FOR_DETAIL.items() if key.startswith(prefix + ".")),
                     None,
                 )
             if field == "input":
-                field = {"url": "url", "storage": "storage_input", "upload": "upload"}[
-                    source
-                ]
-            if (
-                field == "output_path"
-                and self.cleaned_data.get("output_mode") != "storage"
-            ):
+                field = {"url": "url", "storage": "storage_input", "upload": "upload"}[source]
+            if field == "output_path" and self.cleaned_data.get("output_mode") != "storage":
                 field = None
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
@@ -129,9 +106,7 @@ _FIELD_FOR_DETAIL = {
 class StorageForm(forms.Form):
     """Connect a storage; parameters and credentials are assembled into the API's shape."""
 
-    name = forms.CharField(
-        max_length=50, help_text="Letters, digits, - and _; used in storage://name/..."
-    )
+    name = forms.CharField(max_length=50, help_text="Letters, digits, - and _; used in storage://name/...")
     type = forms.ChoiceField(choices=Storage.Type.choices)
     bucket = forms.CharField(required=False, max_length=255)
     path = forms.CharField(required=False, max_length=1024, label="Path prefix")
@@ -153,9 +128,7 @@ class StorageForm(forms.Form):
     def __init__(self, *args, types: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if types is not None:
-            self.fields["type"].choices = [
-                c for c in Storage.Type.choices if c[0] in types
-            ]
+            self.fields["type"].choices = [c for c in Storage.Type.choices if c[0] in types]
 
     def parameters(self) -> dict:
         """Return the parameters object of the storages API for this form."""
@@ -172,9 +145,7 @@ class StorageForm(forms.Form):
                 params[name] = data[name].strip()
         if kind == Storage.Type.GCS and data["service_account"].strip():
             try:
-                params["credentials"] = {
-                    "service_account": json.loads(data["service_account"])
-                }
+                params["credentials"] = {"service_account": json.loads(data["service_account"])}
             except ValueError:
                 params["credentials"] = {"service_account": data["service_account"]}
         elif data["access_key"].strip() or data["secret_access_key"]:
@@ -187,15 +158,9 @@ class StorageForm(forms.Form):
     def add_api_errors(self, details: dict[str, list[str]]) -> None:
         for key, messages in details.items():
             leaf = key.split(".")[-1]
-            field = (
-                key if key in self.fields else (leaf if leaf in self.fields else None)
-            )
+            field = key if key in self.fields else (leaf if leaf in self.fields else None)
             if key.startswith("parameters.credentials"):
-                field = (
-                    "service_account"
-                    if "service_account" in key
-                    else "secret_access_key"
-                )
+                field = "service_account" if "service_account" in key else "secret_access_key"
             for message in messages:
                 self.add_error(field, message)
 
@@ -215,32 +180,22 @@ class ApiKeyForm(forms.Form):
 
 class InviteForm(forms.Form):
     email = forms.EmailField()
-    role = forms.ChoiceField(
-        choices=Membership.Role.choices, initial=Membership.Role.MEMBER
-    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
 
 class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
-    monthly_cap = forms.IntegerField(
-        required=False, min_value=0, label="Monthly cap (credits)"
-    )
+    monthly_cap = forms.IntegerField(required=False, min_value=0, label="Monthly cap (credits)")
 
 
 class InviteAcceptForm(forms.Form):
     name = forms.CharField(max_length=150, required=False, label="Your name")
-    password1 = forms.CharField(
-        label="Password", widget=forms.PasswordInput, strip=False
-    )
-    password2 = forms.CharField(
-        label="Password again", widget=forms.PasswordInput, strip=False
-    )
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("password1") and cleaned.get("password1") != cleaned.get(
-            "password2"
-        ):
+        if cleaned.get("password1") and cleaned.get("password1") != cleaned.get("password2"):
             self.add_error("password2", "The two passwords differ.")
         return cleaned
 

@@ -123,7 +123,9 @@ class Membership(TimeStampedModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="generator_membership_unique_team_user"),
-            models.CheckConstraint(condition=Q(role__in=["owner", "admin", "member"]), name="generator_membership_role_valid"),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "admin", "member"]), name="generator_membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -184,7 +186,9 @@ class Storage(TimeStampedModel):
     type = models.CharField(max_length=10, choices=Type.choices)
     parameters = models.JSONField(default=dict, help_text="Non-secret parameters (bucket, path, region, endpoint_url)")
     secrets_encrypted = models.TextField(blank=True, editable=False, help_text="Fernet token of the credentials JSON")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [

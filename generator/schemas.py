@@ -224,7 +224,7 @@ def _duration(value: Any, *, errors: _Errors) -> int | None:
         return value
     if isinstance(value, str) and value in {str(d) for d in DURATIONS}:
         return int(value)
-    errors.add("options.duration", "must be 5 or 10 (a number or the string \"5\" or \"10\")")
+    errors.add("options.duration", 'must be 5 or 10 (a number or the string "5" or "10")')
     return None
 
 

@@ -18,9 +18,7 @@ urlpatterns = [
     path("storages/connect", views.storage_connect, name="storage-connect"),
     path("storages/<int:pk>/check", views.storage_check, name="storage-check"),
     path("storages/<int:pk>/browse", views.storage_browse, name="storage-browse"),
-    path(
-        "storages/<int:pk>/thumbnail", views.storage_thumbnail, name="storage-thumbnail"
-    ),
+    path("storages/<int:pk>/thumbnail", views.storage_thumbnail, name="storage-thumbnail"),
     path(
         "storages/<int:pk>/disconnect",
         views.storage_disconnect,

@@ -213,9 +213,7 @@ def _generate_context(request: HttpRequest, form: GenerateForm, **extra) -> dict
         "form": form,
         "prices": PRICE_BY_DURATION,
         "storages": list(selectors.storage_list(team=request.team)),
-        "spent_this_month": member_spent_this_month(
-            team=request.team, user=request.user
-        )
+        "spent_this_month": member_spent_this_month(team=request.team, user=request.user)
         if request.membership.monthly_cap is not None
         else None,
         "active": "generate",
@@ -235,9 +233,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "output_mode": "temporary",
         }
     )
-    recent = list(
-        selectors.generation_list(team=request.team).select_related("created_by")[:5]
-    )
+    recent = list(selectors.generation_list(team=request.team).select_related("created_by")[:5])
     return render(
         request,
         "generator/generate.html",
@@ -257,9 +253,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             if source == "upload":
                 upload = form.cleaned_data["upload"]
                 if upload is None:
-                    raise ValidationFailed(
-                        "no file", details={"input": ["choose an image file to upload"]}
-                    )
+                    raise ValidationFailed("no file", details={"input": ["choose an image file to upload"]})
                 input_value = uploaded = upload_store(
                     team=request.team,
                     user=request.user,
@@ -269,12 +263,8 @@ def generate(request: HttpRequest) -> HttpResponse:
                 input_value = form.cleaned_data["storage_input"].strip()
             else:
                 input_value = form.cleaned_data["url"].strip()
-            generate_request = parse_generate_request(
-                form.to_body(input_value=input_value), team=request.team
-            )
-            result = generation_create(
-                team=request.team, request=generate_request, user=request.user
-            )
+            generate_request = parse_generate_request(form.to_body(input_value=input_value), team=request.team)
+            result = generation_create(team=request.team, request=generate_request, user=request.user)
         except ValidationFailed as exc:
             form.add_api_errors(exc.details or {"": [exc.message]})
         except (RateLimited, InsufficientCredits) as exc:
@@ -318,9 +308,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Show one job; for htmx, its row, answering 286 once the job has ended so polling stops."""
-    generation = (
-        selectors.generation_jobs_with_queue(team=request.team).filter(uuid=pk).first()
-    )
+    generation = selectors.generation_jobs_with_queue(team=request.team).filter(uuid=pk).first()
     if generation is None:
         raise Http404
     context = {"job": generation, "active": "jobs"}
@@ -357,20 +345,14 @@ def job_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def job_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     generation = _generation(request, pk)
     try:
-        result = generation_retry(
-            team=request.team, user=request.user, generation=generation
-        )
+        result = generation_retry(team=request.team, user=request.user, generation=generation)
     except (RateLimited, InsufficientCredits) as exc:
         messages.error(request, _refusal(exc))
     except ValidationFailed as exc:
-        details = (
-            "; ".join(m for msgs in exc.details.values() for m in msgs) or exc.message
-        )
+        details = "; ".join(m for msgs in exc.details.values() for m in msgs) or exc.message
         messages.error(request, f"Could not retry: {details}")
     else:
-        messages.success(
-            request, f"Retried as a new job ({result.generation.cost} credits)."
-        )
+        messages.success(request, f"Retried as a new job ({result.generation.cost} credits).")
     return _back(request, reverse("generator:jobs"))
 
 
@@ -401,9 +383,7 @@ def _card(generation: Generation, now) -> dict:
     """What one gallery card shows: links and time left are computed, not stored."""
     video_url = expires_at = None
     done = generation.status == Generation.Status.DONE
-    expired = done and (
-        generation.purged_at is not None or links.link_is_expired(generation)
-    )
+    expired = done and (generation.purged_at is not None or links.link_is_expired(generation))
     # A storage output whose storage was disconnected has no file to link to any more.
     disconnected = done and not expired and not links.link_is_available(generation)
     if done and not expired and not disconnected:
@@ -483,9 +463,7 @@ def poster(request: HttpRequest, pk: uuid.UUID) -> FileResponse:
     generation = _generation(request, pk)
     if not generation.poster_name or not default_storage.exists(generation.poster_name):
         raise Http404
-    return FileResponse(
-        default_storage.open(generation.poster_name, "rb"), content_type="image/jpeg"
-    )
+    return FileResponse(default_storage.open(generation.poster_name, "rb"), content_type="image/jpeg")
 
 
 # --- storages -------------------------------------------------------------------------------
@@ -555,9 +533,7 @@ def storage_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     _require_manager(request)
     storage = _storage(request, pk)
     storage_delete(team=request.team, storage=storage)
-    messages.success(
-        request, f"Disconnected {storage.name}; its files were not touched."
-    )
+    messages.success(request, f"Disconnected {storage.name}; its files were not touched.")
     return _back(request, reverse("generator:storages"))
 
 
@@ -585,10 +561,7 @@ def storage_browse(request: HttpRequest, pk: int) -> HttpResponse:
     except StorageError as exc:
         error = str(exc)
     parts = [p for p in folder.split("/") if p]
-    crumbs = [
-        {"name": p, "folder": "/".join(parts[: i + 1]) + "/"}
-        for i, p in enumerate(parts)
-    ]
+    crumbs = [{"name": p, "folder": "/".join(parts[: i + 1]) + "/"} for i, p in enumerate(parts)]
     context = {
         "storage": storage,
         "folder": folder,
@@ -613,9 +586,7 @@ def storage_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         key = validate_key(request.GET.get("key", ""), allow_folder=False)
         data = get_connector(storage).read(key, max_bytes=THUMB_MAX_BYTES)
-        with Image.open(
-            io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "HEIF"]
-        ) as image:
+        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "HEIF"]) as image:
             image.draft("RGB", (THUMB_SIDE_PX, THUMB_SIDE_PX))
             image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((THUMB_SIDE_PX, THUMB_SIDE_PX))
@@ -671,9 +642,7 @@ def credits(request: HttpRequest) -> HttpResponse:
     """Show the balance, this month's usage by member, a 30-day chart and the ledger."""
     since = month_start(timezone.now())
     usage = selectors.usage_by_member(team=request.team, since=since)
-    page = Paginator(
-        selectors.ledger_list(team=request.team), LEDGER_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
+    page = Paginator(selectors.ledger_list(team=request.team), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "usage": usage,
         "usage_total": sum(row["credits"] for row in usage),
@@ -710,9 +679,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
-        return render(
-            request, "generator/keys.html", _keys_context(request, form), status=422
-        )
+        return render(request, "generator/keys.html", _keys_context(request, form), status=422)
     key, raw = apikeys.apikey_create(
         team=request.team,
         created_by=request.user,
@@ -746,9 +713,7 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def _team_context(request: HttpRequest, **extra) -> dict:
     spent = {
         row["user_id"]: row["credits"]
-        for row in selectors.usage_by_member(
-            team=request.team, since=month_start(timezone.now())
-        )
+        for row in selectors.usage_by_member(team=request.team, since=month_start(timezone.now()))
     }
     members = [
         {
@@ -761,13 +726,11 @@ def _team_context(request: HttpRequest, **extra) -> dict:
         }
         for m in selectors.member_list(team=request.team)
     ]
-    invites = Invite.objects.filter(
-        team=request.team, used_at__isnull=True, expires_at__gt=timezone.now()
-    ).order_by("-created_at")
+    invites = Invite.objects.filter(team=request.team, used_at__isnull=True, expires_at__gt=timezone.now()).order_by(
+        "-created_at"
+    )
     return {
-        "deliveries": selectors.webhook_delivery_list(team=request.team)
-        if request.membership.can_manage
-        else [],
+        "deliveries": selectors.webhook_delivery_list(team=request.team) if request.membership.can_manage else [],
         "members": members,
         "invites": invites,
         "invite_form": InviteForm(),
@@ -801,9 +764,7 @@ def team_invite(request: HttpRequest) -> HttpResponse:
                 for message in msgs:
                     form.add_error(field if field in form.fields else None, message)
         else:
-            link = request.build_absolute_uri(
-                reverse("generator:invite-accept", args=[raw])
-            )
+            link = request.build_absolute_uri(reverse("generator:invite-accept", args=[raw]))
             response = render(
                 request,
                 "generator/team.html",
@@ -826,9 +787,7 @@ def team_webhook(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     had_secret = bool(request.team.webhook_secret)
     try:
-        secret = webhook_configure(
-            team=request.team, url=request.POST.get("webhook_url", "")
-        )
+        secret = webhook_configure(team=request.team, url=request.POST.get("webhook_url", ""))
     except ValidationFailed as exc:
         errors = [m for msgs in exc.details.values() for m in msgs] or [exc.message]
         return render(
@@ -843,19 +802,13 @@ def team_webhook(request: HttpRequest) -> HttpResponse:
     if had_secret:
         messages.success(request, "Webhook URL saved; the signing secret is unchanged.")
         return redirect("generator:team")
-    response = render(
-        request, "generator/team.html", _team_context(request, webhook_secret=secret)
-    )
+    response = render(request, "generator/team.html", _team_context(request, webhook_secret=secret))
     response["Cache-Control"] = "no-store"
     return response
 
 
 def _membership(request: HttpRequest, pk: int) -> Membership:
-    membership = (
-        Membership.objects.select_related("user")
-        .filter(team=request.team, pk=pk)
-        .first()
-    )
+    membership = Membership.objects.select_related("user").filter(team=request.team, pk=pk).first()
     if membership is None:
         raise Http404
     return membership
@@ -895,9 +848,7 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove a member; their API keys in this team are revoked."""
     membership = _membership(request, pk)
     try:
-        revoked = teams.member_remove(
-            team=request.team, actor=request.membership, membership=membership
-        )
+        revoked = teams.member_remove(team=request.team, actor=request.membership, membership=membership)
     except Conflict as exc:
         messages.error(request, f"Not removed: {exc.message}.")
         return redirect("generator:team")
@@ -916,9 +867,7 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
 def team_switch(request: HttpRequest) -> HttpResponse:
     """Make another of the user's teams the current one."""
     try:
-        membership = teams.team_switch(
-            user=request.user, team_id=int(request.POST.get("team", ""))
-        )
+        membership = teams.team_switch(user=request.user, team_id=int(request.POST.get("team", "")))
     except (NotFound, ValueError):
         raise Http404 from None
     request.session[SESSION_TEAM_KEY] = membership.team_id

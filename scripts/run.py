@@ -29,9 +29,7 @@ def ensure_secret_key() -> None:
 
 
 def manage(*args: str, capture: bool = False) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, check=True, text=True, capture_output=capture
-    )
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True, text=True, capture_output=capture)
     return result.stdout if capture else ""
 
 
@@ -70,8 +68,20 @@ def main() -> int:
     manage("setup_schedules")
     web = subprocess.Popen(
         [
-            PYTHON, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--threads", "4", "--timeout", "60", "--log-level", "warning",
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--timeout",
+            "60",
+            "--log-level",
+            "warning",
         ],
         cwd=ROOT,
     )

@@ -34,17 +34,11 @@ def staff_client(client):
 )
 def test_every_model_changelist_loads_for_staff(staff_client, model):
     make_team("Acme", credits=100)
-    assert (
-        staff_client.get(reverse(f"admin:generator_{model}_changelist")).status_code
-        == 200
-    )
+    assert staff_client.get(reverse(f"admin:generator_{model}_changelist")).status_code == 200
 
 
 def test_django_q_admin_stays_available(staff_client):
-    assert (
-        staff_client.get(reverse("admin:django_q_schedule_changelist")).status_code
-        == 200
-    )
+    assert staff_client.get(reverse("admin:django_q_schedule_changelist")).status_code == 200
 
 
 def test_non_staff_member_cannot_open_the_admin(client):
@@ -58,9 +52,7 @@ def test_grant_action_asks_for_a_reason_then_writes_one_ledger_entry_with_the_ad
 ):
     team = make_team("Acme", credits=100)
     url = reverse("admin:generator_team_changelist")
-    form = staff_client.post(
-        url, {"action": "grant_credits", ACTION_CHECKBOX_NAME: [team.pk]}
-    )
+    form = staff_client.post(url, {"action": "grant_credits", ACTION_CHECKBOX_NAME: [team.pk]})
     assert form.status_code == 200
     assert "Grant or deduct credits" in form.content.decode()
 
@@ -122,9 +114,7 @@ def test_deduction_below_zero_is_refused_and_changes_nothing(staff_client):
 
 def test_team_balance_is_read_only_and_ledger_is_inline(staff_client):
     team = make_team("Acme", credits=250)
-    html = staff_client.get(
-        reverse("admin:generator_team_change", args=[team.pk])
-    ).content.decode()
+    html = staff_client.get(reverse("admin:generator_team_change", args=[team.pk])).content.decode()
     assert 'name="balance"' not in html
     assert "250" in html
     assert "test setup" in html
@@ -148,12 +138,8 @@ def test_team_balance_is_read_only_and_ledger_is_inline(staff_client):
 def test_ledger_admin_is_read_only(staff_client):
     team = make_team("Acme", credits=10)
     entry = CreditLedger.objects.get(team=team)
-    assert (
-        staff_client.get(reverse("admin:generator_creditledger_add")).status_code == 403
-    )
-    staff_client.post(
-        reverse("admin:generator_creditledger_delete", args=[entry.pk]), {"post": "yes"}
-    )
+    assert staff_client.get(reverse("admin:generator_creditledger_add")).status_code == 403
+    staff_client.post(reverse("admin:generator_creditledger_delete", args=[entry.pk]), {"post": "yes"})
     assert CreditLedger.objects.filter(pk=entry.pk).exists()
 
 
@@ -179,9 +165,7 @@ def test_storage_admin_never_shows_secrets(staff_client):
         parameters={"bucket": "b"},
         secrets_encrypted="gAAAAA-ciphertext-here",
     )
-    html = staff_client.get(
-        reverse("admin:generator_storage_change", args=[storage.pk])
-    ).content.decode()
+    html = staff_client.get(reverse("admin:generator_storage_change", args=[storage.pk])).content.decode()
     assert "box" in html
     assert "ciphertext-here" not in html
 
@@ -210,9 +194,7 @@ def test_deleting_a_membership_in_the_admin_revokes_the_members_keys(staff_clien
     other_team = make_team("Other")
     elsewhere = make_api_key(other_team, user=member.user)
     assert _key_works(staff_client, raw)
-    response = staff_client.post(
-        reverse("admin:generator_membership_delete", args=[member.pk]), {"post": "yes"}
-    )
+    response = staff_client.post(reverse("admin:generator_membership_delete", args=[member.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not Membership.objects.filter(pk=member.pk).exists()
     assert not _key_works(staff_client, raw)
@@ -300,8 +282,6 @@ def test_giving_a_membership_to_another_user_in_the_inline_revokes_the_old_users
 def test_deleting_a_user_in_the_admin_revokes_their_keys(staff_client):
     team = make_team("Acme")
     member, raw = _member_with_key(team)
-    response = staff_client.post(
-        reverse("admin:generator_user_delete", args=[member.user.pk]), {"post": "yes"}
-    )
+    response = staff_client.post(reverse("admin:generator_user_delete", args=[member.user.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not _key_works(staff_client, raw)

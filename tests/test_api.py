@@ -97,7 +97,10 @@ def test_accepted_post_answers_processing_with_echo_url_and_rate_headers(api, te
     assert data["status"] == "PROCESSING"
     assert data["result_url"] == f"http://testserver/v1/video/generate/{generation.pk}"
     assert TIMESTAMP_RE.match(data["created_at"])
-    assert data["request"] == {"input": URL, "options": {"prompt": "slow zoom in", "duration": 10, "guidance_scale": 0.5}}
+    assert data["request"] == {
+        "input": URL,
+        "options": {"prompt": "slow zoom in", "duration": 10, "guidance_scale": 0.5},
+    }
     assert response["RateLimit-Limit"] == "1, 15;w=60, 1;w=1"
     assert response["RateLimit-Remaining"] == "0"
     assert response["RateLimit-Reset"] == "1"
@@ -151,8 +154,25 @@ BAD_BODIES = [
     ({"input": URL, "output": "storage://mine/a//v.mp4", "options": {"prompt": "zoom in"}}, "output"),
     ({"input": URL, "output": "storage://mine/v.mov", "options": {"prompt": "zoom in"}}, "output"),
 ]
-LOOPBACK_SPELLINGS = ["127.0.0.1", "127.1", "2130706433", "0x7f.1", "017700000001", "0.0.0.0", "[::1]", "[::ffff:127.0.0.1]"]
-for _host in [*LOOPBACK_SPELLINGS, "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.169.254", "100.64.0.1", "[fe80::1]"]:
+LOOPBACK_SPELLINGS = [
+    "127.0.0.1",
+    "127.1",
+    "2130706433",
+    "0x7f.1",
+    "017700000001",
+    "0.0.0.0",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+]
+for _host in [
+    *LOOPBACK_SPELLINGS,
+    "10.1.2.3",
+    "192.168.0.1",
+    "172.16.0.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "[fe80::1]",
+]:
     BAD_BODIES.append(({"input": f"http://{_host}/a.jpg", "options": {"prompt": "zoom in"}}, "input"))
 
 
@@ -171,7 +191,10 @@ def test_bad_input_is_422_naming_the_field_and_changes_nothing(api, team, body, 
 def test_another_teams_storage_name_is_422_on_input_and_output(api, team):
     other = make_team()
     Storage.objects.create(team=other, name="theirs", type="local", parameters={"path": ""})
-    response = api.post("/v1/video/generate", {"input": "storage://theirs/a.jpg", "output": "storage://theirs/v/", "options": {"prompt": "zoom in"}})
+    response = api.post(
+        "/v1/video/generate",
+        {"input": "storage://theirs/a.jpg", "output": "storage://theirs/v/", "options": {"prompt": "zoom in"}},
+    )
     body = assert_envelope(response, 422, "9000")
     assert set(body["error_details"]) == {"input", "output"}
     assert Generation.objects.count() == 0
@@ -221,7 +244,9 @@ def test_odd_bodies_never_500(api, team, body):
 
 
 def test_nan_and_infinity_literals_are_refused_not_crashed(api):
-    response = api.post("/v1/video/generate", raw=f'{{"input": "{URL}", "options": {{"prompt": "zoom in", "guidance_scale": NaN}}}}')
+    response = api.post(
+        "/v1/video/generate", raw=f'{{"input": "{URL}", "options": {{"prompt": "zoom in", "guidance_scale": NaN}}}}'
+    )
     assert_envelope(response, 422, "9000", field="options.guidance_scale")
 
 
@@ -272,7 +297,9 @@ def assert_envelope_response(response, status: int):
 
 def test_check_order_401_before_403_before_400(client, team):
     assert_envelope(Api(client, None).post("/v1/video/generate", raw=b"{"), 401, "111")
-    assert_envelope(Api(client, make_api_key(team, scopes=["storage"])).post("/v1/video/generate", raw=b"{"), 403, "112")
+    assert_envelope(
+        Api(client, make_api_key(team, scopes=["storage"])).post("/v1/video/generate", raw=b"{"), 403, "112"
+    )
     assert_envelope(Api(client, make_api_key(team)).post("/v1/video/generate", raw=b"{"), 400, "1000")
 
 
@@ -401,7 +428,10 @@ def test_detail_of_done_storage_job_has_storage_fields(api, team):
 def test_detail_of_failed_job_lists_the_reason_and_no_result(api, team):
     failed_at = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
     generation = make_generation(
-        team, status="ERROR", stage="error", errors=[{"error": "the image is 299 px wide", "created_at": failed_at.isoformat()}]
+        team,
+        status="ERROR",
+        stage="error",
+        errors=[{"error": "the image is 299 px wide", "created_at": failed_at.isoformat()}],
     )
     data = api.get(f"/v1/video/generate/{generation.pk}").json()["data"]
     assert data["errors"] == [{"error": "the image is 299 px wide", "created_at": "2026-11-25T12:00:00.000000+00:00"}]
@@ -547,7 +577,9 @@ def test_docs_page_renders_every_operation_without_external_assets(client):
         assert loader not in html
 
 
-@pytest.mark.parametrize("path", ["/v1/nothing", "/v1/video/generate/", "/v1/video/generate/abc", "/v1/video/generate/-1", "/v1/"])
+@pytest.mark.parametrize(
+    "path", ["/v1/nothing", "/v1/video/generate/", "/v1/video/generate/abc", "/v1/video/generate/-1", "/v1/"]
+)
 def test_unknown_v1_paths_answer_the_404_envelope(api, path):
     assert_envelope(api.get(path), 404, "1004")
 
@@ -574,7 +606,17 @@ def test_another_teams_storage_is_404_on_the_storages_api(api, team):
     theirs = Storage.objects.create(team=make_team(), name="theirs", type="local", parameters={"path": ""})
     path = f"/v1/storage/storages/{theirs.pk}"
     assert_envelope(api.get(path), 404, "1004")
-    assert_envelope(api.client.generic("PATCH", path, json.dumps({"name": "mine2"}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api.key}"), 404, "1004")
+    assert_envelope(
+        api.client.generic(
+            "PATCH",
+            path,
+            json.dumps({"name": "mine2"}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {api.key}",
+        ),
+        404,
+        "1004",
+    )
     assert_envelope(api.call("DELETE", path), 404, "1004")
     theirs.refresh_from_db()
     assert theirs.name == "theirs"

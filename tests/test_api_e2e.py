@@ -71,7 +71,9 @@ def image_server(settings):
 @pytest.mark.slow
 def test_url_input_to_temporary_store_is_done_with_a_playable_link(client, session, image_server):
     team, call, document = session
-    image_server.routes["/cat.png"] = Route(body=(FIXTURES / "chelsea.png").read_bytes(), headers={"Content-Type": "image/png"})
+    image_server.routes["/cat.png"] = Route(
+        body=(FIXTURES / "chelsea.png").read_bytes(), headers={"Content-Type": "image/png"}
+    )
     accepted = call("POST", "/v1/video/generate", {"input": image_server.url("/cat.png"), "options": OPTIONS})
     assert accepted.status_code == 200, accepted.content
     conforms(document, "GenerationAccepted", accepted.json()["data"])
@@ -83,7 +85,12 @@ def test_url_input_to_temporary_store_is_done_with_a_playable_link(client, sessi
     conforms(document, "Generation", data)
     assert data["status"] == "DONE", data["errors"]
     assert data["result"]["input_object"] == {
-        "ext": "png", "mps": 0.14, "mime": "image/png", "format": "png", "width": 451, "height": 300
+        "ext": "png",
+        "mps": 0.14,
+        "mime": "image/png",
+        "format": "png",
+        "width": 451,
+        "height": 300,
     }
     output = data["result"]["output_object"]
     assert set(output) == {"ext", "mime", "format", "tmp_url"}

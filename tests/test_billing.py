@@ -16,7 +16,11 @@ def test_grant_writes_ledger_entry_with_actor_and_reason():
     team.refresh_from_db()
     assert team.balance == 500
     assert (entry.kind, entry.amount, entry.actor, entry.reason, entry.balance_after) == (
-        "grant", 500, staff, "welcome bonus", 500,
+        "grant",
+        500,
+        staff,
+        "welcome bonus",
+        500,
     )
 
 

@@ -141,16 +141,10 @@ class Stack:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.photos = LoopbackServer()
-        self.photos.routes["/products/cup.jpg"] = Route(
-            body=jpeg_of("coffee"), headers={"Content-Type": "image/jpeg"}
-        )
+        self.photos.routes["/products/cup.jpg"] = Route(body=jpeg_of("coffee"), headers={"Content-Type": "image/jpeg"})
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}
-        }
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
         env.update(
             {
                 "DEBUG": "1",
@@ -252,9 +246,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(
-        viewport={"width": 1360, "height": 900}, device_scale_factor=1
-    )
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
@@ -279,11 +271,7 @@ def test_member_submits_a_photo_watches_it_render_and_plays_the_video(stack, pag
     page.goto(f"{base}/accounts/login/")
     shot(page, "login")
     log_in(page, base, MEMBER)
-    assert (
-        page.locator("#balance")
-        .inner_text()
-        .startswith(page.locator("#generate-balance").inner_text())
-    )
+    assert page.locator("#balance").inner_text().startswith(page.locator("#generate-balance").inner_text())
 
     page.locator("#id_url").fill(stack.photos.url("/products/cup.jpg"))
     page.get_by_label("Prompt", exact=True).fill("slow zoom in, light sweep")
@@ -300,9 +288,7 @@ def test_member_submits_a_photo_watches_it_render_and_plays_the_video(stack, pag
     def finished() -> bool:
         status = row.get_attribute("data-status")
         value = (
-            row.locator("[role=progressbar]").first.get_attribute("aria-valuenow")
-            if status == "PROCESSING"
-            else None
+            row.locator("[role=progressbar]").first.get_attribute("aria-valuenow") if status == "PROCESSING" else None
         )
         if value is not None:
             progress_seen.add(int(value))
@@ -314,9 +300,7 @@ def test_member_submits_a_photo_watches_it_render_and_plays_the_video(stack, pag
 
     assert wait_for(finished, 240, 0.25), stack.log_tail()
     assert row.get_attribute("data-status") == "DONE", row.inner_text()
-    assert (
-        page.evaluate("window.__noReload") == "still here"
-    )  # updated by htmx, never reloaded
+    assert page.evaluate("window.__noReload") == "still here"  # updated by htmx, never reloaded
     assert len(progress_seen) >= 2
     assert row.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
 
@@ -332,14 +316,9 @@ def test_member_submits_a_photo_watches_it_render_and_plays_the_video(stack, pag
         "() => { const v = document.querySelector('article.tile video'); return v && v.readyState >= 1 && v.duration > 0; }",
         timeout=30_000,
     )
-    duration = page.evaluate(
-        "() => document.querySelector('article.tile video').duration"
-    )
+    duration = page.evaluate("() => document.querySelector('article.tile video').duration")
     assert abs(duration - 5.0) < 0.05
-    assert (
-        page.evaluate("() => document.querySelector('article.tile video').error")
-        is None
-    )
+    assert page.evaluate("() => document.querySelector('article.tile video').error") is None
     page.wait_for_function(
         "() => document.querySelector('article.tile video').currentTime > 0.3",
         timeout=20_000,
@@ -347,18 +326,14 @@ def test_member_submits_a_photo_watches_it_render_and_plays_the_video(stack, pag
     shot(page, "gallery")
 
 
-def test_member_browses_the_gallery_with_filters_pagination_and_expired_items(
-    stack, page
-):
+def test_member_browses_the_gallery_with_filters_pagination_and_expired_items(stack, page):
     base = stack.base
     log_in(page, base, MEMBER)
     page.goto(f"{base}/gallery/")
     tiles = page.locator("article.tile")
     assert tiles.count() == 24
     assert "Page 1 of 2" in page.locator(".pagination").inner_text()
-    assert (
-        page.get_by_text("Owen Park").count() > 0
-    )  # another member's videos are listed
+    assert page.get_by_text("Owen Park").count() > 0  # another member's videos are listed
 
     expired = page.locator("article.tile.expired")
     assert expired.count() == 0  # the expired seed item is the oldest: on the last page
@@ -376,25 +351,17 @@ def test_member_browses_the_gallery_with_filters_pagination_and_expired_items(
     page.goto(f"{base}/gallery/")
     page.evaluate("window.__noReload = 1")
     page.get_by_label("Status").select_option("ERROR")
-    page.wait_for_function(
-        "() => document.querySelectorAll('article.tile').length < 24"
-    )
+    page.wait_for_function("() => document.querySelectorAll('article.tile').length < 24")
     assert page.evaluate("window.__noReload") == 1  # filtered in place by htmx
     assert "status=ERROR" in page.url
-    statuses = page.locator("article.tile").evaluate_all(
-        "els => els.map(e => e.dataset.status)"
-    )
+    statuses = page.locator("article.tile").evaluate_all("els => els.map(e => e.dataset.status)")
     assert statuses
     assert set(statuses) == {"ERROR"}
 
     page.get_by_label("Status").select_option("")
-    page.wait_for_function(
-        "() => document.querySelectorAll('article.tile').length === 24"
-    )
+    page.wait_for_function("() => document.querySelectorAll('article.tile').length === 24")
     page.get_by_label("Member").select_option(label="Owen Park")
-    page.wait_for_function(
-        "() => document.querySelectorAll('article.tile').length < 24"
-    )
+    page.wait_for_function("() => document.querySelectorAll('article.tile').length < 24")
     owners = page.locator("article.tile .tile-who").all_inner_texts()
     assert owners
     assert set(owners) == {"Owen Park"}
@@ -411,23 +378,17 @@ def test_pages_fit_a_phone_screen_without_sideways_scrolling(stack, page):
         ("credits", "/credits/"),
     ]:
         page.goto(f"{base}{path}")
-        overflow = page.evaluate(
-            "() => document.documentElement.scrollWidth - window.innerWidth"
-        )
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         wide = page.evaluate(
             "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
             ".slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))"
         )
-        assert overflow <= 0, (
-            f"{path} is {overflow} px wider than the phone screen: {wide}"
-        )
+        assert overflow <= 0, f"{path} is {overflow} px wider than the phone screen: {wide}"
         if name == "gallery":
             shot(page, "gallery-phone")
 
 
-def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
-    stack, browser
-):
+def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(stack, browser):
     base = stack.base
     before = int(stack.shell(BALANCE))
     admin_context = browser.new_context(viewport={"width": 1360, "height": 900})
@@ -437,9 +398,7 @@ def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
     admin.get_by_label("Password").fill(PASSWORD)
     admin.get_by_role("button", name="Log in").click()
     admin.goto(f"{base}/admin/generator/team/")
-    admin.locator("tr", has_text="Acme Studio").locator(
-        "input[name=_selected_action]"
-    ).check()
+    admin.locator("tr", has_text="Acme Studio").locator("input[name=_selected_action]").check()
     admin.locator("select[name=action]").select_option("grant_credits")
     admin.get_by_role("button", name="Go").click()
     admin.get_by_label("Amount").fill("500")
@@ -472,15 +431,11 @@ def test_admin_grants_500_credits_and_the_member_sees_balance_and_reason(
         ("storage-browse", "/storages/1/browse"),
     ]:
         page.goto(f"{base}{path}")
-        page.wait_for_function(
-            "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
-        )
+        page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
         shot(page, name)
     page.goto(f"{base}/storages/")
     page.evaluate("window.__noReload = 1")
-    page.get_by_role(
-        "button", name="Test connection"
-    ).click()  # an htmx POST: CSRF comes from <body>
+    page.get_by_role("button", name="Test connection").click()  # an htmx POST: CSRF comes from <body>
     page.get_by_text("Connection works.").wait_for()
     assert page.evaluate("window.__noReload") == 1
     assert page.locator(".steps li.ok").count() >= 3
@@ -505,10 +460,7 @@ def test_member_picks_a_photo_in_the_storage_browser_and_uploads_another(stack, 
         "() => [...document.querySelectorAll('#picker img')].every(i => i.complete && i.naturalWidth > 0)"
     )
     pick.click()
-    assert (
-        page.locator("#id_storage_input").input_value()
-        == "storage://catalogue/mugs/coffee-mug.png"
-    )
+    assert page.locator("#id_storage_input").input_value() == "storage://catalogue/mugs/coffee-mug.png"
     page.get_by_label("Prompt", exact=True).fill("orbit, sparkle")
     shot(page, "generate-storage-picker")
     page.get_by_role("button", name="Generate video").click()

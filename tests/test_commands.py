@@ -36,16 +36,12 @@ def run(*args: str) -> list[str]:
 
 @pytest.mark.django_db
 def test_create_team_with_new_owner_prints_email_and_password():
-    lines = run(
-        "create_team", "Acme Shoes", "--credits", "1000", "--owner", "Ops@Acme.test"
-    )
+    lines = run("create_team", "Acme Shoes", "--credits", "1000", "--owner", "Ops@Acme.test")
     team = Team.objects.get(name="Acme Shoes")
     assert team.slug == "acme-shoes"
     assert team.balance == 1000
     assert "email: ops@acme.test" in lines
-    password = next(
-        line.split(": ", 1)[1] for line in lines if line.startswith("password: ")
-    )
+    password = next(line.split(": ", 1)[1] for line in lines if line.startswith("password: "))
     assert authenticate(username="ops@acme.test", password=password) is not None
     assert Membership.objects.get(team=team).role == "owner"
     assert CreditLedger.objects.get(team=team).reason
@@ -63,23 +59,16 @@ def test_create_team_with_existing_owner_prints_no_password():
 def test_grant_credits_prints_new_balance_and_can_deduct():
     team = make_team("Acme", credits=100)
     assert run("grant_credits", "Acme", "50", "--reason", "top-up") == ["balance: 150"]
-    assert run("grant_credits", "Acme", "-120", "--reason", "correction") == [
-        "balance: 30"
-    ]
+    assert run("grant_credits", "Acme", "-120", "--reason", "correction") == ["balance: 30"]
     team.refresh_from_db()
     assert team.balance == 30
-    assert (
-        sum(CreditLedger.objects.filter(team=team).values_list("amount", flat=True))
-        == 30
-    )
+    assert sum(CreditLedger.objects.filter(team=team).values_list("amount", flat=True)) == 30
 
 
 @pytest.mark.django_db
 def test_create_api_key_prints_the_key_alone_on_the_last_line():
     team = make_team("Acme")
-    lines = run(
-        "create_api_key", "Acme", "--name", "ci", "--scopes", "video_generation"
-    )
+    lines = run("create_api_key", "Acme", "--name", "ci", "--scopes", "video_generation")
     key = apikey_authenticate(lines[-1])
     assert key is not None
     assert key.team == team
@@ -191,10 +180,7 @@ def test_seed_demo_is_idempotent_and_reprints_fresh_secrets(settings):
     assert first["email"] == second["email"] == "demo@example.com"
     assert first["password"] != second["password"]
     assert authenticate(username="demo@example.com", password=first["password"]) is None
-    assert (
-        authenticate(username="demo@example.com", password=second["password"])
-        is not None
-    )
+    assert authenticate(username="demo@example.com", password=second["password"]) is not None
     assert apikey_authenticate(first["api key"]) is None
     assert apikey_authenticate(second["api key"]).team == team
     assert ApiKey.objects.filter(team=team, name="demo").count() == 1
@@ -202,11 +188,7 @@ def test_seed_demo_is_idempotent_and_reprints_fresh_secrets(settings):
     assert User.objects.filter(email="demo@example.com").count() == 1
     assert team.balance == 1050
     samples = settings.GENERATOR_LOCAL_STORAGE_ROOT / "demo" / "samples"
-    photos = sorted(
-        p.name
-        for p in (ROOT / "tests" / "fixtures").iterdir()
-        if p.suffix in {".png", ".jpg"}
-    )
+    photos = sorted(p.name for p in (ROOT / "tests" / "fixtures").iterdir() if p.suffix in {".png", ".jpg"})
     assert len(photos) >= 3
     assert sorted(p.name for p in samples.iterdir()) == photos
     assert CreditLedger.objects.filter(team=team).count() == 1

@@ -18,9 +18,7 @@ from generator.services.generations import generation_create
 from tests.factories import make_team
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUEST = GenerateRequest(
-    input="https://shop.example/shoe.jpg", options={"prompt": "zoom in", "duration": 5}
-)
+REQUEST = GenerateRequest(input="https://shop.example/shoe.jpg", options={"prompt": "zoom in", "duration": 5})
 
 
 def submit_together(team: Team, count: int) -> Counter:
@@ -39,9 +37,7 @@ def submit_together(team: Team, count: int) -> Counter:
                 outcome = "402"
             except RateLimited:
                 outcome = "429"
-            except (
-                Exception
-            ) as exc:  # anything else is a failure of the proof, reported below
+            except Exception as exc:  # anything else is a failure of the proof, reported below
                 outcome = f"{type(exc).__name__}: {exc}"
             with lock:
                 outcomes.append(outcome)
@@ -155,11 +151,7 @@ print(repr((first, second, lifted.balance, total)))
 
 @pytest.mark.slow
 def test_sqlite_file_database_serializes_the_same_races_without_lock_errors(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}
-    }
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
     env.update(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -183,9 +175,7 @@ def test_sqlite_file_database_serializes_the_same_races_without_lock_errors(tmp_
     )
     assert result.returncode == 0, result.stderr
     assert "locked" not in result.stderr
-    first, second, balance, total = ast.literal_eval(
-        result.stdout.strip().splitlines()[-1]
-    )
+    first, second, balance, total = ast.literal_eval(result.stdout.strip().splitlines()[-1])
     assert first == {"accepted": 2, "402": 18}
     assert second == {"accepted": 1, "429": 9}
     assert balance == total == 30

@@ -31,9 +31,7 @@ def submit(
     duration=5,
     **kwargs,
 ):
-    request = GenerateRequest(
-        input=input, options={**TEXT, "duration": duration}, output=output
-    )
+    request = GenerateRequest(input=input, options={**TEXT, "duration": duration}, output=output)
     return generation_create(team=team, request=request, user=user, **kwargs)
 
 
@@ -120,9 +118,7 @@ def test_rate_limit_is_checked_before_credits():
 )
 def test_unknown_storage_or_bad_output_names_the_field(field, uri):
     team = make_team(credits=100)
-    Storage.objects.create(
-        team=team, name="mine", type="local", parameters={"path": ""}
-    )
+    Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
     kwargs = {"input": uri} if field == "input" else {"output": uri}
     with pytest.raises(ValidationFailed) as caught:
         submit(team, **kwargs)
@@ -133,9 +129,7 @@ def test_unknown_storage_or_bad_output_names_the_field(field, uri):
 @pytest.mark.django_db
 def test_storage_output_records_target():
     team = make_team(credits=100)
-    storage = Storage.objects.create(
-        team=team, name="mine", type="local", parameters={"path": ""}
-    )
+    storage = Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
     generation = submit(team, output="storage://mine/out/").generation
     assert (
         generation.is_temporary,
@@ -155,9 +149,7 @@ def test_cancel_refunds_once_and_second_cancel_changes_nothing():
     assert generation.status == "CANCELLED"
     assert generation.stage == "cancelled"
     assert team.balance == 100 == ledger_sum(team)
-    assert (
-        CreditLedger.objects.filter(generation=generation, kind="refund").count() == 1
-    )
+    assert CreditLedger.objects.filter(generation=generation, kind="refund").count() == 1
 
 
 @pytest.mark.django_db
@@ -282,7 +274,4 @@ def test_broker_down_after_commit_still_returns_the_created_job_and_logs(monkeyp
     assert (generation.status, generation.stage) == ("PROCESSING", "queued")
     assert generation.lease_expires_at is not None
     assert ledger_sum(team) == 65
-    assert any(
-        "generation_run_task" in record.getMessage() and record.exc_info
-        for record in caplog.records
-    )
+    assert any("generation_run_task" in record.getMessage() and record.exc_info for record in caplog.records)

@@ -173,10 +173,17 @@ def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims width x height, with a token IDAT: a decompression bomb's header."""
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(
@@ -188,14 +195,30 @@ def _png_header_only(width: int, height: int) -> bytes:
         (lambda: encode(Image.new("RGB", (400, 400), "red"), "GIF"), "'GIF'"),
         (lambda: encode(Image.new("RGB", (400, 400), "red"), "BMP"), "'BMP'"),
         (lambda: encode(Image.new("RGB", (400, 400), "red"), "TIFF"), "'TIFF'"),
-        (lambda: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="400" height="400"></svg>', "'SVG'"),
+        (
+            lambda: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="400" height="400"></svg>',
+            "'SVG'",
+        ),
         (lambda: b"<!DOCTYPE html><html><body>Not found</body></html>", "'HTML'"),
         (lambda: b"", "empty"),
         (lambda: bytes(range(256)) * 40, "not a readable image"),
         (lambda: _png_header_only(60000, 60000), "too large"),
         (lambda: _png_header_only(8000, 6000), "too large"),
     ],
-    ids=["299-wide", "299-tall", "exif-rotated-to-299", "gif", "bmp", "tiff", "svg", "html-named-jpg", "empty", "noise", "bomb-60000", "48mp"],
+    ids=[
+        "299-wide",
+        "299-tall",
+        "exif-rotated-to-299",
+        "gif",
+        "bmp",
+        "tiff",
+        "svg",
+        "html-named-jpg",
+        "empty",
+        "noise",
+        "bomb-60000",
+        "48mp",
+    ],
 )
 def test_bad_input_is_refused_with_a_readable_message(data, words):
     with pytest.raises(ImageRejected) as info:

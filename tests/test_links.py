@@ -54,9 +54,7 @@ def path_of(url: str) -> str:
 
 
 @pytest.mark.django_db
-def test_temporary_link_is_served_until_24_h_after_completion_then_410(
-    client, settings, clock
-):
+def test_temporary_link_is_served_until_24_h_after_completion_then_410(client, settings, clock):
     generation = make_done(make_team(), settings)
     url = path_of(link_url(generation))
     clock["now"] = DONE_AT + timedelta(seconds=86_399)
@@ -83,21 +81,12 @@ def test_tampered_unknown_and_deleted_links_are_404(client, settings, clock):
     generation = make_done(make_team(), settings)
     url = path_of(link_url(generation))
     token = url.removeprefix("/v/")
-    assert (
-        client.get(
-            "/v/" + token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-        ).status_code
-        == 404
-    )
+    assert client.get("/v/" + token[:-2] + ("AA" if not token.endswith("AA") else "BB")).status_code == 404
     assert client.get("/v/" + token.replace(":video:", ":poster:")).status_code == 404
     assert client.get("/v/not-a-token").status_code == 404
-    forged = signing.TimestampSigner(salt="another.salt").sign(
-        f"{generation.uuid}:video"
-    )
+    forged = signing.TimestampSigner(salt="another.salt").sign(f"{generation.uuid}:video")
     assert client.get(f"/v/{forged}").status_code == 404
-    unknown = signing.TimestampSigner(salt=links.LINK_SALT).sign(
-        "8d6f1d5e-0000-4000-8000-000000000000:video"
-    )
+    unknown = signing.TimestampSigner(salt=links.LINK_SALT).sign("8d6f1d5e-0000-4000-8000-000000000000:video")
     assert client.get(f"/v/{unknown}").status_code == 404
     assert client.get(url).status_code == 200
     Generation.objects.filter(pk=generation.pk).update(deleted_at=timezone.now())
@@ -131,9 +120,7 @@ def test_purged_video_is_410_but_its_poster_still_serves(client, settings, clock
         ("bytes=10200-99999", 10_200, 10_239),
     ],
 )
-def test_range_requests_answer_206_with_exactly_those_bytes(
-    client, settings, clock, header, first, last
-):
+def test_range_requests_answer_206_with_exactly_those_bytes(client, settings, clock, header, first, last):
     generation = make_done(make_team(), settings)
     response = client.get(path_of(link_url(generation)), headers={"Range": header})
     assert response.status_code == 206
@@ -145,9 +132,7 @@ def test_range_requests_answer_206_with_exactly_those_bytes(
 @pytest.mark.django_db
 def test_unsatisfiable_range_is_416(client, settings, clock):
     generation = make_done(make_team(), settings)
-    response = client.get(
-        path_of(link_url(generation)), headers={"Range": "bytes=20000-"}
-    )
+    response = client.get(path_of(link_url(generation)), headers={"Range": "bytes=20000-"})
     assert response.status_code == 416
     assert response["Content-Range"] == f"bytes */{len(PAYLOAD)}"
 
@@ -166,15 +151,11 @@ def test_link_urls_exist_only_for_finished_live_videos(settings):
 @pytest.mark.django_db
 def test_local_storage_output_link_lives_24_h_from_minting(client, settings, clock):
     team = make_team()
-    storage = Storage.objects.create(
-        team=team, name="shop", type="local", parameters={"path": ""}
-    )
+    storage = Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / "v.mp4"
     target.parent.mkdir(parents=True)
     target.write_bytes(PAYLOAD)
-    generation = make_done(
-        team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4"
-    )
+    generation = make_done(team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4")
     minted_at = DONE_AT + timedelta(days=3)
     clock["now"] = minted_at
     url = path_of(link_url(generation))
@@ -191,9 +172,7 @@ def test_local_storage_output_link_lives_24_h_from_minting(client, settings, clo
 
 
 @pytest.mark.django_db
-def test_cloud_output_link_redirects_to_a_five_minute_presigned_url(
-    client, settings, clock, monkeypatch
-):
+def test_cloud_output_link_redirects_to_a_five_minute_presigned_url(client, settings, clock, monkeypatch):
     from generator.storage import registry
     from generator.storage.local import LocalConnector
 
@@ -220,26 +199,18 @@ def test_cloud_output_link_redirects_to_a_five_minute_presigned_url(
     )
     response = client.get(path_of(link_url(generation)))
     assert response.status_code == 302
-    assert (
-        response["Location"] == "https://bucket.example/videos/a.mp4?X-Amz-Expires=300"
-    )
+    assert response["Location"] == "https://bucket.example/videos/a.mp4?X-Amz-Expires=300"
     assert asked == {"key": "videos/a.mp4", "expires_s": 300}
 
 
 @pytest.mark.django_db
-def test_disconnected_output_storage_link_is_410_and_no_new_link_is_offered(
-    client, settings, clock
-):
+def test_disconnected_output_storage_link_is_410_and_no_new_link_is_offered(client, settings, clock):
     team = make_team()
-    storage = Storage.objects.create(
-        team=team, name="shop", type="local", parameters={"path": ""}
-    )
+    storage = Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / "v.mp4"
     target.parent.mkdir(parents=True)
     target.write_bytes(PAYLOAD)
-    generation = make_done(
-        team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4"
-    )
+    generation = make_done(team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4")
     assert links.link_is_available(generation)
     shown = path_of(link_url(generation))
     poster = path_of(link_url(generation, file="poster"))

@@ -35,8 +35,12 @@ def test_launcher_refuses_a_busy_port_with_exit_1(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "scripts/run.py"], cwd=ROOT, env=_env(tmp_path, port),
-            capture_output=True, text=True, timeout=60,
+            [sys.executable, "scripts/run.py"],
+            cwd=ROOT,
+            env=_env(tmp_path, port),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"port {port} is not free" in result.stderr
@@ -46,8 +50,12 @@ def test_launcher_refuses_a_busy_port_with_exit_1(tmp_path):
 def test_launcher_serves_the_demo_login_and_key_then_stops_on_ctrl_c(tmp_path):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "scripts/run.py"], cwd=ROOT, env=_env(tmp_path, port),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "scripts/run.py"],
+        cwd=ROOT,
+        env=_env(tmp_path, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         lines: list[str] = []

@@ -98,7 +98,15 @@ def test_non_public_addresses_in_every_wrapping_are_refused(address):
 
 @pytest.mark.parametrize(
     "address",
-    ["93.184.216.34", "8.8.8.8", "100.63.255.255", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8"],
+    [
+        "93.184.216.34",
+        "8.8.8.8",
+        "100.63.255.255",
+        "100.128.0.1",
+        "2606:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::8.8.8.8",
+    ],
 )
 def test_public_addresses_pass(address):
     assert is_public_address(ipaddress.ip_address(address))

@@ -45,12 +45,16 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
-REQUEST = {"input": "https://shop.example/shoe.jpg", "options": {"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5}}
+REQUEST = {
+    "input": "https://shop.example/shoe.jpg",
+    "options": {"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5},
+}
 
 # Loaded from the served document (the view needs no database), so what is tested is what clients get.
 schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", get_wsgi_application())
 schema.config.phases.update(phases=PHASES)
 schema.config.generation.update(modes=["positive", "negative"], max_examples=MAX_EXAMPLES)
+
 
 @pytest.fixture
 def _keep_test_connection():
@@ -86,7 +90,14 @@ def world(db, _keep_test_connection):
             stage="done",
             completed_at=now,
             video_name="videos/x.mp4",
-            input_object={"ext": "jpg", "mps": 0.48, "mime": "image/jpeg", "format": "jpeg", "width": 800, "height": 600},
+            input_object={
+                "ext": "jpg",
+                "mps": 0.48,
+                "mime": "image/jpeg",
+                "format": "jpeg",
+                "width": 800,
+                "height": 600,
+            },
             output_object={"ext": "mp4", "mime": "video/mp4", "format": "mp4"},
         ),
         Generation.objects.create(

@@ -12,9 +12,7 @@ from generator.services.ratelimit import ratelimit_status
 from tests.factories import make_team
 
 T0 = datetime(2026, 11, 25, 11, 59, 30, tzinfo=UTC)
-REQUEST = GenerateRequest(
-    input="https://shop.example/shoe.jpg", options={"prompt": "zoom in", "duration": 5}
-)
+REQUEST = GenerateRequest(input="https://shop.example/shoe.jpg", options={"prompt": "zoom in", "duration": 5})
 
 
 def submit_at(team, moment):
@@ -60,9 +58,7 @@ def test_accepted_headers_report_nearest_exhaustion():
     second = submit_at(team, T0 + timedelta(seconds=1))
     assert second.rate.remaining == 0
     lifted = make_team(credits=10_000, rate_per_second=5, rate_per_minute=100)
-    assert (
-        submit_at(lifted, T0).rate.headers()["RateLimit-Limit"] == "5, 100;w=60, 5;w=1"
-    )
+    assert submit_at(lifted, T0).rate.headers()["RateLimit-Limit"] == "5, 100;w=60, 5;w=1"
     assert submit_at(lifted, T0).rate.remaining == 3
 
 

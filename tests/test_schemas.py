@@ -71,7 +71,9 @@ def test_allowed_durations(team, duration):
 
 
 def test_prompt_object_with_text_is_accepted(team):
-    assert parse_generate_request(body(prompt={"text": "zoom out"}), team=team).options["prompt"] == {"text": "zoom out"}
+    assert parse_generate_request(body(prompt={"text": "zoom out"}), team=team).options["prompt"] == {
+        "text": "zoom out"
+    }
 
 
 def test_exact_mp4_output_is_accepted(team):
@@ -242,7 +244,11 @@ def test_every_fault_is_reported_at_once(team):
 
 
 def test_nulls_for_optional_fields_mean_absent(team):
-    payload = {"input": URL, "output": None, "options": {"prompt": "zoom in", "duration": None, "guidance_scale": None, "negative_prompt": None}}
+    payload = {
+        "input": URL,
+        "output": None,
+        "options": {"prompt": "zoom in", "duration": None, "guidance_scale": None, "negative_prompt": None},
+    }
     assert parse_generate_request(payload, team=team).echo() == {
         "input": URL,
         "options": {"prompt": "zoom in", "duration": 5, "guidance_scale": 0.5},

@@ -37,7 +37,9 @@ def _probe(data: bytes, tmp_path: Path) -> tuple[int, str, tuple[int, int]]:
 
 
 def _run(team, *, input: str, output: str):
-    request = GenerateRequest(input=input, output=output, options={"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5})
+    request = GenerateRequest(
+        input=input, output=output, options={"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5}
+    )
     generation = generation_create(team=team, request=request).generation
     generation_run(generation.pk)
     generation.refresh_from_db()
@@ -73,9 +75,11 @@ def test_gcs_job_writes_a_decodable_mp4_to_an_exact_key(settings, tmp_path, gcs_
     settings.GENERATOR_FETCH_ALLOW_HOSTS = [gcs_server.host_port]
     bucket = gcs_server.client().bucket(gcs_bucket)
     bucket.blob("in/cat.png").upload_from_string(_small_png(), content_type="image/png")
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     info = {
         "type": "service_account",
         "project_id": "demo",

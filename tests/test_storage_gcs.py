@@ -73,7 +73,9 @@ def _emulator_params(server, bucket, info, **extra) -> dict:
     return {"bucket": bucket, "endpoint_url": server.endpoint_url, "credentials": {"service_account": info}, **extra}
 
 
-def test_create_gcs_storage_against_the_emulator_hides_the_key_file(client, key, gcs_server, gcs_bucket, service_account_info):
+def test_create_gcs_storage_against_the_emulator_hides_the_key_file(
+    client, key, gcs_server, gcs_bucket, service_account_info
+):
     params = _emulator_params(gcs_server, gcs_bucket, service_account_info, path="media/")
     response = _create(client, key, {"name": "gcs", "type": "gcs", "parameters": params})
     assert response.status_code == 201, response.content
@@ -89,14 +91,20 @@ def test_create_gcs_storage_against_the_emulator_hides_the_key_file(client, key,
     assert gcs_server.keys(gcs_bucket) == []  # probe written, read back and deleted
 
 
-def test_emulator_storage_browses_reads_writes_and_serves_a_media_link(team, gcs_server, gcs_bucket, service_account_info):
+def test_emulator_storage_browses_reads_writes_and_serves_a_media_link(
+    team, gcs_server, gcs_bucket, service_account_info
+):
     admin = gcs_server.client().bucket(gcs_bucket)
     photo = (FIXTURES / "coffee.png").read_bytes()
     admin.blob("p/in/shoe.png").upload_from_string(photo, content_type="image/png")
     admin.blob("p/in/sub/deep.png").upload_from_string(b"x")
     admin.blob("outside.png").upload_from_string(b"not under the prefix")
     storage = storage_create(
-        team=team, user=None, name="g", type="gcs", parameters=_emulator_params(gcs_server, gcs_bucket, service_account_info, path="p")
+        team=team,
+        user=None,
+        name="g",
+        type="gcs",
+        parameters=_emulator_params(gcs_server, gcs_bucket, service_account_info, path="p"),
     )
     connector = get_connector(storage)
     assert isinstance(connector, GCSServiceAccountConnector)
@@ -127,18 +135,38 @@ def test_emulator_storage_browses_reads_writes_and_serves_a_media_link(team, gcs
     assert fetched.content == photo
     connector.delete("out/exact.mp4")
     connector.delete("out/exact.mp4")
-    assert gcs_server.keys(gcs_bucket) == ["outside.png", "p/in/shoe.png", "p/in/sub/deep.png", "p/out/dir/unique-1.mp4"]
+    assert gcs_server.keys(gcs_bucket) == [
+        "outside.png",
+        "p/in/shoe.png",
+        "p/in/sub/deep.png",
+        "p/out/dir/unique-1.mp4",
+    ]
 
 
 @pytest.mark.parametrize(
-    "key", ["../outside.png", "a/../../outside.png", "/outside.png", "%2e%2e/outside.png", "a%252f..%252f..%252foutside.png",
-            "a\\..\\outside.png", "a//b.png", "nul\x00.png"],
+    "key",
+    [
+        "../outside.png",
+        "a/../../outside.png",
+        "/outside.png",
+        "%2e%2e/outside.png",
+        "a%252f..%252f..%252foutside.png",
+        "a\\..\\outside.png",
+        "a//b.png",
+        "nul\x00.png",
+    ],
 )
-def test_emulator_traversal_keys_never_reach_outside_the_prefix(team, gcs_server, gcs_bucket, service_account_info, key):
+def test_emulator_traversal_keys_never_reach_outside_the_prefix(
+    team, gcs_server, gcs_bucket, service_account_info, key
+):
     admin = gcs_server.client().bucket(gcs_bucket)
     admin.blob("outside.png").upload_from_string(b"secret")
     storage = storage_create(
-        team=team, user=None, name="g", type="gcs", parameters=_emulator_params(gcs_server, gcs_bucket, service_account_info, path="p")
+        team=team,
+        user=None,
+        name="g",
+        type="gcs",
+        parameters=_emulator_params(gcs_server, gcs_bucket, service_account_info, path="p"),
     )
     connector = get_connector(storage)
     for attempt in (
@@ -156,7 +184,11 @@ def test_emulator_traversal_keys_never_reach_outside_the_prefix(team, gcs_server
 def test_unreachable_emulator_endpoint_is_a_quick_clear_422(client, key, settings, service_account_info):
     port = free_closed_port()
     settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{port}"]
-    params = {"bucket": "bkt", "endpoint_url": f"http://127.0.0.1:{port}", "credentials": {"service_account": service_account_info}}
+    params = {
+        "bucket": "bkt",
+        "endpoint_url": f"http://127.0.0.1:{port}",
+        "credentials": {"service_account": service_account_info},
+    }
     started = time.monotonic()
     response = _create(client, key, {"name": "g", "type": "gcs", "parameters": params})
     elapsed = time.monotonic() - started
@@ -166,7 +198,11 @@ def test_unreachable_emulator_endpoint_is_a_quick_clear_422(client, key, setting
 
 
 def test_missing_emulator_bucket_is_422(client, key, gcs_server, service_account_info):
-    response = _create(client, key, {"name": "g", "type": "gcs", "parameters": _emulator_params(gcs_server, "nope-bucket", service_account_info)})
+    response = _create(
+        client,
+        key,
+        {"name": "g", "type": "gcs", "parameters": _emulator_params(gcs_server, "nope-bucket", service_account_info)},
+    )
     assert response.status_code == 422
     assert "list failed: 404" in response.json()["error_message"]
 
@@ -196,7 +232,9 @@ def test_key_file_rules_are_enforced_at_save(client, key, service_account_info, 
 
 def test_key_file_and_hmac_together_are_refused(client, key, service_account_info):
     credentials = {"service_account": service_account_info, "access_key": "GOOG1E", "secret_access_key": "s" * 40}
-    response = _create(client, key, {"name": "g", "type": "gcs", "parameters": {"bucket": "bkt", "credentials": credentials}})
+    response = _create(
+        client, key, {"name": "g", "type": "gcs", "parameters": {"bucket": "bkt", "credentials": credentials}}
+    )
     assert response.status_code == 422
     assert "parameters.credentials" in response.json()["error_details"]
 
@@ -204,7 +242,11 @@ def test_key_file_and_hmac_together_are_refused(client, key, service_account_inf
 def test_key_file_with_a_custom_endpoint_off_the_allow_list_is_refused(client, key, settings, service_account_info):
     settings.GENERATOR_FETCH_ALLOW_HOSTS = []
     settings.GENERATOR_STORAGE_ENDPOINT_NETS = ["127.0.0.0/8"]
-    params = {"bucket": "bkt", "endpoint_url": "http://127.0.0.1:9000", "credentials": {"service_account": service_account_info}}
+    params = {
+        "bucket": "bkt",
+        "endpoint_url": "http://127.0.0.1:9000",
+        "credentials": {"service_account": service_account_info},
+    }
     response = _create(client, key, {"name": "g", "type": "gcs", "parameters": params})
     assert response.status_code == 422
     assert "only allowed for development emulators" in response.json()["error_message"]
@@ -242,7 +284,9 @@ def test_hmac_keys_go_through_the_s3_protocol(team, settings, s3_server, s3_buck
 
 def test_hmac_without_endpoint_targets_googles_xml_api(team):
     storage = Storage(team=team, name="g", type="gcs", parameters={"bucket": "acme-videos", "path": ""})
-    storage.secrets_encrypted = encrypt_json({"access_key": "GOOG1EXAMPLE", "secret_access_key": "example-secret-value"})
+    storage.secrets_encrypted = encrypt_json(
+        {"access_key": "GOOG1EXAMPLE", "secret_access_key": "example-secret-value"}
+    )
     url = get_connector(storage).download_url("a.mp4")
     assert url.startswith("https://storage.googleapis.com/acme-videos/a.mp4?")
     assert "X-Amz-Expires=300" in url

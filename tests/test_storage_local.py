@@ -28,7 +28,9 @@ def _post(client, key, body, url="/v1/storage/storages"):
 
 
 def _patch(client, key, pk, body):
-    return client.patch(f"/v1/storage/storages/{pk}", data=json.dumps(body), content_type="application/json", **_auth(key))
+    return client.patch(
+        f"/v1/storage/storages/{pk}", data=json.dumps(body), content_type="application/json", **_auth(key)
+    )
 
 
 @pytest.fixture
@@ -170,8 +172,17 @@ def test_local_connector_reads_writes_lists_and_describes(team, tmp_path):
 
 @pytest.mark.parametrize(
     "key",
-    ["../secret.txt", "a/../../secret.txt", "/etc/passwd", "%2e%2e/secret.txt", "a%252f..%252f..%252fsecret.txt",
-     "a\\..\\secret.txt", "a//b", "nul\x00.txt", "x" * 1025],
+    [
+        "../secret.txt",
+        "a/../../secret.txt",
+        "/etc/passwd",
+        "%2e%2e/secret.txt",
+        "a%252f..%252f..%252fsecret.txt",
+        "a\\..\\secret.txt",
+        "a//b",
+        "nul\x00.txt",
+        "x" * 1025,
+    ],
 )
 def test_local_connector_refuses_traversal_keys(team, key):
     secret = Path(settings.GENERATOR_LOCAL_STORAGE_ROOT) / "acme" / "secret.txt"

@@ -53,7 +53,9 @@ def _create(client, key, body):
 
 
 def test_create_s3_storage_checks_the_connection_and_hides_the_secrets(client, key, s3_server, s3_bucket):
-    response = _create(client, key, {"name": "shop", "type": "s3", "parameters": _params(s3_server, s3_bucket, path="/media/")})
+    response = _create(
+        client, key, {"name": "shop", "type": "s3", "parameters": _params(s3_server, s3_bucket, path="/media/")}
+    )
     assert response.status_code == 201, response.content
     data = response.json()["data"]
     assert data["parameters"] == {"bucket": s3_bucket, "path": "media", "endpoint_url": s3_server.endpoint_url}
@@ -151,7 +153,9 @@ def test_browse_read_write_and_presign_against_the_bucket(team, s3_server, s3_bu
     admin.put_object(Bucket=s3_bucket, Key="p/in/shoe.png", Body=photo)
     admin.put_object(Bucket=s3_bucket, Key="p/in/sub/deep.png", Body=b"x")
     admin.put_object(Bucket=s3_bucket, Key="outside.png", Body=b"not under the prefix")
-    storage = storage_create(team=team, user=None, name="s", type="s3", parameters=_params(s3_server, s3_bucket, path="p"))
+    storage = storage_create(
+        team=team, user=None, name="s", type="s3", parameters=_params(s3_server, s3_bucket, path="p")
+    )
     connector = get_connector(storage)
     root = connector.list("")
     assert [(e.name, e.key, e.is_folder) for e in root] == [("in", "in/", True)]
@@ -190,13 +194,25 @@ def test_browse_read_write_and_presign_against_the_bucket(team, s3_server, s3_bu
 
 @pytest.mark.parametrize(
     "key",
-    ["../outside.png", "a/../../outside.png", "/outside.png", "%2e%2e/outside.png", "..%2foutside.png",
-     "a%252f..%252f..%252foutside.png", "a\\..\\outside.png", "a//b.png", "nul\x00.png", "k" * 1025],
+    [
+        "../outside.png",
+        "a/../../outside.png",
+        "/outside.png",
+        "%2e%2e/outside.png",
+        "..%2foutside.png",
+        "a%252f..%252f..%252foutside.png",
+        "a\\..\\outside.png",
+        "a//b.png",
+        "nul\x00.png",
+        "k" * 1025,
+    ],
 )
 def test_traversal_keys_never_reach_outside_the_prefix(team, s3_server, s3_bucket, key):
     admin = s3_server.client()
     admin.put_object(Bucket=s3_bucket, Key="outside.png", Body=b"secret")
-    storage = storage_create(team=team, user=None, name="s", type="s3", parameters=_params(s3_server, s3_bucket, path="p"))
+    storage = storage_create(
+        team=team, user=None, name="s", type="s3", parameters=_params(s3_server, s3_bucket, path="p")
+    )
     connector = get_connector(storage)
     source = str(FIXTURES / "coffee.png")
     for attempt in (
@@ -215,19 +231,30 @@ def test_traversal_keys_never_reach_outside_the_prefix(team, s3_server, s3_bucke
 
 def test_deleting_a_storage_leaves_the_bucket_intact(client, key, s3_server, s3_bucket):
     s3_server.client().put_object(Bucket=s3_bucket, Key="keep/me.png", Body=b"data")
-    pk = _create(client, key, {"name": "shop", "type": "s3", "parameters": _params(s3_server, s3_bucket)}).json()["data"]["id"]
+    pk = _create(client, key, {"name": "shop", "type": "s3", "parameters": _params(s3_server, s3_bucket)}).json()[
+        "data"
+    ]["id"]
     response = client.delete(f"/v1/storage/storages/{pk}", **_auth(key))
     assert response.status_code == 200
     assert s3_server.keys(s3_bucket) == ["keep/me.png"]
 
 
 def test_patch_keeps_credentials_unless_given_and_rechecks(client, key, s3_server, s3_bucket):
-    pk = _create(client, key, {"name": "shop", "type": "s3", "parameters": _params(s3_server, s3_bucket)}).json()["data"]["id"]
+    pk = _create(client, key, {"name": "shop", "type": "s3", "parameters": _params(s3_server, s3_bucket)}).json()[
+        "data"
+    ]["id"]
     url = f"/v1/storage/storages/{pk}"
-    ok = client.patch(url, data=json.dumps({"parameters": {"path": "new/"}}), content_type="application/json", **_auth(key))
+    ok = client.patch(
+        url, data=json.dumps({"parameters": {"path": "new/"}}), content_type="application/json", **_auth(key)
+    )
     assert ok.status_code == 200, ok.content
     assert ok.json()["data"]["parameters"]["path"] == "new"
-    bad = client.patch(url, data=json.dumps({"parameters": {"bucket": "missing-bucket"}}), content_type="application/json", **_auth(key))
+    bad = client.patch(
+        url,
+        data=json.dumps({"parameters": {"bucket": "missing-bucket"}}),
+        content_type="application/json",
+        **_auth(key),
+    )
     assert bad.status_code == 422
     assert Storage.objects.get(pk=pk).parameters["bucket"] == s3_bucket
     for body in (ok.content, bad.content):
@@ -235,7 +262,9 @@ def test_patch_keeps_credentials_unless_given_and_rechecks(client, key, s3_serve
 
 
 def test_s3_storage_without_endpoint_does_not_touch_the_network_when_built(team):
-    storage = Storage(team=team, name="aws", type="s3", parameters={"bucket": "my-bucket", "path": "", "region": "eu-west-1"})
+    storage = Storage(
+        team=team, name="aws", type="s3", parameters={"bucket": "my-bucket", "path": "", "region": "eu-west-1"}
+    )
     from generator.crypto import encrypt_json
 
     storage.secrets_encrypted = encrypt_json({"access_key": "AKIAEXAMPLE", "secret_access_key": "example-secret"})
@@ -262,7 +291,9 @@ def test_rename_alone_does_not_recheck_but_a_parameter_change_does(client, key, 
     renamed = client.patch(url, data=json.dumps({"name": "new"}), content_type="application/json", **_auth(key))
     assert renamed.status_code == 200
     assert renamed.json()["data"]["name"] == "new"
-    changed = client.patch(url, data=json.dumps({"parameters": {"path": "x"}}), content_type="application/json", **_auth(key))
+    changed = client.patch(
+        url, data=json.dumps({"parameters": {"path": "x"}}), content_type="application/json", **_auth(key)
+    )
     assert changed.status_code == 422
     assert "Could not connect" in changed.json()["error_message"]
     storage.refresh_from_db()
@@ -273,7 +304,9 @@ def test_patch_null_removes_an_optional_parameter_and_new_credentials_replace_ol
     params = _params(s3_server, s3_bucket, region="us-east-1")
     pk = _create(client, key, {"name": "shop", "type": "s3", "parameters": params}).json()["data"]["id"]
     url = f"/v1/storage/storages/{pk}"
-    response = client.patch(url, data=json.dumps({"parameters": {"region": None}}), content_type="application/json", **_auth(key))
+    response = client.patch(
+        url, data=json.dumps({"parameters": {"region": None}}), content_type="application/json", **_auth(key)
+    )
     assert response.status_code == 200, response.content
     assert "region" not in response.json()["data"]["parameters"]
     wrong = {"credentials": {"access_key": s3_server.access_key, "secret_access_key": "x" * 40}}

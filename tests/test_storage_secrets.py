@@ -35,7 +35,11 @@ def test_rotate_secrets_moves_tokens_to_the_newest_key(settings, capsys):
     settings.GENERATOR_ENCRYPTION_KEYS = [old]
     team = make_team()
     storage = Storage.objects.create(
-        team=team, name="s", type="s3", parameters={"bucket": "b"}, secrets_encrypted=encrypt_json({"secret_access_key": SECRET})
+        team=team,
+        name="s",
+        type="s3",
+        parameters={"bucket": "b"},
+        secrets_encrypted=encrypt_json({"secret_access_key": SECRET}),
     )
     settings.GENERATOR_ENCRYPTION_KEYS = [new, old]
     call_command("rotate_secrets")
@@ -95,7 +99,9 @@ def test_secrets_absent_from_logs_and_check_reports(caplog, settings, s3_server,
     settings.GENERATOR_FETCH_ALLOW_HOSTS = [s3_server.host_port]
     team = make_team(slug="acme")
     with caplog.at_level(logging.DEBUG):
-        storage = storage_create(team=team, user=None, name="shop", type="s3", parameters=_s3_params(s3_server, s3_bucket))
+        storage = storage_create(
+            team=team, user=None, name="shop", type="s3", parameters=_s3_params(s3_server, s3_bucket)
+        )
         connector = get_connector(storage)
         connector.write_bytes("a.txt", b"x")
         connector.read("a.txt", max_bytes=10)

@@ -40,8 +40,11 @@ def s3_temp_store(settings, s3_server, s3_bucket):
                 "file_overwrite": True,
                 "default_acl": None,
                 "client_config": Config(
-                    connect_timeout=3, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"},
-                    s3={"addressing_style": "path"}, signature_version="s3v4",
+                    connect_timeout=3,
+                    read_timeout=10,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                    s3={"addressing_style": "path"},
+                    signature_version="s3v4",
                 ),
             },
         },

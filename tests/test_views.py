@@ -60,9 +60,7 @@ def make_generation(
         progress=100 if status == Status.DONE else fields.pop("progress", 0),
         duration=5,
         cost=35,
-        completed_at=fields.pop(
-            "completed_at", now if status != Status.PROCESSING else None
-        ),
+        completed_at=fields.pop("completed_at", now if status != Status.PROCESSING else None),
         # Made a while ago, so it does not count toward the 1-per-second rate window.
         created_at=fields.pop("created_at", now - timedelta(minutes=2)),
         **fields,
@@ -114,9 +112,7 @@ def member_client(client, member):
 def local_storage(team, name="photos", path="photos"):
     from generator.services.storages import storage_create
 
-    return storage_create(
-        team=team, user=None, name=name, type="local", parameters={"path": path}
-    )
+    return storage_create(team=team, user=None, name=name, type="local", parameters={"path": path})
 
 
 def png_bytes(size=(400, 320), color=(200, 60, 40)) -> bytes:
@@ -139,9 +135,7 @@ def test_every_page_redirects_anonymous_users_to_login(client, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_every_page_renders_for_a_member_with_header_balance_and_htmx(
-    member_client, team, name
-):
+def test_every_page_renders_for_a_member_with_header_balance_and_htmx(member_client, team, name):
     response = member_client.get(reverse(f"generator:{name}"))
     assert response.status_code == 200
     html = response.content.decode()
@@ -188,9 +182,7 @@ def test_get_to_a_mutating_url_is_405(owner_client, name, kwargs):
 
 
 def test_jobs_fragment_for_htmx_has_no_html_shell(member_client, team, member):
-    make_generation(
-        team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, progress=42
-    )
+    make_generation(team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, progress=42)
     response = member_client.get(reverse("generator:jobs"), HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200
@@ -199,12 +191,8 @@ def test_jobs_fragment_for_htmx_has_no_html_shell(member_client, team, member):
     assert "Rendering 42%" in html
 
 
-def test_active_job_row_polls_every_second_and_finished_row_does_not(
-    member_client, team, member
-):
-    active = make_generation(
-        team, member.user, status=Status.PROCESSING, stage=Stage.FETCHING, progress=5
-    )
+def test_active_job_row_polls_every_second_and_finished_row_does_not(member_client, team, member):
+    active = make_generation(team, member.user, status=Status.PROCESSING, stage=Stage.FETCHING, progress=5)
     done = make_generation(team, member.user)
     html = member_client.get(reverse("generator:jobs")).content.decode()
     active_row = html.split(f'id="job-{active.uuid}"')[1].split(">")[0]
@@ -213,37 +201,26 @@ def test_active_job_row_polls_every_second_and_finished_row_does_not(
     assert "hx-trigger" not in done_row
 
 
-def test_job_row_fragment_polls_with_200_while_active_and_answers_286_when_finished(
-    member_client, team, member
-):
-    generation = make_generation(
-        team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, progress=30
-    )
+def test_job_row_fragment_polls_with_200_while_active_and_answers_286_when_finished(member_client, team, member):
+    generation = make_generation(team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, progress=30)
     url = reverse("generator:job-detail", args=[generation.uuid])
     active = member_client.get(url, HTTP_HX_REQUEST="true")
     assert active.status_code == 200
     assert 'aria-valuenow="30"' in active.content.decode()
     assert "<html" not in active.content.decode()
 
-    Generation.objects.filter(pk=generation.pk).update(
-        status=Status.DONE, stage=Stage.DONE, progress=100
-    )
+    Generation.objects.filter(pk=generation.pk).update(status=Status.DONE, stage=Stage.DONE, progress=100)
     finished = member_client.get(url, HTTP_HX_REQUEST="true")
     assert finished.status_code == 286
     html = finished.content.decode()
     assert "hx-trigger" not in html
     assert 'aria-valuenow="100"' in html
-    assert (
-        f'id="balance" hx-swap-oob="true"><span class="balance-num">{team.balance}</span>'
-        in html
-    )
+    assert f'id="balance" hx-swap-oob="true"><span class="balance-num">{team.balance}</span>' in html
 
 
 def test_job_detail_page_shows_the_request(member_client, team, member):
     generation = make_generation(team, member.user, prompt="camera zoom out, glitter")
-    response = member_client.get(
-        reverse("generator:job-detail", args=[generation.uuid])
-    )
+    response = member_client.get(reverse("generator:job-detail", args=[generation.uuid]))
     assert response.status_code == 200
     assert "camera zoom out, glitter" in response.content.decode()
 
@@ -273,9 +250,7 @@ def test_cancel_a_queued_job_refunds_it(member_client, team, member):
     generation = make_generation(team, member.user, status=Status.PROCESSING, hold=True)
     team.refresh_from_db()
     before = team.balance
-    response = member_client.post(
-        reverse("generator:job-cancel", args=[generation.uuid])
-    )
+    response = member_client.post(reverse("generator:job-cancel", args=[generation.uuid]))
     assert response.status_code == 302
     generation.refresh_from_db()
     team.refresh_from_db()
@@ -284,31 +259,21 @@ def test_cancel_a_queued_job_refunds_it(member_client, team, member):
 
 
 def test_cancel_a_started_job_explains_it_cannot(member_client, team, member):
-    generation = make_generation(
-        team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, hold=True
-    )
-    response = member_client.post(
-        reverse("generator:job-cancel", args=[generation.uuid]), follow=True
-    )
+    generation = make_generation(team, member.user, status=Status.PROCESSING, stage=Stage.RENDERING, hold=True)
+    response = member_client.post(reverse("generator:job-cancel", args=[generation.uuid]), follow=True)
     assert "Could not cancel" in response.content.decode()
     generation.refresh_from_db()
     assert generation.status == Status.PROCESSING
 
 
-def test_retry_creates_a_new_charged_job_with_the_same_request(
-    member_client, team, member
-):
+def test_retry_creates_a_new_charged_job_with_the_same_request(member_client, team, member):
     generation = make_generation(team, member.user, status=Status.ERROR)
-    response = member_client.post(
-        reverse("generator:job-retry", args=[generation.uuid])
-    )
+    response = member_client.post(reverse("generator:job-retry", args=[generation.uuid]))
     assert response.status_code == 302
     newest = Generation.objects.filter(team=team).order_by("-pk").first()
     assert newest.pk != generation.pk
     assert newest.request == generation.request
-    assert CreditLedger.objects.filter(
-        generation=newest, kind=CreditLedger.Kind.HOLD, amount=-35
-    ).exists()
+    assert CreditLedger.objects.filter(generation=newest, kind=CreditLedger.Kind.HOLD, amount=-35).exists()
 
 
 # --- generate ---------------------------------------------------------------------------------
@@ -337,12 +302,8 @@ def test_generate_form_shows_costs_next_to_the_balance(member_client, team):
     assert 'action="/generate/"' in html
 
 
-def test_generate_accepts_a_url_and_charges_through_the_service(
-    member_client, team, member
-):
-    response = member_client.post(
-        reverse("generator:generate"), form_data(duration="10")
-    )
+def test_generate_accepts_a_url_and_charges_through_the_service(member_client, team, member):
+    response = member_client.post(reverse("generator:generate"), form_data(duration="10"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("generator:jobs"))
     generation = Generation.objects.get(team=team)
@@ -365,9 +326,7 @@ def test_generate_auto_prompt_with_guidelines(member_client, team):
     }
 
 
-def test_generate_shows_the_api_validation_words_next_to_the_fields(
-    member_client, team
-):
+def test_generate_shows_the_api_validation_words_next_to_the_fields(member_client, team):
     from generator.errors import ValidationFailed
     from generator.schemas import parse_generate_request
 
@@ -414,10 +373,7 @@ def test_generate_refuses_when_credits_are_short_and_says_nothing_was_charged(cl
 
 
 def test_generate_refuses_over_the_rate_limit_with_when_to_retry(member_client, team):
-    assert (
-        member_client.post(reverse("generator:generate"), form_data()).status_code
-        == 302
-    )
+    assert member_client.post(reverse("generator:generate"), form_data()).status_code == 302
     response = member_client.post(reverse("generator:generate"), form_data())
     assert response.status_code == 429
     html = response.content.decode()
@@ -426,9 +382,7 @@ def test_generate_refuses_over_the_rate_limit_with_when_to_retry(member_client, 
     assert Generation.objects.filter(team=team).count() == 1
 
 
-def test_upload_is_kept_in_the_team_uploads_storage_and_submitted_as_storage_input(
-    member_client, team, settings
-):
+def test_upload_is_kept_in_the_team_uploads_storage_and_submitted_as_storage_input(member_client, team, settings):
     upload = io.BytesIO(png_bytes())
     upload.name = "shoe.png"
     response = member_client.post(
@@ -441,21 +395,14 @@ def test_upload_is_kept_in_the_team_uploads_storage_and_submitted_as_storage_inp
     assert generation.request["input"].endswith(".png")
     storage = Storage.objects.get(team=team, name="uploads")
     key = generation.request["input"].removeprefix("storage://uploads/")
-    stored = (
-        settings.GENERATOR_LOCAL_STORAGE_ROOT
-        / team.slug
-        / storage.parameters["path"]
-        / key
-    )
+    stored = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / storage.parameters["path"] / key
     assert stored.read_bytes().startswith(b"\x89PNG")
 
 
 def test_upload_of_a_non_image_is_refused_inline(member_client, team):
     upload = io.BytesIO(b"<html>not an image</html>")
     upload.name = "shoe.jpg"
-    response = member_client.post(
-        reverse("generator:generate"), {**form_data(source="upload"), "upload": upload}
-    )
+    response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
     assert response.status_code == 422
     assert "not a JPEG, PNG, WEBP or HEIF image" in response.content.decode()
     assert not Generation.objects.filter(team=team).exists()
@@ -464,12 +411,8 @@ def test_upload_of_a_non_image_is_refused_inline(member_client, team):
 # --- gallery ----------------------------------------------------------------------------------
 
 
-def test_gallery_shows_who_when_prompt_duration_cost_and_time_left(
-    member_client, team, member, owner
-):
-    mine = make_generation(
-        team, member.user, prompt="orbit with sparkle", poster_name="posters/x.jpg"
-    )
+def test_gallery_shows_who_when_prompt_duration_cost_and_time_left(member_client, team, member, owner):
+    mine = make_generation(team, member.user, prompt="orbit with sparkle", poster_name="posters/x.jpg")
     theirs = make_generation(team, owner.user, prompt="pan left slowly")
     html = member_client.get(reverse("generator:gallery")).content.decode()
     assert "orbit with sparkle" in html
@@ -485,9 +428,7 @@ def test_gallery_shows_who_when_prompt_duration_cost_and_time_left(
 
 
 def test_gallery_greys_expired_items_without_a_player(member_client, team, member):
-    expired = make_generation(
-        team, member.user, completed_at=timezone.now() - timedelta(hours=25)
-    )
+    expired = make_generation(team, member.user, completed_at=timezone.now() - timedelta(hours=25))
     html = member_client.get(reverse("generator:gallery")).content.decode()
     card = (
         html.split(f'id="video-{expired.uuid}"')[0].rsplit("<article", 1)[1]
@@ -500,9 +441,7 @@ def test_gallery_greys_expired_items_without_a_player(member_client, team, membe
 
 def test_gallery_filters_by_status_member_and_date(member_client, team, member, owner):
     old = make_generation(team, member.user, prompt="old one")
-    Generation.objects.filter(pk=old.pk).update(
-        created_at=timezone.now() - timedelta(days=10)
-    )
+    Generation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
     make_generation(team, member.user, prompt="failed one", status=Status.ERROR)
     make_generation(team, owner.user, prompt="owner one")
     url = reverse("generator:gallery")
@@ -523,9 +462,7 @@ def test_gallery_filters_by_status_member_and_date(member_client, team, member, 
 
 def test_gallery_htmx_request_returns_only_the_results(member_client, team, member):
     make_generation(team, member.user)
-    html = member_client.get(
-        reverse("generator:gallery"), {"status": "DONE"}, HTTP_HX_REQUEST="true"
-    ).content.decode()
+    html = member_client.get(reverse("generator:gallery"), {"status": "DONE"}, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in html
     assert html.lstrip().startswith('<section id="gallery-results"')
 
@@ -534,18 +471,14 @@ def test_gallery_paginates(member_client, team, member):
     for i in range(30):
         make_generation(team, member.user, prompt=f"video number {i:02d}")
     first = member_client.get(reverse("generator:gallery")).content.decode()
-    second = member_client.get(
-        reverse("generator:gallery"), {"page": 2}
-    ).content.decode()
+    second = member_client.get(reverse("generator:gallery"), {"page": 2}).content.decode()
     assert "video number 29" in first
     assert "video number 05" not in first
     assert "video number 05" in second
     assert "Page 2 of 2" in second
 
 
-def test_gallery_query_count_is_constant_per_page(
-    member_client, team, member, owner, django_assert_num_queries
-):
+def test_gallery_query_count_is_constant_per_page(member_client, team, member, owner, django_assert_num_queries):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -553,9 +486,7 @@ def test_gallery_query_count_is_constant_per_page(
     with CaptureQueriesContext(connection) as small:
         member_client.get(reverse("generator:gallery"))
     for i in range(60):
-        make_generation(
-            team, owner.user if i % 2 else member.user, poster_name=f"posters/{i}.jpg"
-        )
+        make_generation(team, owner.user if i % 2 else member.user, poster_name=f"posters/{i}.jpg")
     assert len(small) <= 8  # session, user, membership, teams for the switcher, count, page, members
     with django_assert_num_queries(len(small)):
         response = member_client.get(reverse("generator:gallery"))
@@ -576,36 +507,21 @@ def test_poster_is_served_to_the_team_only(member_client, team, member, other_te
     response = member_client.get(reverse("generator:poster", args=[mine.uuid]))
     assert response.status_code == 200
     assert b"".join(response.streaming_content).startswith(b"\xff\xd8")
-    assert (
-        member_client.get(reverse("generator:poster", args=[foreign.uuid])).status_code
-        == 404
-    )
+    assert member_client.get(reverse("generator:poster", args=[foreign.uuid])).status_code == 404
 
 
-def test_delete_video_by_creator_removes_it_from_the_gallery(
-    member_client, team, member
-):
+def test_delete_video_by_creator_removes_it_from_the_gallery(member_client, team, member):
     generation = make_generation(team, member.user, prompt="to be deleted")
-    response = member_client.post(
-        reverse("generator:video-delete", args=[generation.uuid])
-    )
+    response = member_client.post(reverse("generator:video-delete", args=[generation.uuid]))
     assert response.status_code == 302
     generation.refresh_from_db()
     assert generation.deleted_at is not None
-    assert (
-        "to be deleted"
-        not in member_client.get(reverse("generator:gallery")).content.decode()
-    )
+    assert "to be deleted" not in member_client.get(reverse("generator:gallery")).content.decode()
 
 
 def test_member_cannot_delete_someone_elses_video(member_client, team, owner):
     generation = make_generation(team, owner.user)
-    assert (
-        member_client.post(
-            reverse("generator:video-delete", args=[generation.uuid])
-        ).status_code
-        == 403
-    )
+    assert member_client.post(reverse("generator:video-delete", args=[generation.uuid])).status_code == 403
     generation.refresh_from_db()
     assert generation.deleted_at is None
 
@@ -616,12 +532,8 @@ def test_another_teams_generation_pages_are_404(member_client, other_team, name)
     assert member_client.get(reverse(name, args=[foreign.uuid])).status_code == 404
 
 
-@pytest.mark.parametrize(
-    "name", ["generator:job-cancel", "generator:job-retry", "generator:video-delete"]
-)
-def test_another_teams_generation_actions_are_404_and_change_nothing(
-    owner_client, other_team, name
-):
+@pytest.mark.parametrize("name", ["generator:job-cancel", "generator:job-retry", "generator:video-delete"])
+def test_another_teams_generation_actions_are_404_and_change_nothing(owner_client, other_team, name):
     foreign = make_generation(other_team, status=Status.PROCESSING)
     assert owner_client.post(reverse(name, args=[foreign.uuid])).status_code == 404
     foreign.refresh_from_db()
@@ -640,9 +552,7 @@ def test_connect_a_local_storage_and_test_it_step_by_step(owner_client, team):
     )
     assert response.status_code == 302
     storage = Storage.objects.get(team=team, name="photos")
-    check = owner_client.post(
-        reverse("generator:storage-check", args=[storage.pk]), HTTP_HX_REQUEST="true"
-    )
+    check = owner_client.post(reverse("generator:storage-check", args=[storage.pk]), HTTP_HX_REQUEST="true")
     html = check.content.decode()
     assert check.status_code == 200
     assert "<html" not in html
@@ -652,9 +562,7 @@ def test_connect_a_local_storage_and_test_it_step_by_step(owner_client, team):
 
 
 def test_connect_storage_with_a_bad_name_shows_the_error(owner_client, team):
-    response = owner_client.post(
-        reverse("generator:storage-connect"), {"name": "bad name!", "type": "local"}
-    )
+    response = owner_client.post(reverse("generator:storage-connect"), {"name": "bad name!", "type": "local"})
     assert response.status_code == 422
     assert 'class="errorlist"' in response.content.decode()
     assert not Storage.objects.filter(team=team).exists()
@@ -662,31 +570,17 @@ def test_connect_storage_with_a_bad_name_shows_the_error(owner_client, team):
 
 def test_member_cannot_connect_or_disconnect_storages(member_client, team):
     storage = local_storage(team)
-    assert (
-        member_client.post(
-            reverse("generator:storage-connect"), {"name": "x", "type": "local"}
-        ).status_code
-        == 403
-    )
-    assert (
-        member_client.post(
-            reverse("generator:storage-disconnect", args=[storage.pk])
-        ).status_code
-        == 403
-    )
+    assert member_client.post(reverse("generator:storage-connect"), {"name": "x", "type": "local"}).status_code == 403
+    assert member_client.post(reverse("generator:storage-disconnect", args=[storage.pk])).status_code == 403
     assert Storage.objects.filter(pk=storage.pk).exists()
 
 
-def test_member_cannot_run_the_storage_check_and_is_not_offered_it(
-    member_client, team, monkeypatch
-):
+def test_member_cannot_run_the_storage_check_and_is_not_offered_it(member_client, team, monkeypatch):
     from generator import views
 
     storage = local_storage(team)
     probes = []
-    monkeypatch.setattr(
-        views, "run_storage_check", lambda **kwargs: probes.append(kwargs)
-    )
+    monkeypatch.setattr(views, "run_storage_check", lambda **kwargs: probes.append(kwargs))
     url = reverse("generator:storage-check", args=[storage.pk])
     assert member_client.post(url).status_code == 403
     assert member_client.post(url, HTTP_HX_REQUEST="true").status_code == 403
@@ -703,9 +597,7 @@ def test_browse_lists_folders_and_image_thumbnails(member_client, team, settings
     (root / "shoes").mkdir(parents=True)
     (root / "shoes" / "red.png").write_bytes(png_bytes())
     (root / "notes.txt").write_text("hello")
-    top = member_client.get(
-        reverse("generator:storage-browse", args=[storage.pk]), HTTP_HX_REQUEST="true"
-    )
+    top = member_client.get(reverse("generator:storage-browse", args=[storage.pk]), HTTP_HX_REQUEST="true")
     assert top.status_code == 200
     assert "<html" not in top.content.decode()
     assert "shoes" in top.content.decode()
@@ -733,12 +625,7 @@ def test_thumbnail_refuses_traversal(member_client, team):
 
 def test_disconnect_storage(owner_client, team):
     storage = local_storage(team)
-    assert (
-        owner_client.post(
-            reverse("generator:storage-disconnect", args=[storage.pk])
-        ).status_code
-        == 302
-    )
+    assert owner_client.post(reverse("generator:storage-disconnect", args=[storage.pk])).status_code == 302
     assert not Storage.objects.filter(pk=storage.pk).exists()
 
 
@@ -789,9 +676,7 @@ def test_credits_page_shows_balance_usage_chart_and_ledger(member_client, team, 
 
 
 def test_credits_ledger_fragment(member_client, team):
-    html = member_client.get(
-        reverse("generator:credits"), HTTP_HX_REQUEST="true"
-    ).content.decode()
+    html = member_client.get(reverse("generator:credits"), HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in html
     assert 'id="ledger"' in html
 
@@ -800,10 +685,7 @@ def test_credits_page_does_not_show_another_teams_ledger(member_client, other_te
     from generator.services.billing import credits_grant
 
     credits_grant(team=other_team, amount=5, reason="foreign gift")
-    assert (
-        "foreign gift"
-        not in member_client.get(reverse("generator:credits")).content.decode()
-    )
+    assert "foreign gift" not in member_client.get(reverse("generator:credits")).content.decode()
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -828,16 +710,8 @@ def test_create_key_shows_the_secret_once_and_it_works(owner_client, team):
 def test_member_cannot_create_or_revoke_keys(member_client, team):
     make_api_key(team)
     key = ApiKey.objects.get(team=team)
-    assert (
-        member_client.post(
-            reverse("generator:key-create"), {"name": "x", "scopes": ["storage"]}
-        ).status_code
-        == 403
-    )
-    assert (
-        member_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code
-        == 403
-    )
+    assert member_client.post(reverse("generator:key-create"), {"name": "x", "scopes": ["storage"]}).status_code == 403
+    assert member_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code == 403
     key.refresh_from_db()
     assert key.revoked_at is None
 
@@ -845,10 +719,7 @@ def test_member_cannot_create_or_revoke_keys(member_client, team):
 def test_revoke_key(owner_client, team):
     make_api_key(team, name="old")
     key = ApiKey.objects.get(team=team)
-    assert (
-        owner_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code
-        == 302
-    )
+    assert owner_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert "revoked" in owner_client.get(reverse("generator:keys")).content.decode()
@@ -857,10 +728,7 @@ def test_revoke_key(owner_client, team):
 def test_another_teams_key_is_404(owner_client, other_team):
     make_api_key(other_team)
     key = ApiKey.objects.get(team=other_team)
-    assert (
-        owner_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code
-        == 404
-    )
+    assert owner_client.post(reverse("generator:key-revoke", args=[key.pk])).status_code == 404
     key.refresh_from_db()
     assert key.revoked_at is None
 
@@ -869,9 +737,7 @@ def test_another_teams_key_is_404(owner_client, other_team):
 
 
 def test_invite_link_creates_the_account_once(owner_client, client, team, owner):
-    response = owner_client.post(
-        reverse("generator:team-invite"), {"email": "new@example.com", "role": "member"}
-    )
+    response = owner_client.post(reverse("generator:team-invite"), {"email": "new@example.com", "role": "member"})
     assert response.status_code == 200
     link = response.content.decode().split('id="invite-link">')[1].split("<")[0]
     path = link.removeprefix("http://testserver")
@@ -880,9 +746,7 @@ def test_invite_link_creates_the_account_once(owner_client, client, team, owner)
     form = client.get(path)
     assert form.status_code == 200
     assert "Join Acme" in form.content.decode()
-    accepted = client.post(
-        path, {"name": "New Person", "password1": PASSWORD, "password2": PASSWORD}
-    )
+    accepted = client.post(path, {"name": "New Person", "password1": PASSWORD, "password2": PASSWORD})
     assert accepted.status_code == 302
     membership = Membership.objects.get(team=team, user__email="new@example.com")
     assert membership.role == "member"
@@ -894,18 +758,14 @@ def test_invite_link_creates_the_account_once(owner_client, client, team, owner)
 
 def test_expired_invite_is_refused(client, team, owner):
     invite, raw = invite_create(team=team, actor=owner, email="late@example.com")
-    Invite.objects.filter(pk=invite.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
+    Invite.objects.filter(pk=invite.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     response = client.get(reverse("generator:invite-accept", args=[raw]))
     assert response.status_code == 404
     assert "not valid" in response.content.decode()
 
 
 def test_member_cannot_invite(member_client):
-    response = member_client.post(
-        reverse("generator:team-invite"), {"email": "x@example.com", "role": "member"}
-    )
+    response = member_client.post(reverse("generator:team-invite"), {"email": "x@example.com", "role": "member"})
     assert response.status_code == 403
     assert not Invite.objects.exists()
 
@@ -921,16 +781,12 @@ def test_removing_a_member_revokes_their_keys(owner_client, team, member):
 
 
 def test_last_owner_cannot_be_removed(owner_client, owner):
-    response = owner_client.post(
-        reverse("generator:member-remove", args=[owner.pk]), follow=True
-    )
+    response = owner_client.post(reverse("generator:member-remove", args=[owner.pk]), follow=True)
     assert "at least one owner" in response.content.decode()
     assert Membership.objects.filter(pk=owner.pk).exists()
 
 
-def test_owner_sets_a_monthly_cap_that_the_credit_hold_enforces(
-    owner_client, client, team, member
-):
+def test_owner_sets_a_monthly_cap_that_the_credit_hold_enforces(owner_client, client, team, member):
     response = owner_client.post(
         reverse("generator:member-update", args=[member.pk]),
         {f"m{member.pk}-role": "member", f"m{member.pk}-monthly_cap": "40"},
@@ -948,18 +804,8 @@ def test_owner_sets_a_monthly_cap_that_the_credit_hold_enforces(
 
 def test_another_teams_member_is_404(owner_client, other_team):
     foreign = Membership.objects.get(team=other_team)
-    assert (
-        owner_client.post(
-            reverse("generator:member-remove", args=[foreign.pk])
-        ).status_code
-        == 404
-    )
-    assert (
-        owner_client.post(
-            reverse("generator:member-update", args=[foreign.pk]), {}
-        ).status_code
-        == 404
-    )
+    assert owner_client.post(reverse("generator:member-remove", args=[foreign.pk])).status_code == 404
+    assert owner_client.post(reverse("generator:member-update", args=[foreign.pk]), {}).status_code == 404
     assert Membership.objects.filter(pk=foreign.pk).exists()
 
 
@@ -969,70 +815,43 @@ def test_switch_team_changes_the_current_team(client, team, other_team):
     make_member(other_team, user)
     client.force_login(user)
     make_generation(other_team, prompt="other team video")
-    assert (
-        "other team video"
-        not in client.get(reverse("generator:gallery")).content.decode()
-    )
-    response = client.post(
-        reverse("generator:team-switch"), {"team": other_team.pk, "next": "/gallery/"}
-    )
+    assert "other team video" not in client.get(reverse("generator:gallery")).content.decode()
+    response = client.post(reverse("generator:team-switch"), {"team": other_team.pk, "next": "/gallery/"})
     assert response.status_code == 302
     assert response["Location"] == "/gallery/"
-    assert (
-        "other team video" in client.get(reverse("generator:gallery")).content.decode()
-    )
+    assert "other team video" in client.get(reverse("generator:gallery")).content.decode()
 
 
 def test_cannot_switch_to_a_team_you_are_not_in(member_client, other_team):
-    assert (
-        member_client.post(
-            reverse("generator:team-switch"), {"team": other_team.pk}
-        ).status_code
-        == 404
-    )
+    assert member_client.post(reverse("generator:team-switch"), {"team": other_team.pk}).status_code == 404
 
 
 # --- accounts ---------------------------------------------------------------------------------
 
 
 def test_login_with_email_and_logout(client, member):
-    response = client.post(
-        reverse("login"), {"username": "MIA@example.com", "password": PASSWORD}
-    )
+    response = client.post(reverse("login"), {"username": "MIA@example.com", "password": PASSWORD})
     assert response.status_code == 302
     assert client.get(reverse("generator:home")).status_code == 200
     assert client.post(reverse("logout")).status_code == 302
     assert client.get(reverse("generator:home")).status_code == 302
 
 
-def test_login_is_throttled_after_five_failures_per_email_and_address(
-    client, member, owner
-):
+def test_login_is_throttled_after_five_failures_per_email_and_address(client, member, owner):
     from django.core.cache import cache
 
     from generator.forms import _login_key
 
-    keys = [
-        _login_key(email, "127.0.0.1")
-        for email in ("mia@example.com", "owner@example.com")
-    ]
-    cache.delete_many(
-        keys
-    )  # only this test's counters: the cache may be a shared Redis
+    keys = [_login_key(email, "127.0.0.1") for email in ("mia@example.com", "owner@example.com")]
+    cache.delete_many(keys)  # only this test's counters: the cache may be a shared Redis
     try:
         for _ in range(5):
-            response = client.post(
-                reverse("login"), {"username": "mia@example.com", "password": "wrong"}
-            )
+            response = client.post(reverse("login"), {"username": "mia@example.com", "password": "wrong"})
             assert response.status_code == 200
-        blocked = client.post(
-            reverse("login"), {"username": "mia@example.com", "password": PASSWORD}
-        )
+        blocked = client.post(reverse("login"), {"username": "mia@example.com", "password": PASSWORD})
         assert "Too many failed attempts" in blocked.content.decode()
         assert "_auth_user_id" not in client.session
-        other = client.post(
-            reverse("login"), {"username": "owner@example.com", "password": PASSWORD}
-        )
+        other = client.post(reverse("login"), {"username": "owner@example.com", "password": PASSWORD})
         assert other.status_code == 302
     finally:
         cache.delete_many(keys)
@@ -1049,9 +868,7 @@ def test_password_change_page(member_client):
     assert member_client.get(reverse("password_change")).status_code == 200
 
 
-def test_owner_sets_a_webhook_and_sees_the_secret_once_and_the_delivery_log(
-    owner_client, team
-):
+def test_owner_sets_a_webhook_and_sees_the_secret_once_and_the_delivery_log(owner_client, team):
     from generator.models import WebhookDelivery
 
     response = owner_client.post(
@@ -1063,18 +880,14 @@ def test_owner_sets_a_webhook_and_sees_the_secret_once_and_the_delivery_log(
     assert team.webhook_url == "https://hooks.example.com/video"
     assert f'id="webhook-secret">{team.webhook_secret}<' in response.content.decode()
     generation = make_generation(team)
-    WebhookDelivery.objects.create(
-        generation=generation, url=team.webhook_url, attempt=2, status_code=503
-    )
+    WebhookDelivery.objects.create(generation=generation, url=team.webhook_url, attempt=2, status_code=503)
     page = owner_client.get(reverse("generator:team")).content.decode()
     assert team.webhook_secret not in page
     assert ">503<" in page
 
 
 def test_webhook_to_a_private_address_is_refused_inline(owner_client, team):
-    response = owner_client.post(
-        reverse("generator:team-webhook"), {"webhook_url": "http://127.0.0.1/hook"}
-    )
+    response = owner_client.post(reverse("generator:team-webhook"), {"webhook_url": "http://127.0.0.1/hook"})
     assert response.status_code == 422
     assert 'class="errorlist"' in response.content.decode()
     team.refresh_from_db()
@@ -1083,9 +896,7 @@ def test_webhook_to_a_private_address_is_refused_inline(owner_client, team):
 
 def test_member_cannot_set_the_webhook(member_client, team):
     assert (
-        member_client.post(
-            reverse("generator:team-webhook"), {"webhook_url": "https://x.example.com/"}
-        ).status_code
+        member_client.post(reverse("generator:team-webhook"), {"webhook_url": "https://x.example.com/"}).status_code
         == 403
     )
 
@@ -1098,9 +909,7 @@ def test_heic_upload_is_accepted_and_kept_with_its_extension(member_client, team
     Image.new("RGB", (400, 320), (10, 120, 60)).save(buffer, "HEIF")
     upload = io.BytesIO(buffer.getvalue())
     upload.name = "IMG_0001.HEIC"
-    response = member_client.post(
-        reverse("generator:generate"), {**form_data(source="upload"), "upload": upload}
-    )
+    response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
     assert response.status_code == 302
     assert Generation.objects.get(team=team).request["input"].endswith(".heic")
 
@@ -1112,26 +921,20 @@ def test_job_page_names_what_the_engine_did(member_client, team, member):
         "suppressed": ["shake"],
     }
     generation = make_generation(team, member.user, plan=plan)
-    html = member_client.get(
-        reverse("generator:job-detail", args=[generation.uuid])
-    ).content.decode()
+    html = member_client.get(reverse("generator:job-detail", args=[generation.uuid])).content.decode()
     assert "zoom in, light sweep" in html
     assert "avoided: shake" in html
 
 
 def test_finished_job_says_how_long_it_took_in_seconds(member_client, team, member):
     generation = make_generation(team, member.user)
-    Generation.objects.filter(pk=generation.pk).update(
-        completed_at=generation.created_at + timedelta(seconds=23)
-    )
+    Generation.objects.filter(pk=generation.pk).update(completed_at=generation.created_at + timedelta(seconds=23))
     assert "in 23 s" in member_client.get(reverse("generator:jobs")).content.decode()
 
 
 def test_done_job_page_offers_the_player_and_download(member_client, team, member):
     generation = make_generation(team, member.user, poster_name="posters/x.jpg")
-    html = member_client.get(
-        reverse("generator:job-detail", args=[generation.uuid])
-    ).content.decode()
+    html = member_client.get(reverse("generator:job-detail", args=[generation.uuid])).content.decode()
     assert 'data-video="http://testserver/v/' in html
     assert "Download" in html
 
@@ -1141,20 +944,12 @@ def _card_html(html: str, generation) -> str:
     return before.rsplit("<article", 1)[1] + after.split("</article>")[0]
 
 
-def test_video_whose_output_storage_was_disconnected_says_so_without_a_player(
-    member_client, team, member
-):
+def test_video_whose_output_storage_was_disconnected_says_so_without_a_player(member_client, team, member):
     kept = local_storage(team, name="kept", path="kept")
-    connected = make_generation(
-        team, member.user, is_temporary=False, output_storage=kept, output_key="kept/a.mp4"
-    )
-    orphan = make_generation(
-        team, member.user, is_temporary=False, output_storage=None, output_key="gone/b.mp4"
-    )
+    connected = make_generation(team, member.user, is_temporary=False, output_storage=kept, output_key="kept/a.mp4")
+    orphan = make_generation(team, member.user, is_temporary=False, output_storage=None, output_key="gone/b.mp4")
     gallery = member_client.get(reverse("generator:gallery")).content.decode()
-    page = member_client.get(
-        reverse("generator:job-detail", args=[orphan.uuid])
-    ).content.decode()
+    page = member_client.get(reverse("generator:job-detail", args=[orphan.uuid])).content.decode()
     for card in (_card_html(gallery, orphan), _card_html(page, orphan)):
         assert "Storage disconnected" in card
         assert "data-video" not in card
@@ -1188,13 +983,9 @@ def test_refused_upload_leaves_no_file_behind(member_client, team, settings):
     assert not [p for p in folder.rglob("*") if p.is_file()]
 
 
-def test_queued_job_shows_its_position_in_the_shared_queue(
-    member_client, team, member, other_team
-):
+def test_queued_job_shows_its_position_in_the_shared_queue(member_client, team, member, other_team):
     now = timezone.now()
-    make_generation(
-        other_team, status=Status.PROCESSING, created_at=now - timedelta(seconds=30)
-    )
+    make_generation(other_team, status=Status.PROCESSING, created_at=now - timedelta(seconds=30))
     make_generation(
         team,
         member.user,
@@ -1208,28 +999,18 @@ def test_queued_job_shows_its_position_in_the_shared_queue(
         status=Status.PROCESSING,
         created_at=now - timedelta(seconds=10),
     )
-    row = member_client.get(
-        reverse("generator:job-detail", args=[mine.uuid]), HTTP_HX_REQUEST="true"
-    ).content.decode()
+    row = member_client.get(reverse("generator:job-detail", args=[mine.uuid]), HTTP_HX_REQUEST="true").content.decode()
     assert "position 2 in the queue" in row
-    first = make_generation(
-        other_team, status=Status.PROCESSING, created_at=now - timedelta(seconds=40)
-    )
+    first = make_generation(other_team, status=Status.PROCESSING, created_at=now - timedelta(seconds=40))
     Generation.objects.filter(pk=first.pk).update(stage=Stage.FETCHING)
-    Generation.objects.filter(team=other_team, stage=Stage.QUEUED).update(
-        stage=Stage.FETCHING
-    )
-    row = member_client.get(
-        reverse("generator:job-detail", args=[mine.uuid]), HTTP_HX_REQUEST="true"
-    ).content.decode()
+    Generation.objects.filter(team=other_team, stage=Stage.QUEUED).update(stage=Stage.FETCHING)
+    row = member_client.get(reverse("generator:job-detail", args=[mine.uuid]), HTTP_HX_REQUEST="true").content.decode()
     assert "next in line" in row
 
 
 def test_password_reset_link_sets_a_new_password(client, member):
     client.post(reverse("password_reset"), {"email": "mia@example.com"})
-    link = next(
-        line for line in mail.outbox[0].body.splitlines() if "/accounts/reset/" in line
-    )
+    link = next(line for line in mail.outbox[0].body.splitlines() if "/accounts/reset/" in line)
     path = link.strip().removeprefix("http://testserver")
     form_page = client.get(path, follow=True)
     assert "Choose a new password" in form_page.content.decode()

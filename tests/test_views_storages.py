@@ -42,33 +42,20 @@ def s3_form(server, bucket, **overrides) -> dict:
     return data
 
 
-def test_connect_s3_through_the_form_then_browse_with_thumbnails(
-    owner_client, s3_server, s3_bucket
-):
-    response = owner_client.post(
-        reverse("generator:storage-connect"), s3_form(s3_server, s3_bucket)
-    )
+def test_connect_s3_through_the_form_then_browse_with_thumbnails(owner_client, s3_server, s3_bucket):
+    response = owner_client.post(reverse("generator:storage-connect"), s3_form(s3_server, s3_bucket))
     assert response.status_code == 302, response.content.decode()[-3000:]
     storage = Storage.objects.get(team=owner_client.team, name="shop")
     assert storage.parameters["bucket"] == s3_bucket
-    assert (
-        s3_server.secret_key
-        not in owner_client.get(reverse("generator:storages")).content.decode()
-    )
+    assert s3_server.secret_key not in owner_client.get(reverse("generator:storages")).content.decode()
 
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), (20, 120, 200)).save(buffer, "JPEG")
-    s3_server.client().put_object(
-        Bucket=s3_bucket, Key="catalogue/shoes/blue.jpg", Body=buffer.getvalue()
-    )
+    s3_server.client().put_object(Bucket=s3_bucket, Key="catalogue/shoes/blue.jpg", Body=buffer.getvalue())
 
-    check = owner_client.post(
-        reverse("generator:storage-check", args=[storage.pk]), HTTP_HX_REQUEST="true"
-    )
+    check = owner_client.post(reverse("generator:storage-check", args=[storage.pk]), HTTP_HX_REQUEST="true")
     assert "Connection works." in check.content.decode()
-    top = owner_client.get(
-        reverse("generator:storage-browse", args=[storage.pk]), {"pick": "1"}
-    ).content.decode()
+    top = owner_client.get(reverse("generator:storage-browse", args=[storage.pk]), {"pick": "1"}).content.decode()
     assert "shoes" in top
     inner = owner_client.get(
         reverse("generator:storage-browse", args=[storage.pk]),
@@ -84,9 +71,7 @@ def test_connect_s3_through_the_form_then_browse_with_thumbnails(
     assert Image.open(io.BytesIO(thumb.content)).size == (240, 180)
 
 
-def test_wrong_s3_secret_is_refused_on_the_form_without_echoing_it(
-    owner_client, s3_server, s3_bucket
-):
+def test_wrong_s3_secret_is_refused_on_the_form_without_echoing_it(owner_client, s3_server, s3_bucket):
     response = owner_client.post(
         reverse("generator:storage-connect"),
         s3_form(s3_server, s3_bucket, secret_access_key="wrong-secret-value-123"),

@@ -56,7 +56,9 @@ def _finished_generation(team, *, status=Generation.Status.DONE) -> Generation:
         stage=Generation.Stage.DONE if status == Generation.Status.DONE else Generation.Stage.ERROR,
         progress=100,
         cost=5,
-        errors=[] if status == Generation.Status.DONE else [{"error": "could not resolve host x", "created_at": now.isoformat()}],
+        errors=[]
+        if status == Generation.Status.DONE
+        else [{"error": "could not resolve host x", "created_at": now.isoformat()}],
         started_at=now - timedelta(seconds=20),
         completed_at=now,
     )
@@ -172,7 +174,9 @@ def test_gives_up_after_five_attempts(receiver):
     for attempt in range(1, 6):
         webhook_deliver_task(generation.id, attempt)
 
-    assert list(WebhookDelivery.objects.filter(generation=generation).order_by("attempt").values_list("attempt", flat=True)) == [1, 2, 3, 4, 5]
+    assert list(
+        WebhookDelivery.objects.filter(generation=generation).order_by("attempt").values_list("attempt", flat=True)
+    ) == [1, 2, 3, 4, 5]
     assert _retry_schedule(generation, 6) is None
     assert len(receiver.requests) == 5
 
@@ -241,7 +245,9 @@ def test_webhook_to_a_loopback_name_is_refused_at_delivery(settings, receiver):
 def test_webhook_to_a_private_address_is_refused_without_connecting(monkeypatch):
     dials = []
     monkeypatch.setattr(
-        socket, "getaddrinfo", lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))]
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))],
     )
     monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: dials.append(address))
     team = make_team()
@@ -292,7 +298,10 @@ def test_configure_generates_a_secret_and_keeps_it_when_the_url_changes():
 
 def test_configure_accepts_a_given_secret_and_clears_with_an_empty_url():
     team = make_team()
-    assert webhook_configure(team=team, url="https://hooks.example.com/a", secret="s3cr3t-s3cr3t-s3cr3t") == "s3cr3t-s3cr3t-s3cr3t"
+    assert (
+        webhook_configure(team=team, url="https://hooks.example.com/a", secret="s3cr3t-s3cr3t-s3cr3t")
+        == "s3cr3t-s3cr3t-s3cr3t"
+    )
     assert webhook_configure(team=team, url="") == ""
     team.refresh_from_db()
     assert (team.webhook_url, team.webhook_secret) == ("", "")
@@ -326,7 +335,9 @@ def test_configure_refuses_a_weak_secret():
     assert "webhook_secret" in caught.value.details
 
 
-def test_a_job_that_ends_in_error_posts_its_reason_to_the_webhook(receiver, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_job_that_ends_in_error_posts_its_reason_to_the_webhook(
+    receiver, monkeypatch, django_capture_on_commit_callbacks
+):
     from generator.schemas import GenerateRequest
     from generator.services.generations import generation_create, generation_run
 
@@ -338,7 +349,9 @@ def test_a_job_that_ends_in_error_posts_its_reason_to_the_webhook(receiver, monk
     monkeypatch.setattr(queue, "async_task", run_inline)
     receiver.routes["/hook"] = Route(status=200)
     team, secret = _team_with_hook(receiver)
-    request = GenerateRequest(input=receiver.url("/gone.jpg"), options={"prompt": {"text": "slow zoom in"}, "duration": 5})
+    request = GenerateRequest(
+        input=receiver.url("/gone.jpg"), options={"prompt": {"text": "slow zoom in"}, "duration": 5}
+    )
     generation = generation_create(team=team, request=request).generation
 
     with django_capture_on_commit_callbacks(execute=True):

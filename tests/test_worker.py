@@ -41,9 +41,7 @@ class ImageServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status, content_type, body = routes.get(
-                    self.path, (404, "text/plain", b"not found")
-                )
+                status, content_type, body = routes.get(self.path, (404, "text/plain", b"not found"))
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -103,19 +101,11 @@ def probe(path: Path) -> dict:
 
 
 def media_files(settings) -> list[str]:
-    return sorted(
-        str(p.relative_to(settings.MEDIA_ROOT))
-        for p in Path(settings.MEDIA_ROOT).rglob("*")
-        if p.is_file()
-    )
+    return sorted(str(p.relative_to(settings.MEDIA_ROOT)) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
 
 
 def ledger(generation) -> list[tuple[str, int]]:
-    return list(
-        CreditLedger.objects.filter(generation=generation)
-        .order_by("pk")
-        .values_list("kind", "amount")
-    )
+    return list(CreditLedger.objects.filter(generation=generation).order_by("pk").values_list("kind", "amount"))
 
 
 @pytest.mark.django_db
@@ -164,11 +154,7 @@ def test_url_job_ends_done_with_a_real_mp4_and_poster(image_server, settings):
         assert (poster.format, poster.size) == ("JPEG", (902, 600))
     assert ledger(generation) == [("hold", -35)]
     # Progress writes are throttled (SPEC 10: about 2 a second per job).
-    writes = [
-        q
-        for q in queries.captured_queries
-        if q["sql"].startswith('UPDATE "generator_generation"')
-    ]
+    writes = [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "generator_generation"')]
     assert len(writes) <= 2 * elapsed + 8
 
 
@@ -189,15 +175,11 @@ def test_running_a_finished_job_again_changes_nothing(image_server, settings):
 @pytest.mark.django_db
 def test_storage_input_and_folder_output_fill_output_object(settings):
     team = make_team(credits=100)
-    Storage.objects.create(
-        team=team, name="shop", type="local", parameters={"path": "shop"}
-    )
+    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": "shop"})
     folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "shop" / "in"
     folder.mkdir(parents=True)
     shutil.copy(FIXTURES / "coffee.png", folder / "coffee.png")
-    generation = submit(
-        team, input="storage://shop/in/coffee.png", output="storage://shop/out/"
-    )
+    generation = submit(team, input="storage://shop/in/coffee.png", output="storage://shop/out/")
     generation_run(generation.pk)
     generation.refresh_from_db()
     assert generation.status == "DONE", generation.errors
@@ -220,9 +202,7 @@ def test_storage_input_and_folder_output_fill_output_object(settings):
 @pytest.mark.django_db
 def test_exact_key_output_overwrites_that_object(settings):
     team = make_team(credits=100)
-    Storage.objects.create(
-        team=team, name="shop", type="local", parameters={"path": ""}
-    )
+    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     (settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug).mkdir()
     shutil.copy(
         FIXTURES / "chelsea.png",
@@ -231,15 +211,11 @@ def test_exact_key_output_overwrites_that_object(settings):
     target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "videos" / "cat.mp4"
     target.parent.mkdir()
     target.write_bytes(b"old")
-    generation = submit(
-        team, input="storage://shop/cat.png", output="storage://shop/videos/cat.mp4"
-    )
+    generation = submit(team, input="storage://shop/cat.png", output="storage://shop/videos/cat.mp4")
     generation_run(generation.pk)
     generation.refresh_from_db()
     assert generation.status == "DONE", generation.errors
-    assert (
-        generation.output_object["claid_storage_uri"] == "storage://shop/videos/cat.mp4"
-    )
+    assert generation.output_object["claid_storage_uri"] == "storage://shop/videos/cat.mp4"
     assert probe(target)["frames"] == 150
 
 
@@ -260,9 +236,7 @@ def closed_port() -> int:
         ("storage-missing", "no object"),
     ],
 )
-def test_failed_job_ends_error_with_one_refund_and_no_files(
-    image_server, settings, case, expected
-):
+def test_failed_job_ends_error_with_one_refund_and_no_files(image_server, settings, case, expected):
     image_server.routes["/page.jpg"] = (
         200,
         "image/jpeg",
@@ -270,9 +244,7 @@ def test_failed_job_ends_error_with_one_refund_and_no_files(
     )
     image_server.routes["/tiny.png"] = (200, "image/png", png_bytes((200, 200)))
     team = make_team(credits=100)
-    Storage.objects.create(
-        team=team, name="shop", type="local", parameters={"path": ""}
-    )
+    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     port = closed_port()
     settings.GENERATOR_FETCH_ALLOW_HOSTS = [
         *settings.GENERATOR_FETCH_ALLOW_HOSTS,
@@ -301,22 +273,16 @@ def test_failed_job_ends_error_with_one_refund_and_no_files(
     assert ledger(generation) == [("hold", -35), ("refund", 35)]
     assert team.balance == 100
     assert media_files(settings) == []
-    assert not any(
-        p.is_file() for p in Path(settings.GENERATOR_LOCAL_STORAGE_ROOT).rglob("*")
-    )
+    assert not any(p.is_file() for p in Path(settings.GENERATOR_LOCAL_STORAGE_ROOT).rglob("*"))
 
 
 @pytest.mark.django_db
-def test_reaper_requeues_an_expired_lease_then_fails_with_one_refund(
-    django_capture_on_commit_callbacks, settings
-):
+def test_reaper_requeues_an_expired_lease_then_fails_with_one_refund(django_capture_on_commit_callbacks, settings):
     settings.GENERATOR_MAX_ATTEMPTS = 2
     team = make_team(credits=100)
     generation = submit(team, input="https://shop.example/a.jpg")
     past = timezone.now() - timedelta(seconds=1)
-    Generation.objects.filter(pk=generation.pk).update(
-        stage="rendering", attempts=1, lease_expires_at=past
-    )
+    Generation.objects.filter(pk=generation.pk).update(stage="rendering", attempts=1, lease_expires_at=past)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         report = generations_reap()
     assert report.requeued == 1
@@ -327,9 +293,7 @@ def test_reaper_requeues_an_expired_lease_then_fails_with_one_refund(
         "queued",
         0,
     )
-    Generation.objects.filter(pk=generation.pk).update(
-        stage="storing", attempts=2, lease_expires_at=past
-    )
+    Generation.objects.filter(pk=generation.pk).update(stage="storing", attempts=2, lease_expires_at=past)
     assert generations_reap().failed == 1
     assert generations_reap().failed == 0
     generation.refresh_from_db()
@@ -352,9 +316,7 @@ def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(
     Generation.objects.filter(pk=running.pk).update(
         stage="rendering", attempts=1, lease_expires_at=now + timedelta(seconds=30)
     )
-    Generation.objects.filter(pk=lost.pk).update(
-        lease_expires_at=now - timedelta(seconds=1)
-    )
+    Generation.objects.filter(pk=lost.pk).update(lease_expires_at=now - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         report = generations_reap()
     assert (report.requeued, report.failed, report.reenqueued) == (0, 0, 1)
@@ -370,11 +332,7 @@ def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(
 
 @pytest.fixture
 def worker_env(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}
-    }
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
     env.update(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -431,16 +389,12 @@ print(generation_create(team=team, request=request).generation.pk)
 def row(db: Path, pk: int) -> dict:
     with sqlite3.connect(db, timeout=20) as conn:
         conn.row_factory = sqlite3.Row
-        found = conn.execute(
-            "SELECT * FROM generator_generation WHERE id = ?", (pk,)
-        ).fetchone()
+        found = conn.execute("SELECT * FROM generator_generation WHERE id = ?", (pk,)).fetchone()
         entries = conn.execute(
             "SELECT kind, amount FROM generator_creditledger WHERE generation_id = ? ORDER BY id",
             (pk,),
         ).fetchall()
-        balance = conn.execute(
-            "SELECT balance FROM generator_team WHERE slug = 'kill'"
-        ).fetchone()[0]
+        balance = conn.execute("SELECT balance FROM generator_team WHERE slug = 'kill'").fetchone()[0]
     return {**dict(found), "ledger": [tuple(e) for e in entries], "balance": balance}
 
 
@@ -469,9 +423,7 @@ def kill_mid_render(env: dict, db: Path, pk: int) -> dict:
     worker = start_worker(env)
     try:
         assert wait_for(
-            lambda: (
-                row(db, pk)["stage"] == "rendering" and row(db, pk)["progress"] > 20
-            ),
+            lambda: row(db, pk)["stage"] == "rendering" and row(db, pk)["progress"] > 20,
             120,
         )
     finally:
@@ -489,18 +441,14 @@ def test_worker_killed_mid_render_is_retried_and_charged_once(worker_env):
     killed = kill_mid_render(env, db, pk)
     assert killed["attempts"] == 1
     time.sleep(3.5)  # let the 3 s lease run out
-    assert "requeued=1" in manage_shell(
-        env, "from generator.tasks import reap_task; print(reap_task())"
-    )
+    assert "requeued=1" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
     worker = start_worker(env)
     reaped_while_running = []
     try:
         assert wait_for(lambda: row(db, pk)["attempts"] == 2, 60)
         # The render outlives the 3 s lease; renewals keep the reaper off a live job.
         while row(db, pk)["status"] == "PROCESSING":
-            report = manage_shell(
-                env, "from generator.tasks import reap_task; print(reap_task())"
-            )
+            report = manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
             if row(db, pk)["status"] == "PROCESSING":
                 reaped_while_running.append(report)
         assert wait_for(lambda: row(db, pk)["status"] != "PROCESSING", 150)
@@ -523,12 +471,8 @@ def test_worker_killed_on_its_last_attempt_ends_error_with_one_refund(worker_env
     pk = int(manage_shell(env, CREATE_JOB))
     kill_mid_render(env, db, pk)
     time.sleep(3.5)
-    assert "failed=1" in manage_shell(
-        env, "from generator.tasks import reap_task; print(reap_task())"
-    )
-    assert "failed=0" in manage_shell(
-        env, "from generator.tasks import reap_task; print(reap_task())"
-    )
+    assert "failed=1" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
+    assert "failed=0" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
     final = row(db, pk)
     assert (final["status"], final["stage"]) == ("ERROR", "error")
     assert final["ledger"] == [("hold", -70), ("refund", 70)]
@@ -537,9 +481,7 @@ def test_worker_killed_on_its_last_attempt_ends_error_with_one_refund(worker_env
 
 
 @pytest.mark.django_db
-def test_finished_jobs_hand_over_to_the_webhook_once(
-    image_server, settings, monkeypatch
-):
+def test_finished_jobs_hand_over_to_the_webhook_once(image_server, settings, monkeypatch):
     from generator.services import webhooks
 
     handed = []
@@ -557,15 +499,11 @@ def test_finished_jobs_hand_over_to_the_webhook_once(
 def test_failed_store_to_storage_refunds_and_removes_the_poster(image_server, settings):
     image_server.routes["/ok.png"] = (200, "image/png", png_bytes())
     team = make_team(credits=100)
-    Storage.objects.create(
-        team=team, name="shop", type="local", parameters={"path": ""}
-    )
+    Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     team_root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug
     team_root.mkdir()
     (team_root / "out").write_bytes(b"a file where the folder should be")
-    generation = submit(
-        team, input=image_server.url("/ok.png"), output="storage://shop/out/"
-    )
+    generation = submit(team, input=image_server.url("/ok.png"), output="storage://shop/out/")
     generation_run(generation.pk)
     generation.refresh_from_db()
     assert generation.status == "ERROR"
@@ -578,18 +516,9 @@ def test_failed_store_to_storage_refunds_and_removes_the_poster(image_server, se
 @pytest.mark.django_db
 def test_reaper_failing_a_dead_job_removes_what_its_attempt_left(settings):
     team = make_team(credits=100)
-    storage = Storage.objects.create(
-        team=team, name="shop", type="local", parameters={"path": ""}
-    )
-    generation = submit(
-        team, input="https://shop.example/a.jpg", output="storage://shop/out/"
-    )
-    left = (
-        settings.GENERATOR_LOCAL_STORAGE_ROOT
-        / team.slug
-        / "out"
-        / f"{generation.uuid.hex}.mp4"
-    )
+    storage = Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
+    generation = submit(team, input="https://shop.example/a.jpg", output="storage://shop/out/")
+    left = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / f"{generation.uuid.hex}.mp4"
     left.parent.mkdir(parents=True)
     left.write_bytes(b"partial")
     poster = settings.MEDIA_ROOT / "posters" / f"{generation.uuid}.jpg"

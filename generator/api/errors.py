@@ -44,9 +44,7 @@ def parse_json_object(request) -> dict:
     try:
         raw = request.body
     except RequestDataTooBig:
-        raise MalformedBody(
-            f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
-        ) from None
+        raise MalformedBody(f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes") from None
     try:
         body = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):

@@ -59,14 +59,8 @@ def _chunks(handle, remaining: int):
         handle.close()
 
 
-def _stream(
-    request: HttpRequest, handle, *, size: int, content_type: str, filename: str
-) -> HttpResponse:
-    byte_range = (
-        _parse_range(request.headers.get("Range", ""), size)
-        if "Range" in request.headers
-        else None
-    )
+def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filename: str) -> HttpResponse:
+    byte_range = _parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
     if byte_range is False:
         handle.close()
         response = HttpResponse(status=416)
@@ -80,9 +74,7 @@ def _stream(
         status = 206
     length = max(0, last - first + 1)
     handle.seek(first)
-    response = StreamingHttpResponse(
-        _chunks(handle, length), status=status, content_type=content_type
-    )
+    response = StreamingHttpResponse(_chunks(handle, length), status=status, content_type=content_type)
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     if status == 206:
@@ -93,9 +85,7 @@ def _stream(
     return response
 
 
-def _serve_default(
-    request: HttpRequest, name: str, *, content_type: str, filename: str
-) -> HttpResponse:
+def _serve_default(request: HttpRequest, name: str, *, content_type: str, filename: str) -> HttpResponse:
     if not name or not default_storage.exists(name):
         raise LinkExpired
     try:
@@ -163,9 +153,7 @@ def link_serve(request: HttpRequest, token: str) -> HttpResponse:
     except (LinkExpired, ObjectMissing, FileNotFoundError):
         return HttpResponseGone("this link has expired")
     except StorageError:
-        logger.warning(
-            "link for %s: the storage could not be reached", token[:40], exc_info=True
-        )
+        logger.warning("link for %s: the storage could not be reached", token[:40], exc_info=True)
         return HttpResponse(
             "the storage holding this video could not be reached",
             status=502,

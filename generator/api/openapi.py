@@ -77,7 +77,10 @@ SCHEMAS: dict = {
         "description": "Every non-2xx answer except 429, which nests this object under `detail`.",
         "required": ["error_code", "error_type", "error_message", "error_details"],
         "properties": {
-            "error_code": {"type": "string", "enum": ["1000", "111", "112", "3000", "1004", "1005", "1009", "9000", "2001"]},
+            "error_code": {
+                "type": "string",
+                "enum": ["1000", "111", "112", "3000", "1004", "1005", "1009", "9000", "2001"],
+            },
             "error_type": {"type": "string", "enum": ["general", "auth", "billing", "validation"]},
             "error_message": {"type": "string"},
             "error_details": {
@@ -246,7 +249,10 @@ SCHEMAS: dict = {
         "required": ["data", "next_cursor"],
         "properties": {
             "data": {"type": "array", "items": _ref("Generation")},
-            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null at the end."},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as `cursor` for the next page; null at the end.",
+            },
         },
         "additionalProperties": False,
     },
@@ -340,11 +346,20 @@ def _paths() -> dict:
     generate_post_errors = {
         "400": _error("Malformed JSON.", headers=RATE_HEADERS),
         "401": UNAUTHORIZED,
-        "402": _error("Not enough credits, or the member's monthly cap is reached (code 3000, type billing).", headers=RATE_HEADERS),
+        "402": _error(
+            "Not enough credits, or the member's monthly cap is reached (code 3000, type billing).",
+            headers=RATE_HEADERS,
+        ),
         "403": _error("The API key lacks the scope (code 112, type auth).", headers=RATE_HEADERS),
         "409": _error("A request with this Idempotency-Key is still being accepted (code 1009).", headers=RATE_HEADERS),
-        "422": _error("A field broke a rule, or the Idempotency-Key was used with another body (code 9000).", headers=RATE_HEADERS),
-        "429": _json(_ref("RateLimited"), "Rate limit (code 2001), nested under `detail`.", headers={**RATE_HEADERS, **RETRY_AFTER}),
+        "422": _error(
+            "A field broke a rule, or the Idempotency-Key was used with another body (code 9000).", headers=RATE_HEADERS
+        ),
+        "429": _json(
+            _ref("RateLimited"),
+            "Rate limit (code 2001), nested under `detail`.",
+            headers={**RATE_HEADERS, **RETRY_AFTER},
+        ),
     }
     return {
         "/v1/video/generate": {
@@ -375,7 +390,11 @@ def _paths() -> dict:
                             "schema": _ref("GenerateRequest"),
                             "example": {
                                 "input": "https://shop.example/shoe.jpg",
-                                "options": {"prompt": "slow zoom out, light sweep", "duration": 5, "guidance_scale": 0.5},
+                                "options": {
+                                    "prompt": "slow zoom out, light sweep",
+                                    "duration": 5,
+                                    "guidance_scale": 0.5,
+                                },
                             },
                         }
                     },
@@ -401,7 +420,12 @@ def _paths() -> dict:
                 "summary": "List the team's generations, newest first",
                 "tags": ["video"],
                 "parameters": [
-                    {"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": STATUSES}},
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": STATUSES},
+                    },
                     {
                         "name": "limit",
                         "in": "query",
@@ -429,7 +453,11 @@ def _paths() -> dict:
                 "summary": "Get one generation (another team's id is a 404)",
                 "tags": ["video"],
                 "parameters": [ID_PARAMETER],
-                "responses": {"200": _json(_data(_ref("Generation")), "The generation."), **SECURED_ERRORS, "404": NOT_FOUND},
+                "responses": {
+                    "200": _json(_data(_ref("Generation")), "The generation."),
+                    **SECURED_ERRORS,
+                    "404": NOT_FOUND,
+                },
             }
         },
         "/v1/video/generate/{id}/cancel": {
@@ -460,7 +488,9 @@ def _paths() -> dict:
                 "summary": "Storage types this server supports",
                 "tags": ["storage"],
                 "responses": {
-                    "200": _json(_data({"type": "array", "items": {"type": "string", "enum": STORAGE_TYPES}}), "Types."),
+                    "200": _json(
+                        _data({"type": "array", "items": {"type": "string", "enum": STORAGE_TYPES}}), "Types."
+                    ),
                     **SECURED_ERRORS,
                 },
             }
@@ -470,7 +500,10 @@ def _paths() -> dict:
                 "operationId": "listStorages",
                 "summary": "The team's storages",
                 "tags": ["storage"],
-                "responses": {"200": _json(_data({"type": "array", "items": _ref("Storage")}), "Storages."), **SECURED_ERRORS},
+                "responses": {
+                    "200": _json(_data({"type": "array", "items": _ref("Storage")}), "Storages."),
+                    **SECURED_ERRORS,
+                },
             },
             "post": {
                 "operationId": "createStorage",
@@ -566,7 +599,9 @@ def openapi_document(*, server_url: str = "") -> dict:
         "tags": [{"name": "video"}, {"name": "account"}, {"name": "storage"}, {"name": "meta"}],
         "paths": _paths(),
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key of the team."}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key of the team."}
+            },
             "schemas": deepcopy(SCHEMAS),
         },
     }

@@ -36,7 +36,9 @@ def _errors(generation: Generation) -> list[dict]:
         if isinstance(item, dict)
     ]
     if not errors:  # an ERROR always says why, even if the row was failed by hand
-        errors = [{"error": "the job failed", "created_at": timestamp(generation.completed_at or generation.updated_at)}]
+        errors = [
+            {"error": "the job failed", "created_at": timestamp(generation.completed_at or generation.updated_at)}
+        ]
     return errors
 
 

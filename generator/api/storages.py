@@ -21,9 +21,7 @@ from generator.storage.registry import supported_types
 def _only_keys(body: dict, allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ValidationFailed(
-            f"unknown field: {unknown[0]}", details={key: ["unknown field"] for key in unknown}
-        )
+        raise ValidationFailed(f"unknown field: {unknown[0]}", details={key: ["unknown field"] for key in unknown})
 
 
 @api_endpoint(scope="storage", methods=("GET",))

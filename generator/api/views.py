@@ -123,7 +123,12 @@ def _list_params(request: HttpRequest) -> tuple[str | None, int, tuple[datetime,
     limit = LIST_LIMIT_DEFAULT
     raw_limit = request.GET.get("limit")
     if raw_limit not in (None, ""):
-        if raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4 and 1 <= int(raw_limit) <= LIST_LIMIT_MAX:
+        if (
+            raw_limit.isascii()
+            and raw_limit.isdigit()
+            and len(raw_limit) <= 4
+            and 1 <= int(raw_limit) <= LIST_LIMIT_MAX
+        ):
             limit = int(raw_limit)
         else:
             details["limit"] = [f"must be a whole number from 1 to {LIST_LIMIT_MAX}"]
@@ -148,9 +153,7 @@ def _generate_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
     page = list(qs[: limit + 1])
     next_cursor = _encode_cursor(page[limit - 1]) if len(page) > limit else None
-    return JsonResponse(
-        {"data": [generation_to_api(g) for g in page[:limit]], "next_cursor": next_cursor}
-    )
+    return JsonResponse({"data": [generation_to_api(g) for g in page[:limit]], "next_cursor": next_cursor})
 
 
 def _rate_headers_on_post(request: HttpRequest, key: ApiKey, response: HttpResponse) -> None:

@@ -70,7 +70,11 @@ def credits_hold(*, team: Team, generation: Generation, user=None, monthly_cap: 
                 f"monthly spending cap reached: {spent} of {monthly_cap} credits used, this needs {cost}"
             )
     return _append(
-        team=team, amount=-cost, kind=CreditLedger.Kind.HOLD, generation=generation, user=user,
+        team=team,
+        amount=-cost,
+        kind=CreditLedger.Kind.HOLD,
+        generation=generation,
+        user=user,
         reason=f"{generation.duration} s video",
     )
 
@@ -85,8 +89,12 @@ def credits_refund(*, generation: Generation, reason: str) -> CreditLedger | Non
         try:
             with transaction.atomic():
                 return _append(
-                    team=team, amount=-hold.amount, kind=CreditLedger.Kind.REFUND, generation=generation,
-                    user=hold.user, reason=reason[:500],
+                    team=team,
+                    amount=-hold.amount,
+                    kind=CreditLedger.Kind.REFUND,
+                    generation=generation,
+                    user=hold.user,
+                    reason=reason[:500],
                 )
         except IntegrityError:
             return None
@@ -126,7 +134,10 @@ def allowance_credit(*, team: Team, period: str) -> CreditLedger | None:
             if CreditLedger.objects.filter(team=locked, kind=CreditLedger.Kind.ALLOWANCE, period=period).exists():
                 return None
             return _append(
-                team=locked, amount=locked.monthly_allowance, kind=CreditLedger.Kind.ALLOWANCE, period=period,
+                team=locked,
+                amount=locked.monthly_allowance,
+                kind=CreditLedger.Kind.ALLOWANCE,
+                period=period,
                 reason=f"monthly allowance {period}",
             )
     except IntegrityError:

@@ -122,15 +122,11 @@ def generation_create(
         duration = request.duration
         cost = billing.price_for(duration)
         if locked.balance < cost:
-            raise InsufficientCredits(
-                f"not enough credits: this needs {cost}, the balance is {locked.balance}"
-            )
+            raise InsufficientCredits(f"not enough credits: this needs {cost}, the balance is {locked.balance}")
         monthly_cap = None
         if user is not None:
             monthly_cap = (
-                Membership.objects.filter(team=locked, user=user)
-                .values_list("monthly_cap", flat=True)
-                .first()
+                Membership.objects.filter(team=locked, user=user).values_list("monthly_cap", flat=True).first()
             )
         generation = Generation.objects.create(
             team=locked,
@@ -145,9 +141,7 @@ def generation_create(
             created_at=now,
             lease_expires_at=now + timedelta(seconds=queued_stale_s()),
         )
-        billing.credits_hold(
-            team=locked, generation=generation, user=user, monthly_cap=monthly_cap
-        )
+        billing.credits_hold(team=locked, generation=generation, user=user, monthly_cap=monthly_cap)
         rate = ratelimit_status(team=locked, now=now)
         enqueue_on_commit(RUN_TASK, generation.pk)
     team.balance = locked.balance
@@ -175,17 +169,13 @@ def generation_cancel(*, team: Team, generation: Generation) -> Generation:
             generation.refresh_from_db()
             if generation.status == Status.CANCELLED:
                 return generation
-            raise Conflict(
-                "the job has already started or finished and can no longer be cancelled"
-            )
+            raise Conflict("the job has already started or finished and can no longer be cancelled")
         billing.credits_refund(generation=generation, reason="cancelled")
     generation.refresh_from_db()
     return generation
 
 
-def generation_retry(
-    *, team: Team, user, generation: Generation, api_key: ApiKey | None = None
-) -> CreateResult:
+def generation_retry(*, team: Team, user, generation: Generation, api_key: ApiKey | None = None) -> CreateResult:
     """Submit the same request again as a new, charged and rate-limited generation."""
     body = generation.request
     request = GenerateRequest(
@@ -210,9 +200,7 @@ def _delete_default_files(*names: str) -> None:
         try:
             default_storage.delete(name)
         except OSError:
-            logger.warning(
-                "could not delete %s from the default storage", name, exc_info=True
-            )
+            logger.warning("could not delete %s from the default storage", name, exc_info=True)
 
 
 def generation_delete(*, team: Team, user, generation: Generation) -> None:
@@ -225,24 +213,16 @@ def generation_delete(*, team: Team, user, generation: Generation) -> None:
     """
     if generation.team_id != team.pk:
         raise Forbidden("this generation belongs to another team")
-    membership = (
-        Membership.objects.filter(team=team, user=user).first()
-        if user is not None
-        else None
-    )
+    membership = Membership.objects.filter(team=team, user=user).first() if user is not None else None
     is_creator = user is not None and generation.created_by_id == user.pk
     if not is_creator and (membership is None or not membership.can_manage):
-        raise Forbidden(
-            "only the creator of a video, an owner or an admin can delete it"
-        )
+        raise Forbidden("only the creator of a video, an owner or an admin can delete it")
     if generation.status == Status.PROCESSING:
         if generation.stage != Stage.QUEUED:
             raise Conflict("the job is running; delete it once it has finished")
         generation_cancel(team=team, generation=generation)
     now = timezone.now()
-    Generation.objects.filter(pk=generation.pk, deleted_at__isnull=True).update(
-        deleted_at=now, updated_at=now
-    )
+    Generation.objects.filter(pk=generation.pk, deleted_at__isnull=True).update(deleted_at=now, updated_at=now)
     _delete_default_files(generation.video_name, generation.poster_name)
     if generation.status == Status.DONE:  # a failed job's output was removed when it failed
         _delete_folder_output(generation)
@@ -282,11 +262,7 @@ def _claim(generation_id: int) -> int | None:
     )
     if not updated:
         return None
-    return (
-        Generation.objects.filter(pk=generation_id)
-        .values_list("attempts", flat=True)
-        .first()
-    )
+    return Generation.objects.filter(pk=generation_id).values_list("attempts", flat=True).first()
 
 
 class _Job:
@@ -302,15 +278,11 @@ class _Job:
         self.last_write = time.monotonic()
 
     def owned(self):
-        return Generation.objects.filter(
-            pk=self.pk, status=Status.PROCESSING, attempts=self.attempt
-        )
+        return Generation.objects.filter(pk=self.pk, status=Status.PROCESSING, attempts=self.attempt)
 
     def update(self, **fields: Any) -> None:
         now = timezone.now()
-        fields.setdefault(
-            "lease_expires_at", now + timedelta(seconds=settings.GENERATOR_LEASE_S)
-        )
+        fields.setdefault("lease_expires_at", now + timedelta(seconds=settings.GENERATOR_LEASE_S))
         fields["updated_at"] = now
         if not self.owned().update(**fields):
             raise _Lost
@@ -347,9 +319,7 @@ class _Job:
             except DatabaseError:
                 # A transient database error must not fail the render; the next tick tries
                 # again, and if the lease runs out meanwhile the reaper decides.
-                logger.warning(
-                    "generation %s: progress write failed", self.pk, exc_info=True
-                )
+                logger.warning("generation %s: progress write failed", self.pk, exc_info=True)
 
     def supervise(self, fn, /, *args: Any, **kwargs: Any) -> Any:
         """Run blocking work in a helper thread while this thread keeps the lease and progress.
@@ -364,9 +334,7 @@ class _Job:
             except BaseException as exc:  # re-raised on the calling thread below
                 outcome["error"] = exc
 
-        helper = threading.Thread(
-            target=target, name=f"generation-{self.pk}", daemon=True
-        )
+        helper = threading.Thread(target=target, name=f"generation-{self.pk}", daemon=True)
         helper.start()
         while helper.is_alive():
             helper.join(POLL_S)
@@ -407,9 +375,7 @@ def _fetch_input(job: _Job, generation: Generation) -> bytes:
         from generator.storage.registry import get_connector
 
         parsed = parse_storage_uri(source)
-        storage = Storage.objects.filter(
-            team_id=generation.team_id, name=parsed.name
-        ).first()
+        storage = Storage.objects.filter(team_id=generation.team_id, name=parsed.name).first()
         if storage is None:
             raise JobFailed(f"the input storage {parsed.name!r} no longer exists")
         connector = get_connector(storage)
@@ -453,9 +419,7 @@ def _save_default(name: str, path: Path) -> str:
 def _store(job: _Job, generation: Generation, video: Path, poster: Path) -> dict:
     """Put the poster in the default storage and the video where the request asked."""
     video_default, poster_default = _default_names(generation)
-    fields: dict[str, Any] = {
-        "output_object": {"ext": "mp4", "mime": "video/mp4", "format": "mp4"}
-    }
+    fields: dict[str, Any] = {"output_object": {"ext": "mp4", "mime": "video/mp4", "format": "mp4"}}
     fields["poster_name"] = job.supervise(_save_default, poster_default, poster)
     if generation.is_temporary:
         fields["video_name"] = job.supervise(_save_default, video_default, video)
@@ -464,9 +428,7 @@ def _store(job: _Job, generation: Generation, video: Path, poster: Path) -> dict
 
     storage = generation.output_storage
     if storage is None:
-        raise JobFailed(
-            "the output storage was disconnected before the video could be stored"
-        )
+        raise JobFailed("the output storage was disconnected before the video could be stored")
     connector = get_connector(storage)
     key = _output_key(generation)
     # A failed upload is cleaned up by generation_fail, and only under a name we generated:
@@ -520,9 +482,7 @@ def _notify_finished(generation_id: int) -> None:
         logger.exception("could not queue the webhook for generation %s", generation_id)
 
 
-def generation_fail(
-    *, generation_id: int, reason: str, only_if: Q | None = None
-) -> bool:
+def generation_fail(*, generation_id: int, reason: str, only_if: Q | None = None) -> bool:
     """Move a PROCESSING job to ERROR and refund it once; return False if it was not PROCESSING."""
     now = timezone.now()
     with transaction.atomic():
@@ -539,9 +499,7 @@ def generation_fail(
         )
         if not updated:
             return False
-        generation = Generation.objects.select_related("team", "output_storage").get(
-            pk=generation_id
-        )
+        generation = Generation.objects.select_related("team", "output_storage").get(pk=generation_id)
         billing.credits_refund(generation=generation, reason=reason)
     video, poster = _default_names(generation)
     _delete_default_files(video, poster)
@@ -598,17 +556,13 @@ def generation_run(generation_id: int) -> None:
             logger.info("generation %s failed: %s", generation_id, reason)
         # Only while this attempt still owns the job: one taken over meanwhile may be writing
         # the same key. generation_fail removes a partial folder output, never an exact key.
-        generation_fail(
-            generation_id=generation_id, reason=reason, only_if=Q(attempts=attempt)
-        )
+        generation_fail(generation_id=generation_id, reason=reason, only_if=Q(attempts=attempt))
 
 
 def _run(job: _Job) -> None:
     from generator.engine import decode_image, render_video
 
-    generation = Generation.objects.select_related("team", "output_storage").get(
-        pk=job.pk
-    )
+    generation = Generation.objects.select_related("team", "output_storage").get(pk=job.pk)
     data = _fetch_input(job, generation)
 
     job.stage(Stage.VALIDATING, PROGRESS_FETCHED)
@@ -622,9 +576,7 @@ def _run(job: _Job) -> None:
         "width": image.width,
         "height": image.height,
     }
-    job.update(
-        stage=Stage.RENDERING, progress=PROGRESS_VALIDATED, input_object=input_object
-    )
+    job.update(stage=Stage.RENDERING, progress=PROGRESS_VALIDATED, input_object=input_object)
 
     with tempfile.TemporaryDirectory(prefix="generation-") as workdir:
         video = Path(workdir) / "video.mp4"

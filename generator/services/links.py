@@ -46,9 +46,7 @@ def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=LINK_SALT)
 
 
-def link_token(
-    generation: Generation, *, file: str = "video", now: datetime | None = None
-) -> str:
+def link_token(generation: Generation, *, file: str = "video", now: datetime | None = None) -> str:
     """Sign "<uuid>:<file>" with the minting time (`now`, default the current time)."""
     if file not in FILES:
         raise ValueError(f"file must be one of {FILES}")
@@ -80,9 +78,7 @@ def link_url(generation: Generation, *, file: str = "video") -> str | None:
     return f"{settings.GENERATOR_PUBLIC_URL}{path}"
 
 
-def link_expires_at(
-    generation: Generation, *, now: datetime | None = None
-) -> datetime | None:
+def link_expires_at(generation: Generation, *, now: datetime | None = None) -> datetime | None:
     """Return when the video link stops working (a link minted now, for storage outputs)."""
     if not link_is_available(generation):
         return None

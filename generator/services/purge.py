@@ -45,8 +45,6 @@ def generations_purge_expired(*, now: datetime | None = None) -> int:
                     )
                     continue
             # Marked even if the file was already gone: the link answers 410 either way.
-            purged += Generation.objects.filter(pk=pk, purged_at__isnull=True).update(
-                purged_at=now, updated_at=now
-            )
+            purged += Generation.objects.filter(pk=pk, purged_at__isnull=True).update(purged_at=now, updated_at=now)
         if len(batch) < BATCH:
             return purged

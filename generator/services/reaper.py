@@ -34,9 +34,7 @@ def generations_reap(*, now: datetime | None = None) -> ReapReport:
     max_attempts = settings.GENERATOR_MAX_ATTEMPTS
     next_deadline = now + timedelta(seconds=queued_stale_s())
     requeued = failed = reenqueued = 0
-    expired = Generation.objects.filter(
-        status=Status.PROCESSING, deleted_at__isnull=True
-    ).filter(
+    expired = Generation.objects.filter(status=Status.PROCESSING, deleted_at__isnull=True).filter(
         Q(lease_expires_at__lt=now)
         | Q(
             lease_expires_at__isnull=True,
@@ -44,13 +42,11 @@ def generations_reap(*, now: datetime | None = None) -> ReapReport:
             created_at__lt=now - timedelta(seconds=queued_stale_s()),
         )
     )
-    for pk, stage, attempts in expired.values_list("pk", "stage", "attempts").order_by(
-        "pk"
-    )[:1000]:
+    for pk, stage, attempts in expired.values_list("pk", "stage", "attempts").order_by("pk")[:1000]:
         # Each change re-checks the state it read, so a worker that renews or finishes meanwhile wins.
-        same = Generation.objects.filter(
-            pk=pk, status=Status.PROCESSING, stage=stage, attempts=attempts
-        ).filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+        same = Generation.objects.filter(pk=pk, status=Status.PROCESSING, stage=stage, attempts=attempts).filter(
+            Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+        )
         if stage == Stage.QUEUED:
             if attempts >= max_attempts:
                 failed += generation_fail(

@@ -138,7 +138,9 @@ def _validate_credentials(type: str, credentials, errors: _Errors) -> dict:
 
 
 @sensitive_variables()
-def _validate_parameters(type: str, parameters, errors: _Errors, *, require_credentials: bool) -> tuple[dict, dict | None]:
+def _validate_parameters(
+    type: str, parameters, errors: _Errors, *, require_credentials: bool
+) -> tuple[dict, dict | None]:
     """Return (public parameters, secrets or None when not given), recording problems in errors."""
     if not isinstance(parameters, dict):
         errors.add("parameters", "must be an object")

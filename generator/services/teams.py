@@ -29,9 +29,7 @@ def _require_manager(actor: Membership) -> None:
         raise Forbidden("only owners and admins can manage the team")
 
 
-def invite_create(
-    *, team: Team, actor: Membership, email: str, role: str = Role.MEMBER
-) -> tuple[Invite, str]:
+def invite_create(*, team: Team, actor: Membership, email: str, role: str = Role.MEMBER) -> tuple[Invite, str]:
     """Create a single-use invite valid 7 days and return it with its raw token (shown once)."""
     _require_manager(actor)
     email = (email or "").strip().lower()
@@ -41,9 +39,7 @@ def invite_create(
             details={"email": ["Enter a valid email address."]},
         )
     if role not in Role.values:
-        raise ValidationFailed(
-            "unknown role", details={"role": [f"choose from {', '.join(Role.values)}"]}
-        )
+        raise ValidationFailed("unknown role", details={"role": [f"choose from {', '.join(Role.values)}"]})
     if role == Role.OWNER and actor.role != Role.OWNER:
         raise Forbidden("only owners can invite owners")
     if Membership.objects.filter(team=team, user__email__iexact=email).exists():
@@ -67,16 +63,8 @@ def invite_get_valid(*, token: str) -> Invite | None:
     """Return the unused, unexpired invite for a raw token, or None."""
     if not token or len(token) > 200:
         return None
-    invite = (
-        Invite.objects.select_related("team")
-        .filter(token_digest=_digest(token))
-        .first()
-    )
-    if (
-        invite is None
-        or invite.used_at is not None
-        or invite.expires_at <= timezone.now()
-    ):
+    invite = Invite.objects.select_related("team").filter(token_digest=_digest(token)).first()
+    if invite is None or invite.used_at is not None or invite.expires_at <= timezone.now():
         return None
     return invite
 
@@ -84,34 +72,24 @@ def invite_get_valid(*, token: str) -> Invite | None:
 @transaction.atomic
 def invite_accept(*, invite: Invite, password: str | None, name: str = "", user=None):
     """Use the invite once: create the account (or take the signed-in user) and add the membership."""
-    claimed = Invite.objects.filter(
-        pk=invite.pk, used_at__isnull=True, expires_at__gt=timezone.now()
-    ).update(used_at=timezone.now())
+    claimed = Invite.objects.filter(pk=invite.pk, used_at__isnull=True, expires_at__gt=timezone.now()).update(
+        used_at=timezone.now()
+    )
     if claimed != 1:
         raise Conflict("this invite was already used or has expired")
     User = get_user_model()
     if user is None:
         if User.objects.filter(email__iexact=invite.email).exists():
-            raise Conflict(
-                "an account with this email exists: log in first, then open the invite link again"
-            )
+            raise Conflict("an account with this email exists: log in first, then open the invite link again")
         candidate = User(email=invite.email, name=name.strip()[:150])
         try:
             validate_password(password or "", user=candidate)
         except DjangoValidationError as exc:
-            raise ValidationFailed(
-                "choose another password", details={"password": list(exc.messages)}
-            ) from None
-        user = User.objects.create_user(
-            email=invite.email, password=password, name=name.strip()[:150]
-        )
+            raise ValidationFailed("choose another password", details={"password": list(exc.messages)}) from None
+        user = User.objects.create_user(email=invite.email, password=password, name=name.strip()[:150])
     elif user.email.lower() != invite.email.lower():
-        raise Forbidden(
-            f"this invite is for {invite.email}; you are signed in as {user.email}"
-        )
-    membership, _ = Membership.objects.get_or_create(
-        team=invite.team, user=user, defaults={"role": invite.role}
-    )
+        raise Forbidden(f"this invite is for {invite.email}; you are signed in as {user.email}")
+    membership, _ = Membership.objects.get_or_create(team=invite.team, user=user, defaults={"role": invite.role})
     return membership
 
 
@@ -141,14 +119,10 @@ def member_update(
             raise Conflict("a team needs at least one owner")
         membership.role = role
     if monthly_cap != "":
-        if monthly_cap is not None and (
-            not isinstance(monthly_cap, int) or monthly_cap < 0
-        ):
+        if monthly_cap is not None and (not isinstance(monthly_cap, int) or monthly_cap < 0):
             raise ValidationFailed(
                 "invalid cap",
-                details={
-                    "monthly_cap": ["Enter a whole number of credits, 0 or more."]
-                },
+                details={"monthly_cap": ["Enter a whole number of credits, 0 or more."]},
             )
         membership.monthly_cap = monthly_cap
     membership.save(update_fields=["role", "monthly_cap", "updated_at"])
@@ -200,11 +174,7 @@ def member_delete_as_staff(*, membership: Membership) -> int:
 
 def team_switch(*, user, team_id: int) -> Membership:
     """Return the user's membership in team_id, or raise NotFound if they are not a member."""
-    membership = (
-        Membership.objects.select_related("team")
-        .filter(user=user, team_id=team_id)
-        .first()
-    )
+    membership = Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
     if membership is None:
         raise NotFound("you are not a member of that team")
     return membership

@@ -63,9 +63,7 @@ def upload_store(*, team: Team, user, data: bytes) -> str:
     try:
         get_connector(storage).write_file(key, handle.name, content_type=mime)
     except StorageError as exc:
-        raise _refuse(
-            f"could not keep the upload in the {storage.name!r} storage: {exc}"
-        ) from None
+        raise _refuse(f"could not keep the upload in the {storage.name!r} storage: {exc}") from None
     finally:
         os.unlink(handle.name)
     return f"storage://{storage.name}/{key}"

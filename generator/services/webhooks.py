@@ -87,9 +87,7 @@ def webhook_body(generation: Generation) -> bytes:
 def _claim_attempt(generation_id: int, attempt: int) -> tuple[Generation, WebhookDelivery] | None:
     """Record that this attempt is being made, unless it was made already or is no longer needed."""
     with transaction.atomic():
-        generation = (
-            Generation.objects.select_for_update().select_related("team").filter(pk=generation_id).first()
-        )
+        generation = Generation.objects.select_for_update().select_related("team").filter(pk=generation_id).first()
         if generation is None or generation.status not in _FINISHED or not generation.team.webhook_url:
             return None
         deliveries = WebhookDelivery.objects.filter(generation=generation)

@@ -157,14 +157,18 @@ class GCSServiceAccountConnector(Connector):
                 raise StorageError(
                     f"{action} failed: could not connect to the storage endpoint ({cause.__class__.__name__}, gave up after retries)"
                 ) from None
-            raise StorageError(f"{action} failed: gave up after retries: {_reason(cause) if cause else exc.message}") from None
+            raise StorageError(
+                f"{action} failed: gave up after retries: {_reason(cause) if cause else exc.message}"
+            ) from None
         except google_exceptions.GoogleAPIError as exc:
             code = getattr(exc, "code", None)
             raise StorageError(f"{action} failed: {code or ''} {_reason(exc)}".replace("  ", " ")) from None
         except GoogleAuthError as exc:
             raise StorageError(f"{action} failed: authentication: {exc.__class__.__name__}") from None
         except RequestException as exc:
-            raise StorageError(f"{action} failed: could not connect to the storage endpoint ({exc.__class__.__name__})") from None
+            raise StorageError(
+                f"{action} failed: could not connect to the storage endpoint ({exc.__class__.__name__})"
+            ) from None
         except (SuspiciousOperation, OSError) as exc:
             raise StorageError(f"{action} failed: {exc.__class__.__name__}") from None
 

@@ -53,10 +53,7 @@ def plan_summary(plan: dict | None) -> str:
     if not plan:
         return ""
     names = [
-        item.get("type", "")
-        for key in ("moves", "effects")
-        for item in plan.get(key, [])
-        if isinstance(item, dict)
+        item.get("type", "") for key in ("moves", "effects") for item in plan.get(key, []) if isinstance(item, dict)
     ]
     return ", ".join(name.replace("_", " ") for name in names if name)
 

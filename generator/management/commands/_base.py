@@ -53,18 +53,14 @@ def whole_number(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {raw!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
 
 
 def credit_amount(raw: str) -> int:
     """argparse type: a whole number of credits, at most a billion either way."""
     value = whole_number(raw)
     if abs(value) > MAX_GRANT:
-        raise argparse.ArgumentTypeError(
-            f"expected at most {MAX_GRANT} credits either way, got {raw[:40]}"
-        )
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_GRANT} credits either way, got {raw[:40]}")
     return value
 
 
@@ -72,7 +68,5 @@ def rate_limit(raw: str) -> int:
     """argparse type: a rate limit, 1..MAX_RATE_LIMIT."""
     value = whole_number(raw)
     if not 1 <= value <= MAX_RATE_LIMIT:
-        raise argparse.ArgumentTypeError(
-            f"expected a number from 1 to {MAX_RATE_LIMIT}, got {raw[:40]}"
-        )
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to {MAX_RATE_LIMIT}, got {raw[:40]}")
     return value

@@ -26,7 +26,5 @@ class Command(OperatorCommand):
         target = team_named(team)
         scope_list = [scope.strip() for scope in scopes.split(",") if scope.strip()]
         key, raw = apikey_create(team=target, name=name, scopes=scope_list)
-        self.stdout.write(
-            f"team: {target.name}  name: {key.name}  scopes: {','.join(key.scopes)}"
-        )
+        self.stdout.write(f"team: {target.name}  name: {key.name}  scopes: {','.join(key.scopes)}")
         self.stdout.write(raw)

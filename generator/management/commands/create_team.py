@@ -51,13 +51,9 @@ class Command(OperatorCommand):
                 if user is None:
                     password = secrets.token_urlsafe(12)
                     user = User.objects.create_user(email=email, password=password)
-                Membership.objects.create(
-                    team=team, user=user, role=Membership.Role.OWNER
-                )
+                Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
             if credits:
-                credits_grant(
-                    team=team, amount=credits, reason="initial credits (create_team)"
-                )
+                credits_grant(team=team, amount=credits, reason="initial credits (create_team)")
         self.stdout.write(f"team: {team.name}")
         self.stdout.write(f"balance: {team.balance}")
         if email is not None:

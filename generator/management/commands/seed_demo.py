@@ -30,35 +30,23 @@ class Command(OperatorCommand):
     help = "Create the demo team, demo@example.com, a local storage of sample photos and the 'demo' API key."
 
     def handle(self, *args, **options):
-        photos = sorted(
-            p
-            for p in SAMPLES.glob("*")
-            if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()
-        )
+        photos = sorted(p for p in SAMPLES.glob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
         password = secrets.token_urlsafe(12)
         with transaction.atomic():
             team = Team.objects.filter(name=TEAM_NAME).first()
             if team is None:
                 if Team.objects.filter(slug=TEAM_SLUG).exists():
-                    raise CommandError(
-                        f"another team already uses the folder name {TEAM_SLUG!r}"
-                    )
+                    raise CommandError(f"another team already uses the folder name {TEAM_SLUG!r}")
                 team = Team.objects.create(name=TEAM_NAME, slug=TEAM_SLUG)
-                credits_grant(
-                    team=team, amount=START_CREDITS, reason="demo credits (seed_demo)"
-                )
+                credits_grant(team=team, amount=START_CREDITS, reason="demo credits (seed_demo)")
             user = User.objects.filter(email__iexact=EMAIL).first()
             if user is None:
-                user = User.objects.create_user(
-                    email=EMAIL, password=password, name="Demo"
-                )
+                user = User.objects.create_user(email=EMAIL, password=password, name="Demo")
             else:
                 user.set_password(password)
                 user.is_active = True
                 user.save(update_fields=["password", "is_active"])
-            Membership.objects.update_or_create(
-                team=team, user=user, defaults={"role": Membership.Role.OWNER}
-            )
+            Membership.objects.update_or_create(team=team, user=user, defaults={"role": Membership.Role.OWNER})
             Storage.objects.get_or_create(
                 team=team,
                 name=STORAGE_NAME,
@@ -74,9 +62,7 @@ class Command(OperatorCommand):
             if not target.exists():
                 shutil.copyfile(photo, target)
         self.stdout.write(f"team: {team.name} (balance {team.balance})")
-        self.stdout.write(
-            f"storage: storage://{STORAGE_NAME}/ ({len(photos)} sample photos)"
-        )
+        self.stdout.write(f"storage: storage://{STORAGE_NAME}/ ({len(photos)} sample photos)")
         self.stdout.write(f"email: {EMAIL}")
         self.stdout.write(f"password: {password}")
         self.stdout.write(f"api key: {raw_key}")

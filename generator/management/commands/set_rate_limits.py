@@ -35,11 +35,7 @@ class Command(OperatorCommand):
         target = team_named(team)
         if reset:
             per_second = per_minute = None
-        Team.objects.filter(pk=target.pk).update(
-            rate_per_second=per_second, rate_per_minute=per_minute
-        )
+        Team.objects.filter(pk=target.pk).update(rate_per_second=per_second, rate_per_minute=per_minute)
         shown_second = per_second or settings.GENERATOR_DEFAULT_PER_SECOND
         shown_minute = per_minute or settings.GENERATOR_DEFAULT_PER_MINUTE
-        self.stdout.write(
-            f"rate limits for {target.name}: {shown_second} per second, {shown_minute} per minute"
-        )
+        self.stdout.write(f"rate limits for {target.name}: {shown_second} per second, {shown_minute} per minute")

@@ -47,9 +47,7 @@ class Command(OperatorCommand):
                     state = "created"
                 else:
                     existing.exclude(pk=schedule.pk).delete()
-                    changed = any(
-                        getattr(schedule, key) != value for key, value in fields.items()
-                    )
+                    changed = any(getattr(schedule, key) != value for key, value in fields.items())
                     if changed:
                         for key, value in fields.items():
                             setattr(schedule, key, value)
