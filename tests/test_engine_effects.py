@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -175,6 +180,37 @@ def test_same_input_and_options_give_identical_frames(tmp_path, shot):
     assert all(np.array_equal(f1[i], f2[i]) for i in f1)
     with open(v1, "rb") as a, open(v2, "rb") as b:
         assert a.read() == b.read()
+
+
+HEAP_CHILD = r"""
+import ctypes, hashlib, sys
+ctypes.CDLL(None).mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD: big blocks from the heap, so MALLOC_PERTURB_ reaches them
+from generator.engine import RenderOptions, render_video
+from tests.test_engine_effects import studio_shot
+options = RenderOptions(auto=True, guidelines="sparkles and shine")
+render_video(studio_shot(), options, video_path=sys.argv[1], poster_path=sys.argv[1] + ".jpg")
+print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="MALLOC_PERTURB_ is a glibc feature")
+def test_encoded_video_does_not_depend_on_uninitialised_heap_memory(tmp_path):
+    # libx264's adaptive B-frame decision with mbtree reads uninitialised heap memory; that made
+    # the same render give different files from run to run. Fill fresh heap blocks with two
+    # different bytes: a video that depends on heap garbage comes out different.
+    root = Path(__file__).resolve().parent.parent
+    digests = set()
+    for fill in ("85", "170"):
+        proc = subprocess.run(
+            [sys.executable, "-c", HEAP_CHILD, str(tmp_path / f"heap{fill}.mp4")],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MALLOC_PERTURB_": fill},
+        )
+        assert proc.returncode == 0, proc.stderr
+        digests.add(proc.stdout.strip())
+    assert len(digests) == 1, digests
 
 
 def test_different_prompts_give_different_videos(tmp_path, shot):

@@ -176,8 +176,10 @@ class Stage:
         n = out_w * out_h
         self.size = n * 3 // 2
         # Frames are rendered straight into a ring of buffers with zeroed margins that the encoder
-        # reads without a copy. The margins matter: libx264's input copy reads a little outside
-        # the picture, and heap garbage there made the bitstream differ from run to run.
+        # reads without a copy (libx264 copies a frame before stream.encode returns: a buffer
+        # overwritten right after encode gives the same file). The margins are cheap insurance
+        # in case libx264's SIMD input copy reads past a plane's end; the run-to-run differences
+        # once blamed on them came from libx264's own lookahead (see encode.open_h264).
         self.ring = [np.zeros(_PAD + self.size + _PAD, np.uint8)[_PAD : _PAD + self.size] for _ in range(_RING)]
         self.buf = self.ring[0]
         self._point(self.buf)
