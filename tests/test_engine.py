@@ -79,7 +79,13 @@ def test_ten_second_render_has_exactly_300_frames(tmp_path):
 def test_source_size_sets_output_size_for_a_reduced_working_image(tmp_path):
     image = fixture_rgb("coffee", (360, 240))
     video, poster = tmp_path / "v.mp4", tmp_path / "p.jpg"
-    result = render_video(image, RenderOptions(prompt="zoom out"), video_path=str(video), poster_path=str(poster), source_size=(3600, 2400))
+    result = render_video(
+        image,
+        RenderOptions(prompt="zoom out"),
+        video_path=str(video),
+        poster_path=str(poster),
+        source_size=(3600, 2400),
+    )
     assert (result.width, result.height) == (1920, 1280)
     assert probe(str(video))["width"] == 1920
 
@@ -87,7 +93,13 @@ def test_source_size_sets_output_size_for_a_reduced_working_image(tmp_path):
 def test_progress_reports_every_encoded_frame_in_order(tmp_path):
     seen = []
     image = fixture_rgb("coffee", (360, 240))
-    render_video(image, RenderOptions(prompt="zoom in"), video_path=str(tmp_path / "v.mp4"), poster_path=str(tmp_path / "p.jpg"), progress=lambda done, total: seen.append((done, total)))
+    render_video(
+        image,
+        RenderOptions(prompt="zoom in"),
+        video_path=str(tmp_path / "v.mp4"),
+        poster_path=str(tmp_path / "p.jpg"),
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[0] == (1, 150)
     assert seen[-1] == (150, 150)
     assert [d for d, _ in seen] == list(range(1, 151))
@@ -107,14 +119,22 @@ def test_progress_exception_aborts_render_and_propagates(tmp_path):
     image = fixture_rgb("coffee", (360, 240))
     video = tmp_path / "v.mp4"
     with pytest.raises(Abort):
-        render_video(image, RenderOptions(prompt="zoom in"), video_path=str(video), poster_path=str(tmp_path / "p.jpg"), progress=progress)
+        render_video(
+            image,
+            RenderOptions(prompt="zoom in"),
+            video_path=str(video),
+            poster_path=str(tmp_path / "p.jpg"),
+            progress=progress,
+        )
     assert calls[-1] == 20
     assert not video.exists()
 
 
 def test_engine_package_imports_no_django():
     code = "import sys, generator.engine; assert 'django' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
     assert proc.returncode == 0, proc.stderr
     # and no module in the package imports it lazily either
     for path in (ROOT / "generator" / "engine").rglob("*.py"):
@@ -141,7 +161,10 @@ def test_zoom_out_makes_offcentre_patches_drift_inward(tmp_path):
     assert patch_shift(frames[40], frames[100], 0.22, 0.5)[0] > 1.0
 
 
-@pytest.mark.parametrize(("prompt", "axis", "sign"), [("pan left", 0, 1), ("pan right", 0, -1), ("pan up", 1, 1), ("camera moves down", 1, -1)])
+@pytest.mark.parametrize(
+    ("prompt", "axis", "sign"),
+    [("pan left", 0, 1), ("pan right", 0, -1), ("pan up", 1, 1), ("camera moves down", 1, -1)],
+)
 def test_pan_moves_content_opposite_to_the_camera(tmp_path, prompt, axis, sign):
     # Camera language: "pan left" moves the camera left, so the picture slides right.
     image = fixture_rgb("coffee", (360, 240))

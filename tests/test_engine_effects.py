@@ -35,7 +35,9 @@ def studio_shot(w: int = 400, h: int = 300) -> np.ndarray:
 
 def _render(tmp_path, image, name="v", **opts):
     video = tmp_path / f"{name}.mp4"
-    result = render_video(image, RenderOptions(**opts), video_path=str(video), poster_path=str(tmp_path / f"{name}.jpg"))
+    result = render_video(
+        image, RenderOptions(**opts), video_path=str(video), poster_path=str(tmp_path / f"{name}.jpg")
+    )
     return result, str(video)
 
 
@@ -126,7 +128,9 @@ def test_fade_starts_from_black_and_negative_fade_removes_it(tmp_path):
 def test_vignette_darkens_corners_relative_to_the_centre(tmp_path):
     flat = np.full((240, 360, 3), 180, np.uint8)
     _, with_v = _render(tmp_path, flat, "v", prompt="vignette", negative_prompt="zoom, fade", guidance_scale=0.9)
-    _, without = _render(tmp_path, flat, "n", prompt="vignette", negative_prompt="zoom, fade, vignette", guidance_scale=0.9)
+    _, without = _render(
+        tmp_path, flat, "n", prompt="vignette", negative_prompt="zoom, fade, vignette", guidance_scale=0.9
+    )
     fv = frames_gray(with_v, [60])[60]
     fn = frames_gray(without, [60])[60]
     assert fv[:30, :30].mean() < fv[200:280, 320:400].mean() - 25

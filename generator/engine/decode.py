@@ -119,7 +119,9 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
         scale = 255.0 if top <= 1.0 else (255.0 / 65535.0 if top > 255 else 1.0)
         arr8 = np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(arr8[:, :, None], 3, axis=2))
-    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode in ("P", "L", "RGB", "1") and "transparency" in img.info)
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode in ("P", "L", "RGB", "1") and "transparency" in img.info
+    )
     if has_alpha:
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
         alpha = rgba[:, :, 3:4] / 255.0
@@ -139,9 +141,7 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
     try:
         img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(
-            f"Image is too large: at most {max_pixels:,} pixels are accepted"
-        ) from exc
+        raise ImageRejected(f"Image is too large: at most {max_pixels:,} pixels are accepted") from exc
     except Exception as exc:
         named = _sniff(data)
         if named:
@@ -162,9 +162,7 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
     orientation = _orientation(img) if fmt != "HEIF" else 1
     width, height = (raw_h, raw_w) if orientation in _TRANSPOSED else (raw_w, raw_h)
     if min(width, height) < min_side:
-        raise ImageRejected(
-            f"Image is too small: {width}x{height}; each side must be at least {min_side} px"
-        )
+        raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
 
     work_w, work_h = working_size(width, height)
     if fmt == "JPEG" and (work_w < width or work_h < height):
@@ -202,9 +200,7 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
     if fmt == "HEIF" and (pixels.shape[1], pixels.shape[0]) != (width, height):
         width, height = pixels.shape[1], pixels.shape[0]
         if min(width, height) < min_side:
-            raise ImageRejected(
-                f"Image is too small: {width}x{height}; each side must be at least {min_side} px"
-            )
+            raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
         work_w, work_h = working_size(width, height)
     if (pixels.shape[1], pixels.shape[0]) != (work_w, work_h):
         pixels = cv2.resize(pixels, (work_w, work_h), interpolation=cv2.INTER_AREA)

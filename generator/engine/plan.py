@@ -13,20 +13,47 @@ EFFECTS = ("light_sweep", "float", "sparkles", "vignette", "fade")
 # Patterns are tried in this order; a matched span is blanked so "zoom out" is not also "zoom".
 _CONCEPTS: list[tuple[str, str]] = [
     ("static", r"\b(static|still camera|locked[- ]off|no camera (movement|motion)|tripod)\b"),
-    ("zoom_out", r"\b(zoom(s|ing|ed)?\s*(out|back|away)|pull(s|ing|ed)?\s*(back|out|away)|dolly(ing)?\s*out|push(ing)?\s*out|reveal(s|ing)?|widen(s|ing)?|wide shot|back(s|ing)? away|unzoom)\b"),
-    ("zoom_in", r"\b(zoom(s|ing|ed)?\s*in(to)?|push(es|ing|ed)?\s*in|dolly(ing)?\s*in|close[- ]?ups?|closer|move(s|ing)? in|punch(es|ing)?\s*in|magnif\w*|ken burns|zoom(s|ing|ed)?|push(es|ing)?\s*forward|approach\w*)\b"),
+    (
+        "zoom_out",
+        r"\b(zoom(s|ing|ed)?\s*(out|back|away)|pull(s|ing|ed)?\s*(back|out|away)|dolly(ing)?\s*out|push(ing)?\s*out|reveal(s|ing)?|widen(s|ing)?|wide shot|back(s|ing)? away|unzoom)\b",
+    ),
+    (
+        "zoom_in",
+        r"\b(zoom(s|ing|ed)?\s*in(to)?|push(es|ing|ed)?\s*in|dolly(ing)?\s*in|close[- ]?ups?|closer|move(s|ing)? in|punch(es|ing)?\s*in|magnif\w*|ken burns|zoom(s|ing|ed)?|push(es|ing)?\s*forward|approach\w*)\b",
+    ),
     ("tilt_up", r"\btilt(s|ing|ed)?\s*(up|upward|upwards)\b"),
     ("tilt_down", r"\btilt(s|ing|ed)?\s*(down|downward|downwards)\b"),
-    ("pan_left", r"\b(pan|move|slide|truck|track|glide|drift|scroll|dolly|camera|sweep|travel)(s|ing|ed|s)?\s+(to\s+(the\s+)?)?left(ward|wards)?\b|\bright[- ]to[- ]left\b"),
-    ("pan_right", r"\b(pan|move|slide|truck|track|glide|drift|scroll|dolly|camera|sweep|travel)(s|ing|ed|s)?\s+(to\s+(the\s+)?)?right(ward|wards)?\b|\bleft[- ]to[- ]right\b"),
-    ("pan_up", r"\b(pan|move|slide|crane|pedestal|boom|glide|drift|scroll|camera|rise|rising|travel|jib)(s|ing|ed)?\s+(up|upward|upwards)\b|\b(crane|rising|ascend\w*)\b|\bbottom[- ]to[- ]top\b"),
-    ("pan_down", r"\b(pan|move|slide|crane|pedestal|boom|glide|drift|scroll|camera|travel|jib)(s|ing|ed)?\s+(down|downward|downwards)\b|\b(descend\w*|lower(s|ing)?)\b|\btop[- ]to[- ]bottom\b"),
-    ("orbit", r"\b(orbit\w*|parallax|rotat\w*\s*around|circl\w*\s*(around|the)|turntable|360|3d|three[- ]dimensional|depth|revolv\w*|arc shot|spin\w*|rotat\w*)\b"),
+    (
+        "pan_left",
+        r"\b(pan|move|slide|truck|track|glide|drift|scroll|dolly|camera|sweep|travel)(s|ing|ed|s)?\s+(to\s+(the\s+)?)?left(ward|wards)?\b|\bright[- ]to[- ]left\b",
+    ),
+    (
+        "pan_right",
+        r"\b(pan|move|slide|truck|track|glide|drift|scroll|dolly|camera|sweep|travel)(s|ing|ed|s)?\s+(to\s+(the\s+)?)?right(ward|wards)?\b|\bleft[- ]to[- ]right\b",
+    ),
+    (
+        "pan_up",
+        r"\b(pan|move|slide|crane|pedestal|boom|glide|drift|scroll|camera|rise|rising|travel|jib)(s|ing|ed)?\s+(up|upward|upwards)\b|\b(crane|rising|ascend\w*)\b|\bbottom[- ]to[- ]top\b",
+    ),
+    (
+        "pan_down",
+        r"\b(pan|move|slide|crane|pedestal|boom|glide|drift|scroll|camera|travel|jib)(s|ing|ed)?\s+(down|downward|downwards)\b|\b(descend\w*|lower(s|ing)?)\b|\btop[- ]to[- ]bottom\b",
+    ),
+    (
+        "orbit",
+        r"\b(orbit\w*|parallax|rotat\w*\s*around|circl\w*\s*(around|the)|turntable|360|3d|three[- ]dimensional|depth|revolv\w*|arc shot|spin\w*|rotat\w*)\b",
+    ),
     ("tilt", r"\b(tilt\w*|perspective|swivel\w*|rock(s|ing)?|swing\w*|dutch angle|angled)\b"),
     ("pan_right", r"\b(pan(s|ning|ned)?|tracking shot|truck(ing)?|side[- ]to[- ]side|slide|sliding|lateral)\b"),
-    ("light_sweep", r"\b(light sweep\w*|sweep(s|ing)? of light|light streak\w*|shin(e|es|ing|y)|shimmer\w*|gleam\w*|glint\w*|sheen|glare|reflections?|highlights?|gloss\w*|flare\w*|lustre|luster|polish\w*|glossy|light)\b"),
+    (
+        "light_sweep",
+        r"\b(light sweep\w*|sweep(s|ing)? of light|light streak\w*|shin(e|es|ing|y)|shimmer\w*|gleam\w*|glint\w*|sheen|glare|reflections?|highlights?|gloss\w*|flare\w*|lustre|luster|polish\w*|glossy|light)\b",
+    ),
     ("float", r"\b(float\w*|hover\w*|levitat\w*|bob(s|bing)?|weightless\w*|suspend\w*|bounc\w*|hang\w* in the air)\b"),
-    ("sparkles", r"\b(sparkl\w*|glitter\w*|particles?|twinkl\w*|stars?|starry|magic\w*|fairy|bokeh|dust|confetti|snow\w*|glow\w*|stardust)\b"),
+    (
+        "sparkles",
+        r"\b(sparkl\w*|glitter\w*|particles?|twinkl\w*|stars?|starry|magic\w*|fairy|bokeh|dust|confetti|snow\w*|glow\w*|stardust)\b",
+    ),
     ("vignette", r"\b(vignett\w*|dark(er)? (corners|edges)|spotlight\w*|moody|cinematic|dramatic lighting)\b"),
     ("fade", r"\b(fad(e|es|ing|ed)(\s*(in|out|in and out|in/out))?|dissolv\w*|from black|to black)\b"),
     ("shake", r"\b(shak\w*|jitter\w*|wobbl\w*|handheld|hand[- ]held|jerk\w*|vibrat\w*|flicker\w*)\b"),
@@ -35,8 +62,12 @@ _CONCEPTS: list[tuple[str, str]] = [
 ]
 _COMPILED = [(name, re.compile(rx)) for name, rx in _CONCEPTS]
 _NEGATION = re.compile(r"\b(no|not|without|avoid\w*|don'?t|do not|never|stop|none|zero|minus|less)\b")
-_SLOW = re.compile(r"\b(slow\w*|gentl\w*|subtl\w*|soft\w*|calm\w*|smooth\w*|slight\w*|lightly|easy|delicate\w*|minimal)\b")
-_FAST = re.compile(r"\b(fast\w*|quick\w*|dramatic\w*|strong\w*|dynamic\w*|energetic\w*|bold\w*|big|intense\w*|rapid\w*|punchy|epic|powerful\w*)\b")
+_SLOW = re.compile(
+    r"\b(slow\w*|gentl\w*|subtl\w*|soft\w*|calm\w*|smooth\w*|slight\w*|lightly|easy|delicate\w*|minimal)\b"
+)
+_FAST = re.compile(
+    r"\b(fast\w*|quick\w*|dramatic\w*|strong\w*|dynamic\w*|energetic\w*|bold\w*|big|intense\w*|rapid\w*|punchy|epic|powerful\w*)\b"
+)
 # A wish for one direction of a pair replaces the other; these are mutually exclusive.
 _EXCLUSIVE = [("zoom_in", "zoom_out"), ("pan_left", "pan_right"), ("pan_up", "pan_down"), ("tilt_up", "tilt_down")]
 
@@ -199,7 +230,13 @@ def build_plan(
         # A single asked-for move gets a designed second act in 10 s, unless the user insists.
         moves.append(_companion(moves[0], a))
     moves = [m for m in moves if m not in suppressed]
-    if not moves and not wishes.static and not (suppressed & {"zoom_in"}) and not wanted_moves and not (suppressed >= set(MOVES)):
+    if (
+        not moves
+        and not wishes.static
+        and not (suppressed & {"zoom_in"})
+        and not wanted_moves
+        and not (suppressed >= set(MOVES))
+    ):
         moves = [m for m in default_moves if m not in suppressed]
 
     effects: list[str] = list(wanted_effects)
@@ -295,11 +332,22 @@ def _time_effects(effects: list[str], duration: int, strength: float) -> list[di
     for e in effects:
         if e == "light_sweep":
             passes = [[1.0, 3.0]] if not long10 else [[1.4, 3.6], [6.2, 8.4]]
-            out.append({"type": e, "passes": passes, "strength": round(_clamp(0.5 * strength, 0.12, 0.8), 3), "angle_deg": 28.0})
+            out.append(
+                {
+                    "type": e,
+                    "passes": passes,
+                    "strength": round(_clamp(0.5 * strength, 0.12, 0.8), 3),
+                    "angle_deg": 28.0,
+                }
+            )
         elif e == "float":
-            out.append({"type": e, "cycles": 1 if not long10 else 2, "lift": round(_clamp(0.018 * strength, 0.005, 0.04), 4)})
+            out.append(
+                {"type": e, "cycles": 1 if not long10 else 2, "lift": round(_clamp(0.018 * strength, 0.005, 0.04), 4)}
+            )
         elif e == "sparkles":
-            out.append({"type": e, "count": int(round(_clamp(26 * strength, 8, 60) * (1.6 if long10 else 1.0))), "life": 1.3})
+            out.append(
+                {"type": e, "count": int(round(_clamp(26 * strength, 8, 60) * (1.6 if long10 else 1.0))), "life": 1.3}
+            )
         elif e == "vignette":
             out.append({"type": e, "amount": round(_clamp(0.3 * strength, 0.08, 0.55), 3)})
         elif e == "fade":

@@ -115,7 +115,9 @@ def _card_homography(width: int, height: int, yaw: float, pitch: float) -> tuple
     for _ in range(30):
         k = (lo + hi) / 2
         quad = proj * k
-        hmat = cv2.getPerspectiveTransform((corners + [w2, h2]).astype(np.float32), (quad + [w2, h2]).astype(np.float32))
+        hmat = cv2.getPerspectiveTransform(
+            (corners + [w2, h2]).astype(np.float32), (quad + [w2, h2]).astype(np.float32)
+        )
         inv = np.linalg.inv(hmat)
         pts = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], np.float64)
         back = (inv @ pts.T).T
@@ -342,17 +344,25 @@ class Stage:
         if self.alpha is not None:
             ys, xs = np.nonzero(self.alpha > 0.6)
             idx = rng.integers(0, len(xs), n) if len(xs) else np.zeros(n, int)
-            pts = np.stack([xs[idx] + rng.random(n), ys[idx] + rng.random(n)], axis=1) if len(xs) else rng.random((n, 2)) * [self.Ws, self.Hs]
+            pts = (
+                np.stack([xs[idx] + rng.random(n), ys[idx] + rng.random(n)], axis=1)
+                if len(xs)
+                else rng.random((n, 2)) * [self.Ws, self.Hs]
+            )
             # Some glitter drifts around the product too, not only on it.
             around = rng.random(n) < 0.3
             pts[around] += rng.normal(0, 0.08, (int(around.sum()), 2)) * [self.Ws, self.Hs]
         else:
-            gray = cv2.resize(self.y, (64, max(1, round(64 * self.Hs / self.Ws))), interpolation=cv2.INTER_AREA).astype(np.float64)
+            gray = cv2.resize(self.y, (64, max(1, round(64 * self.Hs / self.Ws))), interpolation=cv2.INTER_AREA).astype(
+                np.float64
+            )
             prob = (gray - gray.min() + 1.0) ** 3
             prob /= prob.sum()
             cells = rng.choice(prob.size, size=n, p=prob.ravel())
             gy, gx = np.divmod(cells, gray.shape[1])
-            pts = np.stack([(gx + rng.random(n)) / gray.shape[1] * self.Ws, (gy + rng.random(n)) / gray.shape[0] * self.Hs], axis=1)
+            pts = np.stack(
+                [(gx + rng.random(n)) / gray.shape[1] * self.Ws, (gy + rng.random(n)) / gray.shape[0] * self.Hs], axis=1
+            )
         births = rng.random(n) * max(0.1, self.duration - life * 0.6) - life * 0.3
         self.sparks = {
             "pts": pts.astype(np.float64),
@@ -609,7 +619,17 @@ def make_plan(image: np.ndarray, options: RenderOptions) -> tuple[dict, Separati
         sep = separate(image)
         analysis = analyse(image, sep)
     else:
-        analysis = Analysis(False, "not analysed", 0.0, 0.0, (0.5, 0.5), (0, 0, 1, 1), saliency_focus(image), image.shape[1] / image.shape[0], 0.5)
+        analysis = Analysis(
+            False,
+            "not analysed",
+            0.0,
+            0.0,
+            (0.5, 0.5),
+            (0, 0, 1, 1),
+            saliency_focus(image),
+            image.shape[1] / image.shape[0],
+            0.5,
+        )
     plan = build_plan(
         prompt=options.prompt,
         auto=options.auto,
@@ -703,7 +723,14 @@ def render_video(
     plan["encoder"] = {"codec": "libx264", "profile": "high", "preset": PRESET, "crf": CRF, "pix_fmt": "yuv420p"}
     generated = describe(plan) if options.auto else None
     poster_frame = render_plan(
-        image, plan, video_path=video_path, poster_path=poster_path, out_size=(out_w, out_h), sep=sep, seed=seed, progress=progress
+        image,
+        plan,
+        video_path=video_path,
+        poster_path=poster_path,
+        out_size=(out_w, out_h),
+        sep=sep,
+        seed=seed,
+        progress=progress,
     )
     return RenderResult(
         width=out_w,

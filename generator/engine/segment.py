@@ -119,7 +119,9 @@ def separate(rgb: np.ndarray) -> Separation:
     ys, xs = np.nonzero(fg)
     bbox = (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
     centroid = (float(xs.mean() / w), float(ys.mean() / h))
-    stats.update({"area": round(area, 3), "iou": round(iou, 3), "touch": round(touch, 3), "bottom_touch": round(bottom_touch, 3)})
+    stats.update(
+        {"area": round(area, 3), "iou": round(iou, 3), "touch": round(touch, 3), "bottom_touch": round(bottom_touch, 3)}
+    )
     reasons = []
     if plain < 0.45:
         reasons.append("busy background")
@@ -146,12 +148,14 @@ def separate(rgb: np.ndarray) -> Separation:
         filled_small = cv2.cvtColor(filled_small, cv2.COLOR_BGR2RGB)
         # Telea leaves streaks across a large hole; a plain backdrop is smooth, so soften the fill.
         soft_fill = cv2.GaussianBlur(filled_small, (0, 0), max(2.0, 0.015 * max(h, w)))
-        inner = cv2.GaussianBlur(cv2.erode(hole, np.ones((5, 5), np.uint8), iterations=2).astype(np.float32), (0, 0), 3)[:, :, None]
+        inner = cv2.GaussianBlur(
+            cv2.erode(hole, np.ones((5, 5), np.uint8), iterations=2).astype(np.float32), (0, 0), 3
+        )[:, :, None]
         filled_small = np.clip(filled_small * (1 - inner) + soft_fill * inner + 0.5, 0, 255).astype(np.uint8)
         filled_big = cv2.resize(filled_small, (big_w, big_h), interpolation=cv2.INTER_CUBIC)
         hole_big = cv2.resize(hole.astype(np.float32), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
         hole_big = cv2.GaussianBlur(hole_big, (0, 0), feather * 2)[:, :, None]
-        background = (rgb.astype(np.float32) * (1 - hole_big) + filled_big.astype(np.float32) * hole_big)
+        background = rgb.astype(np.float32) * (1 - hole_big) + filled_big.astype(np.float32) * hole_big
         background = np.clip(background + 0.5, 0, 255).astype(np.uint8)
     return Separation(
         confident=confident,
