@@ -10,6 +10,8 @@ from datetime import datetime
 
 from django.views.decorators.debug import sensitive_variables
 
+from generator.storage.uris import KeyRejected, validate_prefix
+
 
 class StorageError(Exception):
     """A storage operation failed; the message is user-facing and never contains secrets."""
@@ -48,6 +50,22 @@ class CheckReport:
     @property
     def first_error(self) -> str:
         return next((f"{s.name}: {s.detail}" for s in self.steps if not s.ok), "")
+
+
+def prefix_from(parameters: dict) -> str:
+    """Return the storage's normalised `path` prefix, or raise StorageError naming it."""
+    try:
+        return validate_prefix(parameters.get("path", ""))
+    except KeyRejected as exc:
+        raise StorageError(f"path: {exc}") from None
+
+
+def bucket_from(parameters: dict) -> str:
+    """Return the storage's bucket name, or raise StorageError when it is missing."""
+    bucket = parameters.get("bucket") or ""
+    if not bucket:
+        raise StorageError("bucket is missing")
+    return bucket
 
 
 class Connector(ABC):

@@ -35,10 +35,10 @@ from requests.exceptions import RequestException
 from storages.backends.gcloud import GoogleCloudStorage
 
 from generator.netpolicy import host_allowed_by_list
-from generator.storage.base import Connector, Entry, ObjectMissing, StorageError
+from generator.storage.base import Connector, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
 from generator.storage.endpoints import check_endpoint_address
 from generator.storage.s3 import LIST_LIMIT, MAX_URL_TTL_S, S3Connector
-from generator.storage.uris import KeyRejected, join_key, validate_key, validate_prefix
+from generator.storage.uris import KeyRejected, join_key, validate_key
 
 GOOGLE_XML_ENDPOINT = "https://storage.googleapis.com"
 TIMEOUT = (3, 10)  # connect, read (seconds)
@@ -99,13 +99,8 @@ class GCSServiceAccountConnector(Connector):
     @sensitive_variables()  # keep credentials out of error-report tracebacks
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
-        self.bucket_name = parameters.get("bucket") or ""
-        if not self.bucket_name:
-            raise StorageError("bucket is missing")
-        try:
-            self.prefix = validate_prefix(parameters.get("path", ""))
-        except KeyRejected as exc:
-            raise StorageError(f"path: {exc}") from None
+        self.bucket_name = bucket_from(parameters)
+        self.prefix = prefix_from(parameters)
         info = secrets.get("service_account")
         if not isinstance(info, dict):
             raise StorageError("credentials are missing")

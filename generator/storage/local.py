@@ -25,8 +25,9 @@ from generator.storage.base import (
     Entry,
     ObjectMissing,
     StorageError,
+    prefix_from,
 )
-from generator.storage.uris import KeyRejected, join_key, validate_key, validate_prefix
+from generator.storage.uris import KeyRejected, join_key, validate_key
 
 _SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -42,10 +43,7 @@ class LocalConnector(Connector):
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
         if not _SLUG_RE.match(team_slug or ""):
             raise StorageError("the team has no usable folder name")
-        try:
-            self.prefix = validate_prefix(parameters.get("path", ""))
-        except KeyRejected as exc:
-            raise StorageError(f"path: {exc}") from None
+        self.prefix = prefix_from(parameters)
         base = Path(settings.GENERATOR_LOCAL_STORAGE_ROOT).resolve()
         self.team_root = (base / team_slug).resolve()
         if not _inside(self.team_root, base) or self.team_root == base:

@@ -17,9 +17,9 @@ from django.core.files import File
 from django.views.decorators.debug import sensitive_variables
 from storages.backends.s3 import S3Storage
 
-from generator.storage.base import Connector, Entry, ObjectMissing, StorageError
+from generator.storage.base import Connector, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
 from generator.storage.endpoints import check_endpoint_address
-from generator.storage.uris import KeyRejected, join_key, validate_key, validate_prefix
+from generator.storage.uris import KeyRejected, join_key, validate_key
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 10
@@ -96,13 +96,8 @@ class S3Connector(Connector):
     @sensitive_variables()  # keep credentials out of error-report tracebacks
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
-        self.bucket = parameters.get("bucket") or ""
-        if not self.bucket:
-            raise StorageError("bucket is missing")
-        try:
-            self.prefix = validate_prefix(parameters.get("path", ""))
-        except KeyRejected as exc:
-            raise StorageError(f"path: {exc}") from None
+        self.bucket = bucket_from(parameters)
+        self.prefix = prefix_from(parameters)
         custom = parameters.get("endpoint_url") or None
         if custom:
             check_endpoint_address(custom)  # UrlRejected propagates: the caller maps it to 422 / job error
