@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.views.decorators.debug import sensitive_variables
 
-from generator.storage.uris import KeyRejected, validate_prefix
+from generator.storage.uris import KeyRejected, join_key, validate_key, validate_prefix
 
 
 class StorageError(Exception):
@@ -72,12 +72,21 @@ class Connector(ABC):
     """A connection to a bucket or folder. Keys are relative to the storage's `path` prefix."""
 
     type: str = ""
+    prefix: str = ""
 
     @sensitive_variables()  # keep credentials out of error-report tracebacks
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         self.parameters = parameters
         self.secrets = secrets
         self.team_slug = team_slug
+
+    def _key(self, key: str, *, allow_folder: bool = False) -> str:
+        """Return the full object key (prefix + key) after the key rules."""
+        try:
+            validate_key(key, allow_folder=allow_folder)
+        except KeyRejected as exc:
+            raise StorageError(str(exc)) from None
+        return join_key(self.prefix, key)
 
     @abstractmethod
     def list(self, folder: str = "") -> list[Entry]:

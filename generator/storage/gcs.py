@@ -38,7 +38,7 @@ from generator.netpolicy import host_allowed_by_list
 from generator.storage.base import Connector, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
 from generator.storage.endpoints import check_endpoint_address
 from generator.storage.s3 import LIST_LIMIT, MAX_URL_TTL_S, S3Connector
-from generator.storage.uris import KeyRejected, join_key, validate_key
+from generator.storage.uris import join_key
 
 GOOGLE_XML_ENDPOINT = "https://storage.googleapis.com"
 TIMEOUT = (3, 10)  # connect, read (seconds)
@@ -130,13 +130,6 @@ class GCSServiceAccountConnector(Connector):
             credentials=credentials,
             location=self.prefix,
         )
-
-    def _key(self, key: str, *, allow_folder: bool = False) -> str:
-        try:
-            validate_key(key, allow_folder=allow_folder)
-        except KeyRejected as exc:
-            raise StorageError(str(exc)) from None
-        return join_key(self.prefix, key)
 
     @contextlib.contextmanager
     def _errors(self, action: str, key: str = ""):

@@ -120,14 +120,6 @@ class S3Connector(Connector):
     def client(self):
         return self.storage.connection.meta.client
 
-    def _key(self, key: str, *, allow_folder: bool = False) -> str:
-        """Return the full object key (prefix + key) after the key rules."""
-        try:
-            validate_key(key, allow_folder=allow_folder)
-        except KeyRejected as exc:
-            raise StorageError(str(exc)) from None
-        return join_key(self.prefix, key)
-
     @contextlib.contextmanager
     def _errors(self, action: str, key: str = ""):
         try:
