@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import time
 import zlib
@@ -270,3 +271,29 @@ def test_large_png_is_box_reduced_to_working_size_with_source_colours():
     assert output_size(d.pixels.shape[1], d.pixels.shape[0]) == output_size(4510, 3000)
     small = cv2.resize(big, (d.pixels.shape[1], d.pixels.shape[0]), interpolation=cv2.INTER_AREA)
     _assert_same_picture(d, small, tol=2.0)
+
+
+def _mpo(first: np.ndarray, second: np.ndarray, **kwargs) -> bytes:
+    """A multi-picture JPEG (what stereo and some phone cameras save as .jpg) of two pictures."""
+    data = encode(Image.fromarray(first), "MPO", save_all=True, append_images=[Image.fromarray(second)], **kwargs)
+    with Image.open(io.BytesIO(data)) as check:  # really an MPO, not a plain JPEG
+        assert (check.format, check.n_frames) == ("MPO", 2)
+    return data
+
+
+def test_mpo_photo_is_accepted_as_jpeg_using_its_first_picture(photo):
+    d = decode_image(_mpo(photo, 255 - photo, quality=92))
+    assert (d.format, d.mime, d.ext) == ("jpeg", "image/jpeg", "jpg")
+    assert (d.width, d.height) == (450, 300)
+    _assert_same_picture(d, photo)  # the first picture, not the inverted second one
+
+
+def test_large_exif_rotated_mpo_is_reduced_upright_from_its_first_picture():
+    upright = cv2.resize(fixture_rgb("coffee"), (6000, 4000), interpolation=cv2.INTER_LINEAR)
+    stored = np.ascontiguousarray(_STORE[6](upright))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    d = decode_image(_mpo(stored, np.zeros_like(stored), quality=85, exif=exif))
+    assert (d.width, d.height) == (6000, 4000)
+    assert d.pixels.shape == (1920, 2880, 3)
+    _assert_same_picture(d, cv2.resize(upright, (2880, 1920), interpolation=cv2.INTER_AREA))

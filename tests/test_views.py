@@ -915,6 +915,17 @@ def test_heic_upload_is_accepted_and_kept_with_its_extension(member_client, team
     assert Generation.objects.get(team=team).request["input"].endswith(".heic")
 
 
+def test_mpo_upload_from_a_camera_is_accepted_as_a_jpeg(member_client, team):
+    first, second = Image.new("RGB", (400, 320), (10, 120, 60)), Image.new("RGB", (400, 320), (200, 20, 20))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    upload = io.BytesIO(buffer.getvalue())
+    upload.name = "DSCF0001.JPG"
+    response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Generation.objects.get(team=team).request["input"].endswith(".jpg")
+
+
 def test_job_page_names_what_the_engine_did(member_client, team, member):
     plan = {
         "moves": [{"type": "zoom_in"}],

@@ -23,6 +23,10 @@ _FORMAT_INFO = {
     "WEBP": ("webp", "image/webp", "webp"),
     "HEIF": ("heif", "image/heif", "heic"),
 }
+# Pillow names a multi-picture JPEG (MPO: Fujifilm, Nintendo, stereo and some phone cameras,
+# usually saved as .jpg) after its container. Its first picture is an ordinary JPEG photo, and
+# that picture is what Pillow opens and decodes unless asked to seek: accept it as a JPEG.
+_FORMAT_ALIASES = {"MPO": "JPEG"}
 _ACCEPTED = "use JPEG, PNG, WEBP or HEIC"
 # EXIF orientations that swap width and height.
 _TRANSPOSED = {5, 6, 7, 8}
@@ -43,6 +47,12 @@ class DecodedImage:
     ext: str
     width: int
     height: int
+
+
+def image_format(img: Image.Image) -> str:
+    """Return Pillow's format name for an opened image, counting a multi-picture JPEG as JPEG."""
+    fmt = img.format or ""
+    return _FORMAT_ALIASES.get(fmt, fmt)
 
 
 def _sniff(data: bytes) -> str | None:
@@ -148,7 +158,7 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
             raise ImageRejected(f"Unsupported image format '{named}': {_ACCEPTED}") from exc
         raise ImageRejected(f"The file is not a readable image: {_ACCEPTED}") from exc
 
-    fmt = img.format or ""
+    fmt = image_format(img)
     if fmt not in _FORMAT_INFO:  # defensive: formats= already restricts this
         raise ImageRejected(f"Unsupported image format '{fmt or 'unknown'}': {_ACCEPTED}")
     raw_w, raw_h = img.size
@@ -215,4 +225,4 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
     )
 
 
-__all__ = ["ALLOWED_FORMATS", "DecodedImage", "ImageRejected", "decode_image"]
+__all__ = ["ALLOWED_FORMATS", "DecodedImage", "ImageRejected", "decode_image", "image_format"]

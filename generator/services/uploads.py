@@ -12,6 +12,7 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from generator.engine.decode import image_format
 from generator.errors import ValidationFailed
 from generator.models import Storage, Team
 from generator.services.storages import storage_create
@@ -45,7 +46,7 @@ def upload_store(*, team: Team, user, data: bytes) -> str:
         raise _refuse(f"the image is larger than {limit // 1_000_000} MB")
     try:
         with Image.open(io.BytesIO(data), formats=list(UPLOAD_FORMATS)) as image:
-            ext, mime = UPLOAD_FORMATS[image.format]
+            ext, mime = UPLOAD_FORMATS[image_format(image)]
     except (UnidentifiedImageError, OSError, KeyError):
         raise _refuse("the file is not a JPEG, PNG, WEBP or HEIF image") from None
     storage = Storage.objects.filter(team=team, name=UPLOAD_STORAGE_NAME).first()
