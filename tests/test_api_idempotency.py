@@ -170,7 +170,7 @@ def test_refused_key_is_free_for_another_body_after_24_hours(client, team, key):
 
 
 def test_unexpected_failure_keeps_the_key_bound_and_a_retry_of_the_body_succeeds(client, team, key, monkeypatch):
-    from generator.api import views
+    from generator.api import video_endpoints as views
 
     real = views.generation_create
 

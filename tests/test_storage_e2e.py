@@ -13,7 +13,7 @@ from PIL import Image
 
 from generator.schemas import GenerateRequest
 from generator.services.generations import generation_create, generation_run
-from generator.services.storages import storage_create
+from generator.services.storage_connections import storage_create
 from tests.factories import make_team
 
 FIXTURES = Path(__file__).parent / "fixtures"

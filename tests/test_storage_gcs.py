@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from generator.crypto import encrypt_json
 from generator.models import Storage
-from generator.services.storages import storage_create
+from generator.services.storage_connections import storage_create
 from generator.storage.base import ObjectMissing, StorageError
 from generator.storage.gcs import GCSHmacConnector, GCSServiceAccountConnector
 from generator.storage.registry import get_connector

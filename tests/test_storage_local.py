@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from generator.models import Storage
-from generator.services.storages import storage_create, storage_to_api
+from generator.services.storage_connections import storage_create, storage_to_api
 from generator.storage.base import ObjectMissing, StorageError
 from generator.storage.registry import get_connector, supported_types
 from tests.factories import make_api_key, make_team

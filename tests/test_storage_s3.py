@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from generator.models import Storage
-from generator.services.storages import storage_check, storage_create
+from generator.services.storage_connections import storage_check, storage_create
 from generator.storage.base import ObjectMissing, StorageError
 from generator.storage.registry import get_connector
 from tests.factories import make_api_key, make_team

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 
 from generator.crypto import decrypt_json, encrypt_json
 from generator.models import Membership, Storage
-from generator.services.storages import storage_check, storage_create
+from generator.services.storage_connections import storage_check, storage_create
 from generator.storage.registry import get_connector
 from tests.factories import make_api_key, make_member, make_team, make_user
 from tests.storage_servers import free_closed_port

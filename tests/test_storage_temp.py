@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from generator.models import Generation
 from generator.services.links import link_url
-from generator.services.storages import storage_create
+from generator.services.storage_connections import storage_create
 from generator.storage.registry import get_connector
 from generator.storage.temp import temp_download_url, temp_is_remote
 from tests.factories import make_team

@@ -30,7 +30,7 @@ def test_unexpected_error_in_an_api_view_answers_the_json_envelope(client, monke
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("generator.api.views.month_start", broken, raising=True)
+    monkeypatch.setattr("generator.api.account_endpoints.month_start", broken, raising=True)
     response = client.get("/v1/account", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 500
     body = response.json()

@@ -111,7 +111,7 @@ def member_client(client, member):
 
 
 def local_storage(team, name="photos", path="photos"):
-    from generator.services.storages import storage_create
+    from generator.services.storage_connections import storage_create
 
     return storage_create(team=team, user=None, name=name, type="local", parameters={"path": path})
 
@@ -577,7 +577,7 @@ def test_member_cannot_connect_or_disconnect_storages(member_client, team):
 
 
 def test_member_cannot_run_the_storage_check_and_is_not_offered_it(member_client, team, monkeypatch):
-    from generator import views
+    from generator.views import storages as views
 
     storage = local_storage(team)
     probes = []

@@ -1,5 +1,5 @@
 from django.urls import path
 
-from generator.api import views
+from generator.api import document_endpoints
 
-urlpatterns = [path("", views.docs, name="api-docs")]
+urlpatterns = [path("", document_endpoints.docs, name="api-docs")]

@@ -15,7 +15,7 @@ from pillow_heif import register_heif_opener
 from generator.engine.decode import image_format
 from generator.errors import ValidationFailed
 from generator.models import Storage, Team
-from generator.services.storages import storage_create
+from generator.services.storage_connections import storage_create
 from generator.storage.base import StorageError
 from generator.storage.registry import get_connector
 

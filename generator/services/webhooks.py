@@ -22,6 +22,7 @@ from generator import netpolicy
 from generator.errors import ValidationFailed
 from generator.fetch import FetchError, post_bytes
 from generator.models import Generation, Team, WebhookDelivery
+from generator.presenters import generation_to_api
 from generator.services.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -78,9 +79,6 @@ def webhook_deliver_later(generation_id: int) -> None:
 
 def webhook_body(generation: Generation) -> bytes:
     """Return the raw JSON body: the same "data" object the GET endpoint answers."""
-    # Imported late: the API area presents generations and itself imports the services.
-    from generator.api.presenters import generation_to_api
-
     return json.dumps({"data": generation_to_api(generation)}, cls=DjangoJSONEncoder).encode()
 
 

@@ -4,7 +4,7 @@
   https://storage.googleapis.com (region "auto"), or at a custom `endpoint_url`.
 - Service account (`credentials: {service_account: {...}}`): django-storages' GoogleCloudStorage
   (google-cloud-storage), subclassed so one instance can talk to its own endpoint. The key file was
-  accepted only with "type": "service_account" and Google's token_uri (services/storages.py), so
+  accepted only with "type": "service_account" and Google's token_uri (services/storage_connections.py), so
   tokens are only ever minted at oauth2.googleapis.com.
 - Emulators: a service-account storage with an `endpoint_url` is allowed only when that host is on
   GENERATOR_FETCH_ALLOW_HOSTS (development). It then uses AnonymousCredentials: emulators do not

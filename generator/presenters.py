@@ -1,4 +1,4 @@
-"""The JSON shapes of the API (SPEC 2.2, 2.4): used by the views and the webhook body."""
+"""The JSON shapes of a generation (SPEC 2.2): the API answers them and webhooks POST them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.utils.dateparse import parse_datetime
 
 from generator.models import Generation
+from generator.services.links import link_url
 
 Status = Generation.Status
 OUTPUT_FIELDS = ("ext", "mime", "format", "object_key", "object_bucket", "object_uri", "claid_storage_uri")
@@ -45,8 +46,6 @@ def _errors(generation: Generation) -> list[dict]:
 def _result(generation: Generation) -> dict:
     if generation.status != Status.DONE:
         return {}
-    from generator.services.links import link_url
-
     stored_input = generation.input_object or {}
     input_object = {name: stored_input[name] for name in INPUT_FIELDS if stored_input.get(name) is not None}
     stored_output = generation.output_object or {}

@@ -9,7 +9,7 @@ from generator.api.auth import api_endpoint
 from generator.api.errors import parse_json_object
 from generator.errors import ValidationFailed
 from generator.selectors import storage_get, storage_list
-from generator.services.storages import (
+from generator.services.storage_connections import (
     storage_create,
     storage_delete,
     storage_to_api,

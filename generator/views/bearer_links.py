@@ -17,6 +17,7 @@ from django.http import (
 from django.views.decorators.http import require_http_methods
 
 from generator.services.links import LinkExpired, LinkInvalid, link_resolve
+from generator.storage import registry
 from generator.storage.base import ObjectMissing, StorageError
 
 logger = logging.getLogger(__name__)
@@ -104,12 +105,10 @@ def _serve_default(request: HttpRequest, name: str, *, content_type: str, filena
 
 
 def _serve_output(request: HttpRequest, generation, *, filename: str) -> HttpResponse:
-    from generator.storage.registry import get_connector
-
     storage = generation.output_storage
     if storage is None:
         raise LinkExpired  # the storage was disconnected: gone, not unknown
-    connector = get_connector(storage)
+    connector = registry.get_connector(storage)
     key = generation.output_key
     url = connector.download_url(key, expires_s=PRESIGNED_TTL_S)
     if url:

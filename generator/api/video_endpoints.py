@@ -1,4 +1,4 @@
-"""The /v1/ video endpoints, the account, the OpenAPI document and the docs page (SPEC 2, 10)."""
+"""The /v1/video/generate endpoints: accept, list, get and cancel generations (SPEC 2, 10)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,19 @@ import binascii
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.csrf import csrf_exempt
 
 from generator.api.auth import api_endpoint
-from generator.api.errors import error_from_exception, error_response, parse_json_object
-from generator.api.openapi import openapi_document
-from generator.api.presenters import (
-    generation_accepted_to_api,
-    generation_to_api,
-    timestamp,
-)
+from generator.api.errors import error_from_exception, parse_json_object
 from generator.errors import GeneratorError, ValidationFailed
-from generator.models import ApiKey, CreditLedger, Generation
+from generator.models import ApiKey, Generation
+from generator.presenters import generation_accepted_to_api, generation_to_api
 from generator.schemas import parse_generate_request
 from generator.selectors import generation_get, generation_list
 from generator.services import idempotency
-from generator.services.billing import month_start
 from generator.services.generations import generation_cancel as cancel_service
 from generator.services.generations import generation_create
 from generator.services.ratelimit import ratelimit_status
@@ -192,117 +183,3 @@ def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Cancel a queued generation and refund it; 409 once it has started."""
     generation = cancel_service(team=request.team, generation=_own_generation(request, pk))
     return JsonResponse({"data": generation_to_api(generation)})
-
-
-# --- account ------------------------------------------------------------------------------------
-
-
-@api_endpoint(scope=None, methods=("GET",))
-def account(request: HttpRequest) -> HttpResponse:
-    """Return the team's balance, limits and this month's usage (TIME_ZONE months)."""
-    team = request.team
-    team.refresh_from_db(fields=["balance", "rate_per_second", "rate_per_minute"])
-    start = month_start(timezone.now())
-    # A refunded hold (ERROR, CANCELLED) is no billed video, just as it costs no credits.
-    refunded = CreditLedger.objects.filter(generation=OuterRef("generation"), kind=CreditLedger.Kind.REFUND)
-    usage = CreditLedger.objects.filter(
-        team=team, kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND], created_at__gte=start
-    ).aggregate(
-        spent=Sum("amount"),
-        holds=Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD) & ~Exists(refunded)),
-    )
-    return JsonResponse(
-        {
-            "data": {
-                "team": team.name,
-                "balance": team.balance,
-                "rate_limits": {"per_second": team.per_second_limit, "per_minute": team.per_minute_limit},
-                "usage_this_month": {
-                    "credits": -(usage["spent"] or 0),
-                    "generations": usage["holds"] or 0,
-                    "since": timestamp(start),
-                },
-            }
-        }
-    )
-
-
-# --- documents and fallbacks --------------------------------------------------------------------
-
-
-def _method_not_allowed(request: HttpRequest, allowed: tuple[str, ...]) -> HttpResponse:
-    response = error_response(405, code="1005", type="general", message=f"method {request.method} is not allowed here")
-    response["Allow"] = ", ".join(allowed)
-    return response
-
-
-@csrf_exempt
-def openapi(request: HttpRequest) -> HttpResponse:
-    """Serve the OpenAPI document (no key needed)."""
-    if request.method not in ("GET", "HEAD"):
-        return _method_not_allowed(request, ("GET", "HEAD"))
-    return JsonResponse(openapi_document(server_url=request.build_absolute_uri("/")[:-1]))
-
-
-def _type_label(spec: dict) -> str:
-    if "$ref" in spec:
-        return spec["$ref"].rsplit("/", 1)[-1]
-    if "oneOf" in spec:
-        return " | ".join(_type_label(option) for option in spec["oneOf"])
-    label = spec.get("type", "any")
-    label = " or ".join(label) if isinstance(label, list) else label
-    if "enum" in spec:
-        label += " (" + ", ".join(str(v) for v in spec["enum"]) + ")"
-    if label == "array" and "items" in spec:
-        label = f"array of {_type_label(spec['items'])}"
-    return label
-
-
-@csrf_exempt
-def docs(request: HttpRequest) -> HttpResponse:
-    """Render the OpenAPI document as a page (no script, no CDN)."""
-    if request.method not in ("GET", "HEAD"):
-        return _method_not_allowed(request, ("GET", "HEAD"))
-    document = openapi_document(server_url=request.build_absolute_uri("/")[:-1])
-    operations = [
-        {
-            "method": method.upper(),
-            "path": path,
-            "summary": operation.get("summary", ""),
-            "description": operation.get("description", ""),
-            "auth": operation.get("security", document["security"]) != [],
-            "responses": sorted(operation["responses"].items()),
-            "request": (
-                next(iter(operation["requestBody"]["content"].values()))["schema"].get("$ref", "").rsplit("/", 1)[-1]
-                if "requestBody" in operation
-                else ""
-            ),
-        }
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if method in {"get", "post", "patch", "delete", "put"}
-    ]
-    schemas = [
-        {
-            "name": name,
-            "description": schema.get("description", ""),
-            "fields": [
-                (field, field in schema.get("required", []), _type_label(spec), spec.get("description", ""))
-                for field, spec in schema.get("properties", {}).items()
-            ],
-        }
-        for name, schema in sorted(document["components"]["schemas"].items())
-    ]
-    context = {
-        "document": document,
-        "operations": operations,
-        "schemas": schemas,
-        "base_url": request.build_absolute_uri("/")[:-1],
-    }
-    return render(request, "api/docs.html", context)
-
-
-@csrf_exempt
-def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
-    """Answer unknown /v1/ paths with the error envelope."""
-    return error_response(404, code="1004", type="general", message=f"no such endpoint: {request.path[:200]}")

@@ -1,0 +1,88 @@
+"""The OpenAPI document, the docs page that renders it, and the envelope for unknown /v1/ paths."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+
+from generator.api.errors import error_response
+from generator.api.openapi import openapi_document
+
+
+def _method_not_allowed(request: HttpRequest, allowed: tuple[str, ...]) -> HttpResponse:
+    response = error_response(405, code="1005", type="general", message=f"method {request.method} is not allowed here")
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+@csrf_exempt
+def openapi(request: HttpRequest) -> HttpResponse:
+    """Serve the OpenAPI document (no key needed)."""
+    if request.method not in ("GET", "HEAD"):
+        return _method_not_allowed(request, ("GET", "HEAD"))
+    return JsonResponse(openapi_document(server_url=request.build_absolute_uri("/")[:-1]))
+
+
+def _type_label(spec: dict) -> str:
+    if "$ref" in spec:
+        return spec["$ref"].rsplit("/", 1)[-1]
+    if "oneOf" in spec:
+        return " | ".join(_type_label(option) for option in spec["oneOf"])
+    label = spec.get("type", "any")
+    label = " or ".join(label) if isinstance(label, list) else label
+    if "enum" in spec:
+        label += " (" + ", ".join(str(v) for v in spec["enum"]) + ")"
+    if label == "array" and "items" in spec:
+        label = f"array of {_type_label(spec['items'])}"
+    return label
+
+
+@csrf_exempt
+def docs(request: HttpRequest) -> HttpResponse:
+    """Render the OpenAPI document as a page (no script, no CDN)."""
+    if request.method not in ("GET", "HEAD"):
+        return _method_not_allowed(request, ("GET", "HEAD"))
+    document = openapi_document(server_url=request.build_absolute_uri("/")[:-1])
+    operations = [
+        {
+            "method": method.upper(),
+            "path": path,
+            "summary": operation.get("summary", ""),
+            "description": operation.get("description", ""),
+            "auth": operation.get("security", document["security"]) != [],
+            "responses": sorted(operation["responses"].items()),
+            "request": (
+                next(iter(operation["requestBody"]["content"].values()))["schema"].get("$ref", "").rsplit("/", 1)[-1]
+                if "requestBody" in operation
+                else ""
+            ),
+        }
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "patch", "delete", "put"}
+    ]
+    schemas = [
+        {
+            "name": name,
+            "description": schema.get("description", ""),
+            "fields": [
+                (field, field in schema.get("required", []), _type_label(spec), spec.get("description", ""))
+                for field, spec in schema.get("properties", {}).items()
+            ],
+        }
+        for name, schema in sorted(document["components"]["schemas"].items())
+    ]
+    context = {
+        "document": document,
+        "operations": operations,
+        "schemas": schemas,
+        "base_url": request.build_absolute_uri("/")[:-1],
+    }
+    return render(request, "api/docs.html", context)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Answer unknown /v1/ paths with the error envelope."""
+    return error_response(404, code="1004", type="general", message=f"no such endpoint: {request.path[:200]}")

@@ -1,0 +1,61 @@
+"""Accounts: the throttled login and opening an invite link."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from generator.errors import Conflict, Forbidden, ValidationFailed
+from generator.forms import InviteAcceptForm, ThrottledAuthenticationForm
+from generator.middleware import SESSION_TEAM_KEY
+from generator.services import teams
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login view with a throttled form (5 failures per email and address in 5 minutes)."""
+
+    authentication_form = ThrottledAuthenticationForm
+    redirect_authenticated_user = True
+
+
+def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """Open an invite link: create the account (or join with the signed-in one)."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    invite = teams.invite_get_valid(token=token)
+    if invite is None:
+        return render(request, "registration/invite_invalid.html", status=404)
+    signed_in = request.user.is_authenticated
+    form = InviteAcceptForm(request.POST or None) if not signed_in else None
+    error = ""
+    if request.method == "POST" and (signed_in or form.is_valid()):
+        try:
+            membership = teams.invite_accept(
+                invite=invite,
+                password=None if signed_in else form.cleaned_data["password1"],
+                name="" if signed_in else form.cleaned_data["name"],
+                user=request.user if signed_in else None,
+            )
+        except ValidationFailed as exc:
+            for message in exc.details.get("password", [exc.message]):
+                form.add_error("password1", message)
+        except (Conflict, Forbidden) as exc:
+            error = exc.message
+        else:
+            if not signed_in:
+                auth_login(
+                    request,
+                    membership.user,
+                    backend="django.contrib.auth.backends.ModelBackend",
+                )
+            request.session[SESSION_TEAM_KEY] = membership.team_id
+            messages.success(request, f"Welcome to {membership.team.name}.")
+            return redirect("generator:home")
+    return render(
+        request,
+        "registration/invite_accept.html",
+        {"invite": invite, "form": form, "error": error},
+    )

@@ -1,0 +1,98 @@
+"""The Generate page: submit a job through the same validator and service as the API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from generator import selectors
+from generator.errors import InsufficientCredits, RateLimited, ValidationFailed
+from generator.forms import GenerateForm
+from generator.schemas import parse_generate_request
+from generator.services.billing import PRICE_BY_DURATION, member_spent_this_month
+from generator.services.generations import generation_create
+from generator.services.uploads import upload_discard, upload_store
+from generator.views.common import refusal, team_required
+
+
+def _generate_context(request: HttpRequest, form: GenerateForm, **extra) -> dict:
+    return {
+        "form": form,
+        "prices": PRICE_BY_DURATION,
+        "storages": list(selectors.storage_list(team=request.team)),
+        "spent_this_month": member_spent_this_month(team=request.team, user=request.user)
+        if request.membership.monthly_cap is not None
+        else None,
+        "active": "generate",
+        **extra,
+    }
+
+
+@team_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Show the Generate page."""
+    form = GenerateForm(
+        initial={
+            "source": "url",
+            "prompt_mode": "text",
+            "duration": 5,
+            "output_mode": "temporary",
+        }
+    )
+    recent = list(selectors.generation_list(team=request.team).select_related("created_by")[:5])
+    return render(
+        request,
+        "generator/generate.html",
+        _generate_context(request, form, recent=recent),
+    )
+
+
+@team_required
+@require_POST
+def generate(request: HttpRequest) -> HttpResponse:
+    """Submit a job through the same validator and service as the API."""
+    form = GenerateForm(request.POST, request.FILES)
+    refused, status, uploaded = "", 422, None
+    if form.is_valid():
+        source = form.cleaned_data["source"]
+        try:
+            if source == "upload":
+                upload = form.cleaned_data["upload"]
+                if upload is None:
+                    raise ValidationFailed("no file", details={"input": ["choose an image file to upload"]})
+                input_value = uploaded = upload_store(
+                    team=request.team,
+                    user=request.user,
+                    data=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1),
+                )
+            elif source == "storage":
+                input_value = form.cleaned_data["storage_input"].strip()
+            else:
+                input_value = form.cleaned_data["url"].strip()
+            generate_request = parse_generate_request(form.to_body(input_value=input_value), team=request.team)
+            result = generation_create(team=request.team, request=generate_request, user=request.user)
+        except ValidationFailed as exc:
+            form.add_api_errors(exc.details or {"": [exc.message]})
+        except (RateLimited, InsufficientCredits) as exc:
+            refused, status = refusal(exc), exc.status
+        else:
+            generation = result.generation
+            messages.success(
+                request,
+                f"Started a {generation.duration} s video ({generation.cost} credits).",
+            )
+            return redirect(reverse("generator:jobs") + f"#job-{generation.uuid}")
+    if uploaded:
+        upload_discard(team=request.team, uri=uploaded)
+    request.team.refresh_from_db(fields=["balance"])
+    return render(
+        request,
+        "generator/generate.html",
+        _generate_context(request, form, refusal=refused),
+        status=status,
+    )

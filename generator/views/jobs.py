@@ -1,0 +1,89 @@
+"""The Jobs page: live status rows that poll while active; cancel and retry."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from generator import selectors
+from generator.errors import Conflict, InsufficientCredits, RateLimited, ValidationFailed
+from generator.services.generations import generation_cancel, generation_retry
+from generator.views.common import back, generation_or_404, page, refusal, team_required
+from generator.views.gallery import generation_card
+
+JOBS_PAGE_SIZE = 20
+
+
+@team_required
+@require_GET
+def jobs(request: HttpRequest) -> HttpResponse:
+    """List the team's jobs, newest first; active rows poll themselves."""
+    qs = selectors.generation_jobs_with_queue(team=request.team)
+    results = Paginator(qs, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return page(
+        request,
+        "generator/jobs.html",
+        {"page": results, "active": "jobs"},
+        partial="job-list",
+    )
+
+
+@team_required
+@require_GET
+def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Show one job; for htmx, its row, answering 286 once the job has ended so polling stops."""
+    generation = selectors.generation_jobs_with_queue(team=request.team).filter(uuid=pk).first()
+    if generation is None:
+        raise Http404
+    context = {"job": generation, "active": "jobs"}
+    if request.htmx:
+        response = render(request, "generator/jobs.html#job-row", context)
+        if not generation.is_active:
+            # The job ended: stop polling and refresh the header balance (a failed job is refunded).
+            balance = render_to_string(
+                "base.html#balance",
+                {"team": request.team, "oob": True},
+                request=request,
+            )
+            return HttpResponseStopPolling(response.content + balance.encode())
+        return response
+    context["card"] = generation_card(generation, timezone.now())
+    return render(request, "generator/job.html", context)
+
+
+@team_required
+@require_POST
+def job_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    generation = generation_or_404(request, pk)
+    try:
+        generation_cancel(team=request.team, generation=generation)
+    except Conflict as exc:
+        messages.error(request, f"Could not cancel: {exc.message}.")
+    else:
+        messages.success(request, "Cancelled; the credits were given back.")
+    return back(request, reverse("generator:jobs"))
+
+
+@team_required
+@require_POST
+def job_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    generation = generation_or_404(request, pk)
+    try:
+        result = generation_retry(team=request.team, user=request.user, generation=generation)
+    except (RateLimited, InsufficientCredits) as exc:
+        messages.error(request, refusal(exc))
+    except ValidationFailed as exc:
+        details = "; ".join(m for msgs in exc.details.values() for m in msgs) or exc.message
+        messages.error(request, f"Could not retry: {details}")
+    else:
+        messages.success(request, f"Retried as a new job ({result.generation.cost} credits).")
+    return back(request, reverse("generator:jobs"))

@@ -1,0 +1,140 @@
+"""The Storages page: connect, test, browse (with thumbnails) and disconnect storages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_POST
+
+from generator import selectors
+from generator.errors import ValidationFailed
+from generator.forms import StorageForm
+from generator.services.storage_connections import storage_check as run_storage_check
+from generator.services.storage_connections import storage_create, storage_delete
+from generator.services.thumbnails import thumbnail_jpeg
+from generator.storage.base import StorageError
+from generator.storage.registry import get_connector, supported_types
+from generator.storage.uris import KeyRejected, validate_key
+from generator.views.common import back, page, require_manager, storage_or_404, team_required
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
+
+
+@team_required
+@require_GET
+def storages(request: HttpRequest) -> HttpResponse:
+    """List connected storages and offer to connect one."""
+    context = {
+        "storages": selectors.storage_list(team=request.team),
+        "form": StorageForm(types=supported_types(), initial={"type": "local"}),
+        "active": "storages",
+    }
+    return render(request, "generator/storages.html", context)
+
+
+@team_required
+@require_POST
+def storage_connect(request: HttpRequest) -> HttpResponse:
+    """Connect a storage after the service has checked it; errors come back on the form."""
+    require_manager(request)
+    form = StorageForm(request.POST, types=supported_types())
+    if form.is_valid():
+        try:
+            storage = storage_create(
+                team=request.team,
+                user=request.user,
+                name=form.cleaned_data["name"].strip(),
+                type=form.cleaned_data["type"],
+                parameters=form.parameters(),
+            )
+        except ValidationFailed as exc:
+            form.add_api_errors(exc.details or {"": [exc.message]})
+        else:
+            messages.success(request, f"Connected {storage.name}.")
+            return redirect("generator:storages")
+    context = {
+        "storages": selectors.storage_list(team=request.team),
+        "form": form,
+        "active": "storages",
+    }
+    return render(request, "generator/storages.html", context, status=422)
+
+
+@team_required
+@require_POST
+def storage_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run the connection test (list, write, read, delete a probe) and show each step."""
+    require_manager(request)  # it writes into the bucket: owners and admins only (SPEC 10)
+    storage = storage_or_404(request, pk)
+    report = run_storage_check(storage=storage)
+    context = {
+        "storage": storage,
+        "report": report,
+        "storages": selectors.storage_list(team=request.team),
+    }
+    if request.htmx:
+        return render(request, "generator/storages.html#check-result", context)
+    context.update(form=StorageForm(types=supported_types()), active="storages")
+    return render(request, "generator/storages.html", context)
+
+
+@team_required
+@require_POST
+def storage_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    require_manager(request)
+    storage = storage_or_404(request, pk)
+    storage_delete(team=request.team, storage=storage)
+    messages.success(request, f"Disconnected {storage.name}; its files were not touched.")
+    return back(request, reverse("generator:storages"))
+
+
+def _folder(value: str | None) -> str:
+    folder = (value or "").strip().lstrip("/")
+    if folder and not folder.endswith("/"):
+        folder += "/"
+    if folder:
+        try:
+            validate_key(folder)
+        except KeyRejected:
+            raise Http404 from None
+    return folder
+
+
+@team_required
+@require_GET
+def storage_browse(request: HttpRequest, pk: int) -> HttpResponse:
+    """Browse one folder level of a storage; in picker mode clicking an image selects it."""
+    storage = storage_or_404(request, pk)
+    folder = _folder(request.GET.get("folder"))
+    entries, error = [], ""
+    try:
+        entries = get_connector(storage).list(folder)
+    except StorageError as exc:
+        error = str(exc)
+    parts = [p for p in folder.split("/") if p]
+    crumbs = [{"name": p, "folder": "/".join(parts[: i + 1]) + "/"} for i, p in enumerate(parts)]
+    context = {
+        "storage": storage,
+        "folder": folder,
+        "crumbs": crumbs,
+        "parent": "/".join(parts[:-1]) + "/" if len(parts) > 1 else "",
+        "folders": [e for e in entries if e.is_folder],
+        "files": [e for e in entries if not e.is_folder],
+        "image_exts": IMAGE_EXTS,
+        "pick": request.GET.get("pick") == "1",
+        "error": error,
+        "active": "storages",
+    }
+    return page(request, "generator/storage_browse.html", context, partial="browser")
+
+
+@team_required
+@require_GET
+@cache_control(private=True, max_age=300)
+def storage_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Answer a small JPEG thumbnail of one image in a team storage."""
+    storage = storage_or_404(request, pk)
+    return HttpResponse(thumbnail_jpeg(storage=storage, key=request.GET.get("key", "")), content_type="image/jpeg")
