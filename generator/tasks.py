@@ -7,10 +7,10 @@ state with conditional updates.
 from __future__ import annotations
 
 from generator.services import billing
-from generator.services.generations import generation_run
 from generator.services.idempotency import idempotency_purge
 from generator.services.purge import generations_purge_expired
 from generator.services.reaper import generations_reap
+from generator.services.worker import generation_run
 
 
 def generation_run_task(generation_id: int) -> None:

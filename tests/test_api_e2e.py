@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from PIL import Image
 
 from generator.models import Generation, Storage
-from generator.services.generations import generation_run
+from generator.services.worker import generation_run
 from tests.factories import make_api_key, make_team
 from tests.loopback import LoopbackServer, Route
 

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from PIL import Image
 
 from generator.schemas import GenerateRequest
-from generator.services.generations import generation_create, generation_run
+from generator.services.generations import generation_create
 from generator.services.storage_connections import storage_create
+from generator.services.worker import generation_run
 from tests.factories import make_team
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -344,7 +344,8 @@ def test_a_job_that_ends_in_error_posts_its_reason_to_the_webhook(
     receiver, monkeypatch, django_capture_on_commit_callbacks
 ):
     from generator.schemas import GenerateRequest
-    from generator.services.generations import generation_create, generation_run
+    from generator.services.generations import generation_create
+    from generator.services.worker import generation_run
 
     # Run queued work inline, as a worker would, so the whole chain is exercised.
     def run_inline(func_path, *args, **kwargs):

@@ -23,8 +23,9 @@ from PIL import Image
 
 from generator.models import CreditLedger, Generation, Storage
 from generator.schemas import GenerateRequest
-from generator.services.generations import generation_create, generation_run
+from generator.services.generations import generation_create
 from generator.services.reaper import generations_reap
+from generator.services.worker import generation_run
 from tests.factories import make_team
 
 ROOT = Path(__file__).resolve().parent.parent

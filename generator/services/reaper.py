@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generator.models import Generation
-from generator.services.generations import RUN_TASK, generation_fail, queued_stale_s
+from generator.services.generations import RUN_TASK, queued_stale_s
 from generator.services.queue import enqueue_on_commit
+from generator.services.worker import generation_fail
 
 logger = logging.getLogger(__name__)
 
