@@ -41,6 +41,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if value != value or (minimum is not None and value < minimum):
+        raise ImproperlyConfigured(f"{name} must be a number >= {minimum}, got {raw!r}")
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -68,8 +81,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
-    "django_q",
+    # Before django_q: our `qcluster` command (cluster + ticker) shadows django_q's.
     "generator",
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +229,8 @@ GENERATOR_ENCRYPTION_KEYS = env_list("GENERATOR_ENCRYPTION_KEYS")
 GENERATOR_LINK_TTL_S = 86_400
 GENERATOR_LEASE_S = env_int("GENERATOR_LEASE_S", 60, minimum=1)
 GENERATOR_LEASE_RENEW_S = env_int("GENERATOR_LEASE_RENEW_S", 10, minimum=1)
+# How often each qcluster's ticker looks for due work (upstream polls, batch dispatch), in seconds.
+GENERATOR_TICK_S = env_float("GENERATOR_TICK_S", 1.0, minimum=0.05)
 GENERATOR_MAX_ATTEMPTS = env_int("GENERATOR_MAX_ATTEMPTS", 2, minimum=1)
 # A queued job with no worker after this long is re-sent (the Redis broker can lose tasks).
 GENERATOR_QUEUED_STALE_S = env_int("GENERATOR_QUEUED_STALE_S", 300, minimum=10)

@@ -10,6 +10,7 @@ from generator.services import billing
 from generator.services.idempotency import idempotency_purge
 from generator.services.purge import generations_purge_expired
 from generator.services.reaper import generations_reap
+from generator.services.ticker import ticker_tick
 from generator.services.worker import generation_run
 
 
@@ -32,3 +33,8 @@ def purge_task() -> str:
 def allowance_task() -> int:
     """Credit this month's allowances (once per team and month; catches up after downtime)."""
     return billing.allowances_credit_all()
+
+
+def tick_task() -> str:
+    """Hand out due work once (the fallback for a cluster without its ticker thread)."""
+    return " ".join(f"{path.rsplit('.', 1)[-1]}={count}" for path, count in ticker_tick().items()) or "no finders"

@@ -199,9 +199,10 @@ def test_setup_schedules_is_idempotent():
     run("setup_schedules")
     run("setup_schedules")
     by_func = {s.func: s for s in Schedule.objects.all()}
-    assert len(by_func) == Schedule.objects.count() == 3
+    assert len(by_func) == Schedule.objects.count() == 4
     assert by_func["generator.tasks.reap_task"].schedule_type == Schedule.MINUTES
     assert by_func["generator.tasks.reap_task"].minutes == 1
+    assert by_func["generator.tasks.tick_task"].schedule_type == Schedule.MINUTES
     assert by_func["generator.tasks.purge_task"].schedule_type == Schedule.HOURLY
     assert by_func["generator.tasks.allowance_task"].schedule_type == Schedule.DAILY
     assert all(s.repeats == -1 for s in by_func.values())

@@ -12,6 +12,8 @@ from ._base import OperatorCommand
 # team (unique constraint), so a worker that was down on the 1st catches up on its next run.
 SCHEDULES = (
     ("generator: reaper", "generator.tasks.reap_task", Schedule.MINUTES, 1),
+    # The ticker thread of each qcluster ticks every second; this is its fallback.
+    ("generator: ticker fallback", "generator.tasks.tick_task", Schedule.MINUTES, 1),
     (
         "generator: purge expired videos",
         "generator.tasks.purge_task",
@@ -28,7 +30,7 @@ SCHEDULES = (
 
 
 class Command(OperatorCommand):
-    help = "Create or update the periodic jobs: reaper (every minute), purge (hourly), allowance (daily catch-up)."
+    help = "Create or update the periodic jobs: reaper and ticker fallback (every minute), purge (hourly), allowance (daily catch-up)."
 
     def handle(self, *args, **options):
         now = timezone.now()
