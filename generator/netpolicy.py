@@ -2,6 +2,9 @@
 
 Syntax checks (scheme, userinfo, control characters, port, IP literals in any spelling the C
 resolver accepts) run at submit time; name resolution runs in the worker (generator/fetch.py).
+An address is public when it is globally routable, is in none of the IPv6 ranges denied below
+(which Python's is_global lets through), and every IPv4 address it embeds (IPv4-mapped,
+IPv4-compatible, 6to4, NAT64, Teredo) is public too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,19 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 SIXTOFOUR = ipaddress.ip_network("2002::/16")
+TEREDO = ipaddress.ip_network("2001::/32")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Ranges that Python's is_global calls global (3.11) but that no public server lives in:
+# IPv4-compatible ::/96 (deprecated by RFC 4291; ::a.b.c.d reaches a.b.c.d on some stacks),
+# site-local fec0::/10 (deprecated by RFC 3879, still routed inside some sites) and the SRv6 SID
+# block 5f00::/16 (RFC 9602: not globally reachable). Teredo 2001::/32 is a tunnel whose packets
+# go to the IPv4 addresses it embeds; it is refused whatever they are.
+DENIED_IPV6 = (
+    IPV4_COMPATIBLE,
+    ipaddress.ip_network("fec0::/10"),
+    ipaddress.ip_network("5f00::/16"),
+    TEREDO,
+)
 METADATA_NAMES = frozenset(
     {
         "metadata",
@@ -55,25 +71,31 @@ def parse_ip_literal(host: str) -> IPAddress | None:
         return None
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """Return the IPv4 addresses an IPv6 address carries traffic to (mapped, 6to4, NAT64, Teredo, ::/96)."""
     if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+        return (ip.ipv4_mapped,)
     if ip in SIXTOFOUR:
-        return ip.sixtofour
-    for prefix in NAT64_PREFIXES:
-        if ip in prefix:
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+        return (ip.sixtofour,)  # type: ignore[return-value]
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        return (server, client)
+    if ip in IPV4_COMPATIBLE or any(ip in prefix for prefix in NAT64_PREFIXES):
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    return ()
 
 
 def is_public_address(ip: IPAddress) -> bool:
-    """Return True when the address (after unwrapping mapped/6to4/NAT64 forms) is globally routable."""
+    """Return True when the address, and every IPv4 address it embeds, is globally routable."""
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            return is_public_address(embedded)
-        if ip.teredo is not None:
+        embedded = embedded_ipv4(ip)
+        if any(not is_public_address(inner) for inner in embedded):
             return False
+        if any(ip in net for net in DENIED_IPV6):
+            return False
+        if embedded:
+            # A translated form (mapped, 6to4, NAT64) is as public as the IPv4 address it reaches.
+            return True
     if isinstance(ip, ipaddress.IPv4Address) and ip in CGNAT:
         return False
     return bool(ip.is_global) and not ip.is_multicast

@@ -78,3 +78,24 @@ def _isolated_files(settings, tmp_path):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.GENERATOR_PUBLIC_URL = "http://testserver"
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Stub the resolver: (answers, lookups); names in answers resolve to those addresses, others fail."""
+    answers: dict[str, list[str]] = {}
+    lookups: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        lookups.append(host)
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "stubbed: unknown")
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0))
+            if ":" in ip
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+            for ip in answers[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers, lookups

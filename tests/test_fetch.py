@@ -363,6 +363,12 @@ PRIVATE_ANSWERS = [
     "2002:0a00:0001::",
     "::ffff:10.0.0.1",
     "224.0.0.1",
+    # Python 3.11 calls these global; the policy denies them (and Teredo) explicitly.
+    "::8.8.8.8",
+    "::a00:1",
+    "fec0::1",
+    "5f00::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
 ]
 
 
@@ -533,6 +539,15 @@ def test_redirect_into_a_private_range_by_name_is_refused_without_connecting(all
     dns["internal.test"] = ["10.0.0.5"]
     allowed.routes["/hop"] = Route(status=302, headers={"Location": "http://internal.test/secret"})
     with pytest.raises(FetchError, match="^host internal.test resolves to a private"):
+        fetch_image_bytes(allowed.url("/hop"))
+    assert dials == [("127.0.0.1", allowed.port)]
+
+
+@pytest.mark.parametrize("address", ["::a00:1", "fec0::5", "5f00::1", "2001:0:808:808:0:f7f7:f7f7:f7f7"])
+def test_redirect_to_a_name_resolving_to_an_ipv6_form_python_calls_global_is_refused(allowed, dns, dials, address):
+    dns["tunnel.test"] = [address]
+    allowed.routes["/hop"] = Route(status=302, headers={"Location": "https://tunnel.test/secret"})
+    with pytest.raises(FetchError, match="^host tunnel.test resolves to a private"):
         fetch_image_bytes(allowed.url("/hop"))
     assert dials == [("127.0.0.1", allowed.port)]
 

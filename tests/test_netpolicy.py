@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 import pytest
 
@@ -14,27 +13,6 @@ from generator.netpolicy import (
     check_url_syntax,
     is_public_address,
 )
-
-
-@pytest.fixture
-def dns(monkeypatch):
-    """Stub the resolver with fixed answers; any other name fails to resolve. Lookups are recorded."""
-    answers: dict[str, list[str]] = {}
-    lookups: list[str] = []
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        lookups.append(host)
-        if host not in answers:
-            raise socket.gaierror(socket.EAI_NONAME, "stubbed: unknown")
-        return [
-            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0))
-            if ":" in ip
-            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
-            for ip in answers[host]
-        ]
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return answers, lookups
 
 
 @pytest.mark.parametrize(
@@ -212,3 +190,54 @@ def test_operator_networks_allow_a_private_endpoint(dns):
     assert check_host_addresses("minio.test", 9000, extra_nets=["10.0.0.0/8"]) == [ipaddress.ip_address("10.1.2.3")]
     with pytest.raises(UrlRejected):
         check_host_addresses("minio.test", 9000, extra_nets=["192.168.0.0/16"])
+
+
+# Forms Python 3.11's is_global calls global, and Teredo (which tunnels to the IPv4 addresses it embeds).
+IPV6_FORMS_PYTHON_CALLS_GLOBAL = [
+    "::8.8.8.8",  # IPv4-compatible ::/96 (deprecated), even around a public address
+    "::10.0.0.1",
+    "::127.0.0.1",
+    "::a9fe:a9fe",  # ::169.254.169.254
+    "fec0::1",  # site-local (deprecated)
+    "feff:ffff::1",
+    "5f00::1",  # SRv6 SIDs
+    "5f00:1234:5678::9",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo, public server and client
+    "2001:0:808:808:0:f7f7:f7f7:f7f7",  # Teredo whose client is 8.8.8.8
+    "2001:0:a00:1::1",  # Teredo whose server is 10.0.0.1
+]
+
+
+@pytest.mark.parametrize("address", IPV6_FORMS_PYTHON_CALLS_GLOBAL)
+def test_ipv6_forms_python_calls_global_are_refused(address):
+    assert not is_public_address(ipaddress.ip_address(address))
+    assert not netpolicy.address_allowed(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    ("address", "embedded"),
+    [
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", ["65.54.227.120", "192.0.2.45"]),
+        ("::10.0.0.1", ["10.0.0.1"]),
+        ("::ffff:8.8.8.8", ["8.8.8.8"]),
+        ("2002:0808:0808::1", ["8.8.8.8"]),
+        ("64:ff9b::a00:1", ["10.0.0.1"]),
+        ("2606:4700::1111", []),
+    ],
+)
+def test_teredo_is_unwrapped_like_the_other_embedded_forms(address, embedded):
+    assert netpolicy.embedded_ipv4(ipaddress.ip_address(address)) == tuple(ipaddress.ip_address(a) for a in embedded)
+
+
+@pytest.mark.parametrize("address", IPV6_FORMS_PYTHON_CALLS_GLOBAL)
+def test_ipv6_literal_forms_are_refused_at_submit(address):
+    with pytest.raises(UrlRejected, match="private, loopback or reserved"):
+        check_url_syntax(f"https://[{address}]/a.jpg")
+
+
+@pytest.mark.parametrize("address", IPV6_FORMS_PYTHON_CALLS_GLOBAL)
+def test_names_resolving_to_ipv6_forms_are_refused_by_the_resolution_check(address, dns):
+    answers, _ = dns
+    answers["sneaky.test"] = [address]
+    with pytest.raises(UrlRejected, match="resolves to a private, loopback or reserved address"):
+        check_host_addresses("sneaky.test", 443)

@@ -247,12 +247,17 @@ def test_webhook_to_a_loopback_name_is_refused_at_delivery(settings, receiver):
     assert receiver.requests == []
 
 
-def test_webhook_to_a_private_address_is_refused_without_connecting(monkeypatch):
+# The last four are IPv6 forms Python 3.11 calls global (IPv4-compatible, site-local, SRv6, Teredo).
+@pytest.mark.parametrize(
+    "address", ["10.0.0.7", "::a00:7", "fec0::7", "5f00::7", "2001:0:4136:e378:8000:63bf:3fff:fdd2"]
+)
+def test_webhook_to_a_private_address_is_refused_without_connecting(monkeypatch, address):
     dials = []
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     monkeypatch.setattr(
         socket,
         "getaddrinfo",
-        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))],
+        lambda host, port, *a, **k: [(family, socket.SOCK_STREAM, 6, "", (address, port))],
     )
     monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: dials.append(address))
     team = make_team()
@@ -320,6 +325,9 @@ def test_configure_accepts_a_given_secret_and_clears_with_an_empty_url():
         ("http://127.0.0.1/hook", "private, loopback or reserved"),
         ("http://[::1]/hook", "private, loopback or reserved"),
         ("http://169.254.169.254/latest", "private, loopback or reserved"),
+        ("http://[::a9fe:a9fe]/latest", "private, loopback or reserved"),
+        ("http://[fec0::1]/hook", "private, loopback or reserved"),
+        ("http://[5f00::1]/hook", "private, loopback or reserved"),
         ("https://hooks.example.com:8443/", "port 8443 is not allowed"),
         ("https://hooks.example.com/" + "a" * 600, "at most 512 characters"),
     ],
