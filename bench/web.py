@@ -23,6 +23,7 @@ TARGET_P50_MS = 50.0
 def setup_django(data_dir: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.setdefault("DEBUG", "1")  # a local run (built-in SECRET_KEY); DEBUG is turned off below
     os.environ["GENERATOR_DATA_DIR"] = data_dir
     os.environ["SQLITE_PATH"] = os.path.join(data_dir, "bench.sqlite3")
     os.environ.pop("DATABASE_URL", None)

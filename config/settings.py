@@ -58,14 +58,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: `make run` turns it on for local use (scripts/run.py).
+DEBUG = env_bool("DEBUG", False)
 
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    # Development only: a random key per process would break signed links across web and worker.
-    SECRET_KEY = "dev-insecure-" + "x" * 50
+# SECRET_KEY signs sessions and /v/ links and derives the key that encrypts storage and webhook
+# secrets (generator/crypto.py), so the built-in key, public in this code, is for DEBUG only
+# (one fixed key, because a random key per process would break links between web and worker).
+DEV_SECRET_KEY = "django-insecure-development-only-" + "x" * 40
+SECRET_KEY = env_str("SECRET_KEY") or DEV_SECRET_KEY
+if SECRET_KEY == DEV_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a long random value when DEBUG is off (the built-in key is for development only)"
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -289,6 +293,8 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Error reports (the DEBUG page, error mails) hide *_URL / *_DSN settings and any URL with a password.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "generator.reporting.SecretHidingReporterFilter"
 
 LOGGING = {
     "version": 1,

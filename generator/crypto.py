@@ -1,4 +1,4 @@
-"""Secrets at rest: storage credentials are Fernet tokens under GENERATOR_ENCRYPTION_KEYS.
+"""Secrets at rest: storage credentials and webhook signing secrets are Fernet tokens under GENERATOR_ENCRYPTION_KEYS.
 
 Keys are a comma list, newest first (MultiFernet): encrypt with the first, decrypt with any, so a
 new key can be put in front and old tokens re-encrypted with `rotate_secrets`. Without configured

@@ -82,7 +82,9 @@ class Team(TimeStampedModel):
     rate_per_minute = models.PositiveIntegerField(null=True, blank=True)
     monthly_allowance = models.PositiveIntegerField(default=0)
     webhook_url = models.URLField(max_length=512, blank=True)
-    webhook_secret = models.CharField(max_length=128, blank=True)
+    webhook_secret_encrypted = models.TextField(
+        blank=True, editable=False, help_text="Fernet token of the webhook signing secret (like storage secrets)"
+    )
 
     class Meta:
         constraints = [

@@ -16,6 +16,13 @@ DATA = Path(os.environ.get("GENERATOR_DATA_DIR", ROOT / "data"))
 PYTHON = sys.executable
 
 
+def prepare_environment() -> None:
+    """Turn DEBUG on for local use (unless set) and keep one SECRET_KEY under data/."""
+    # The settings default DEBUG to off; `make run` is the local, development way to start.
+    os.environ.setdefault("DEBUG", "1")
+    ensure_secret_key()
+
+
 def ensure_secret_key() -> None:
     """Keep one SECRET_KEY under data/ so links and sessions survive restarts."""
     if os.environ.get("SECRET_KEY"):
@@ -57,7 +64,7 @@ def wait_until_serving(port: int, web: subprocess.Popen, timeout_s: float = 30.0
 
 
 def main() -> int:
-    ensure_secret_key()
+    prepare_environment()
     port = os.environ.get("PORT", "8000")
     if not port.isdigit() or not port_is_free(int(port)):
         print(f"make run: port {port} is not free; choose another with PORT=...", file=sys.stderr)

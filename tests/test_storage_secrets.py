@@ -133,3 +133,22 @@ def test_failing_check_messages_never_contain_the_secret(client, settings, s3_se
         bodies.append(response.content)
     for body in bodies:
         assert SECRET.encode() not in body
+
+
+def test_rotate_secrets_also_moves_webhook_secrets_to_the_newest_key(settings, capsys):
+    from generator.services.webhooks import webhook_configure, webhook_secret
+
+    old = Fernet.generate_key().decode()
+    settings.GENERATOR_ENCRYPTION_KEYS = [old]
+    team = make_team()
+    secret = webhook_configure(team=team, url="https://hooks.example.com/a")
+    new = Fernet.generate_key().decode()
+    settings.GENERATOR_ENCRYPTION_KEYS = [new, old]
+
+    call_command("rotate_secrets")
+
+    assert "re-encrypted 1 webhook secret(s)" in capsys.readouterr().out
+    settings.GENERATOR_ENCRYPTION_KEYS = [new]
+    team.refresh_from_db()
+    assert Fernet(new.encode()).decrypt(team.webhook_secret_encrypted.encode()).decode() == f'{{"secret": "{secret}"}}'
+    assert webhook_secret(team) == secret

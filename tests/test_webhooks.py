@@ -10,11 +10,12 @@ import socket
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from django.utils import timezone
 from django_q.models import Schedule
 
 from generator.errors import ValidationFailed
-from generator.models import Generation, WebhookDelivery
+from generator.models import Generation, Team, WebhookDelivery
 from generator.services import queue, webhooks
 from generator.services.webhooks import (
     webhook_configure,
@@ -303,7 +304,7 @@ def test_configure_generates_a_secret_and_keeps_it_when_the_url_changes():
     assert len(secret) == 64
     assert webhook_configure(team=team, url="https://hooks.example.com/b") == secret
     team.refresh_from_db()
-    assert (team.webhook_url, team.webhook_secret) == ("https://hooks.example.com/b", secret)
+    assert (team.webhook_url, webhooks.webhook_secret(team)) == ("https://hooks.example.com/b", secret)
 
 
 def test_configure_accepts_a_given_secret_and_clears_with_an_empty_url():
@@ -314,7 +315,18 @@ def test_configure_accepts_a_given_secret_and_clears_with_an_empty_url():
     )
     assert webhook_configure(team=team, url="") == ""
     team.refresh_from_db()
-    assert (team.webhook_url, team.webhook_secret) == ("", "")
+    assert (team.webhook_url, team.webhook_secret_encrypted) == ("", "")
+
+
+def test_webhook_secret_is_encrypted_at_rest_with_the_storage_secrets_key(settings):
+    settings.GENERATOR_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    team = make_team()
+    secret = webhook_configure(team=team, url="https://hooks.example.com/a", secret="s3cr3t-s3cr3t-s3cr3t")
+
+    stored = Team.objects.filter(pk=team.pk).values()[0]
+    assert not any(secret in str(value) for value in stored.values())
+    assert Fernet(settings.GENERATOR_ENCRYPTION_KEYS[0].encode()).decrypt(stored["webhook_secret_encrypted"].encode())
+    assert webhooks.webhook_secret(Team.objects.get(pk=team.pk)) == secret
 
 
 @pytest.mark.parametrize(

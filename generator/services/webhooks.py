@@ -19,6 +19,7 @@ from django_q.models import Schedule
 from django_q.tasks import schedule
 
 from generator import netpolicy
+from generator.crypto import decrypt_json, encrypt_json
 from generator.errors import ValidationFailed
 from generator.fetch import FetchError, post_bytes
 from generator.models import Generation, Team, WebhookDelivery
@@ -42,12 +43,17 @@ def webhook_signature(*, secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def webhook_secret(team: Team) -> str:
+    """Return the team's signing secret (stored encrypted, like storage credentials)."""
+    return decrypt_json(team.webhook_secret_encrypted).get("secret", "")
+
+
 def webhook_configure(*, team: Team, url: str, secret: str | None = None) -> str:
     """Set (or, with an empty url, clear) the team's webhook and return its signing secret."""
     url = (url or "").strip()
     if not url:
-        team.webhook_url, team.webhook_secret = "", ""
-        team.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
+        team.webhook_url, team.webhook_secret_encrypted = "", ""
+        team.save(update_fields=["webhook_url", "webhook_secret_encrypted", "updated_at"])
         return ""
     if len(url) > WEBHOOK_URL_MAX_CHARS:
         raise ValidationFailed(
@@ -65,9 +71,9 @@ def webhook_configure(*, team: Team, url: str, secret: str | None = None) -> str
             details={"webhook_secret": ["16 to 128 printable characters without spaces"]},
         )
     # Keep a working secret when only the URL changes; receivers would otherwise start rejecting.
-    secret = secret or team.webhook_secret or secrets.token_hex(32)
-    team.webhook_url, team.webhook_secret = url, secret
-    team.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
+    secret = secret or webhook_secret(team) or secrets.token_hex(32)
+    team.webhook_url, team.webhook_secret_encrypted = url, encrypt_json({"secret": secret})
+    team.save(update_fields=["webhook_url", "webhook_secret_encrypted", "updated_at"])
     return secret
 
 
@@ -109,7 +115,7 @@ def webhook_deliver(*, generation_id: int, attempt: int = 1) -> WebhookDelivery 
     body = webhook_body(generation)
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: webhook_signature(secret=team.webhook_secret, body=body),
+        SIGNATURE_HEADER: webhook_signature(secret=webhook_secret(team), body=body),
         "X-Generator-Delivery-Attempt": str(attempt),
     }
     # Scheduled before the POST so a worker that dies mid-delivery still leaves a next attempt.

@@ -96,7 +96,7 @@ def team_invite(request: HttpRequest) -> HttpResponse:
 def team_webhook(request: HttpRequest) -> HttpResponse:
     """Set or clear the team's webhook URL; a new signing secret is shown once."""
     require_manager(request)
-    had_secret = bool(request.team.webhook_secret)
+    had_secret = bool(request.team.webhook_secret_encrypted)
     try:
         secret = webhook_configure(team=request.team, url=request.POST.get("webhook_url", ""))
     except ValidationFailed as exc:
