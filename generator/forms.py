@@ -5,14 +5,8 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 
 from generator.models import ApiKey, Membership, Storage
-
-LOGIN_MAX_FAILURES = 5
-LOGIN_WINDOW_S = 300
 
 
 class GenerateForm(forms.Form):
@@ -217,39 +211,3 @@ class GrantCreditsForm(forms.Form):
         if not reason:
             raise forms.ValidationError("A reason is required.")
         return reason
-
-
-def _login_key(email: str, ip: str) -> str:
-    return f"login-failures:{email.strip().lower()}:{ip}"
-
-
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's login form, refusing an email+address pair after 5 failures in 5 minutes."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": "Too many failed attempts. Wait %(minutes)s minutes and try again, or reset your password.",
-    }
-
-    def _throttle_key(self) -> str:
-        ip = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        return _login_key(self.data.get("username", ""), ip)
-
-    def clean(self):
-        key = self._throttle_key()
-        limit = getattr(settings, "GENERATOR_LOGIN_MAX_FAILURES", LOGIN_MAX_FAILURES)
-        if cache.get(key, 0) >= limit:
-            raise forms.ValidationError(
-                self.error_messages["throttled"],
-                code="throttled",
-                params={"minutes": LOGIN_WINDOW_S // 60},
-            )
-        try:
-            return super().clean()
-        except forms.ValidationError:
-            if cache.add(key, 1, LOGIN_WINDOW_S) is False:
-                try:
-                    cache.incr(key)
-                except ValueError:
-                    cache.set(key, 1, LOGIN_WINDOW_S)
-            raise

@@ -7,6 +7,8 @@ import os
 import socket
 
 import pytest
+from axes.handlers.proxy import AxesProxyHandler
+from django.core.cache import caches
 
 # Session fixtures for the storage protocol servers (moto S3, gcp-storage-emulator), shared by all modules.
 pytest_plugins = ["tests.storage_servers"]
@@ -76,6 +78,9 @@ def _isolated_files(settings, tmp_path):
     settings.GENERATOR_LOCAL_STORAGE_ROOT.mkdir()
     settings.MEDIA_ROOT.mkdir()
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    caches["default"].clear()  # every LocMemCache of the process shares one store
+    # django-axes keeps its handler, and the cache it counts in, from the first login of the process.
+    AxesProxyHandler.get_implementation(force=True)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.GENERATOR_PUBLIC_URL = "http://testserver"
 

@@ -9,15 +9,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from generator.errors import Conflict, Forbidden, ValidationFailed
-from generator.forms import InviteAcceptForm, ThrottledAuthenticationForm
+from generator.forms import InviteAcceptForm
 from generator.middleware import SESSION_TEAM_KEY
 from generator.services import teams
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login view with a throttled form (5 failures per email and address in 5 minutes)."""
+    """Django's login view; a signed-in user goes straight on. Lockouts: generator/lockout.py."""
 
-    authentication_form = ThrottledAuthenticationForm
     redirect_authenticated_user = True
 
 
