@@ -25,12 +25,17 @@ class SecretHidingReporterFilter(SafeExceptionReporterFilter):
     )
 
     def cleanse_setting(self, key, value):
-        if isinstance(value, str) and _CREDENTIAL_URL.search(value):
+        if _holds_credentials(value):
             return self.cleansed_substitute
         return super().cleanse_setting(key, value)
 
     def get_traceback_frame_variables(self, request, tb_frame):
         return [
-            (name, self.cleansed_substitute if isinstance(value, str) and _CREDENTIAL_URL.search(value) else value)
+            (name, self.cleansed_substitute if _holds_credentials(value) else value)
             for name, value in super().get_traceback_frame_variables(request, tb_frame)
         ]
+
+
+def _holds_credentials(value) -> bool:
+    # str() also unwraps lazy strings (settings may hold SimpleLazyObject values).
+    return isinstance(value, str) and bool(_CREDENTIAL_URL.search(str(value)))
