@@ -11,7 +11,7 @@ from axes.handlers.proxy import AxesProxyHandler
 from django.core.cache import caches
 
 # Session fixtures for the storage protocol servers (moto S3, gcp-storage-emulator), shared by all modules.
-pytest_plugins = ["tests.storage_servers"]
+pytest_plugins = ["tests.storage_servers", "tests.browser_support"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

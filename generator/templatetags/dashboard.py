@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django import template
 from django.utils import timezone
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from generator import selectors
 
@@ -81,3 +85,13 @@ def took(job) -> str:
         return ""
     seconds = max(0, int((job.completed_at - job.created_at).total_seconds()))
     return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+
+
+_CODE_MARK = re.compile(r"`([^`]+)`")
+
+
+@register.filter(needs_autoescape=True)
+def codemarks(text: str, autoescape: bool = True) -> str:
+    """Render `code` marks of a plain-text description as <code> (everything else escaped)."""
+    escaped = conditional_escape(text) if autoescape else str(text)
+    return mark_safe(_CODE_MARK.sub(r"<code>\1</code>", str(escaped)))
