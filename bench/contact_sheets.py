@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generator.engine import RenderOptions, decode_image, render_video  # noqa: E402
+from generator.engine.plan import Pan, Plan  # noqa: E402
 
 OUT = ROOT / "docs" / "contact-sheets"
 FIX = ROOT / "tests" / "fixtures"
@@ -52,7 +53,7 @@ def _frames(path: str, picks: list[int]) -> list[np.ndarray]:
     return out
 
 
-def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, dict]:
+def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, Plan]:
     """Render one video and lay six evenly spaced frames out as a 3 x 2 PNG with captions."""
     decoded = decode_image((FIX / f"{fixture}.png").read_bytes())
     options = RenderOptions(guidance_scale=opts.pop("guidance_scale", 0.85), **opts)
@@ -114,12 +115,11 @@ def main(argv: list[str]) -> None:
             t0 = time.perf_counter()
             path, plan = sheet(name, fixture, dict(opts), Path(tmp))
             moves = (
-                ", ".join(m["type"] + (f" {m['direction']}" if "direction" in m else "") for m in plan["moves"])
-                or "static"
+                ", ".join(m.type + (f" {m.direction}" if isinstance(m, Pan) else "") for m in plan.moves) or "static"
             )
-            effects = ", ".join(e["type"] for e in plan["effects"]) or "none"
-            sep = plan.get("separation", {})
-            note = f" separation={'confident' if sep.get('confident') else sep.get('reason')}" if sep else ""
+            effects = ", ".join(e.type for e in plan.effects) or "none"
+            sep = plan.separation
+            note = f" separation={'confident' if sep.confident else sep.reason}" if sep else ""
             print(
                 f"{path.relative_to(ROOT)}  {time.perf_counter() - t0:5.1f}s  moves: {moves}; effects: {effects}{note}"
             )

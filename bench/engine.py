@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from generator.engine import RenderOptions, decode_image, output_size, render_video  # noqa: E402
 from generator.engine.encode import CRF, PRESET, encode_frames  # noqa: E402
-from generator.engine.render import Stage  # noqa: E402
+from generator.engine.frames import FrameRenderer  # noqa: E402
+from generator.engine.plan import Easing, Plan, ZoomIn  # noqa: E402
 from generator.engine.render import render_plan as _render_plan  # noqa: E402
 
 INPUT = ROOT / "bench" / "input-1080p.jpg"
@@ -60,28 +61,13 @@ def median_time(fn, runs: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def pure_zoom_plan(seconds: int, easing: str = "linear") -> dict:
-    return {
-        "version": 1,
-        "duration": seconds,
-        "fps": 30,
-        "frames": seconds * 30,
-        "moves": [
-            {
-                "type": "zoom_in",
-                "start": 0.0,
-                "end": float(seconds),
-                "easing": easing,
-                "amount": ZOOM_END - 1.0,
-                "focus": [0.5, 0.5],
-            }
-        ],
-        "effects": [],
-    }
+def pure_zoom_plan(seconds: int, easing: Easing = "linear") -> Plan:
+    zoom = ZoomIn(start=0.0, end=float(seconds), easing=easing, amount=ZOOM_END - 1.0, focus=(0.5, 0.5))
+    return Plan(duration=seconds, fps=30, frames=seconds * 30, moves=(zoom,))
 
 
-def static_plan(seconds: int) -> dict:
-    return {"version": 1, "duration": seconds, "fps": 30, "frames": seconds * 30, "moves": [], "effects": []}
+def static_plan(seconds: int) -> Plan:
+    return Plan(duration=seconds, fps=30, frames=seconds * 30)
 
 
 def _upsampled_dft(data: np.ndarray, region: int, factor: int, offsets: np.ndarray) -> np.ndarray:
@@ -192,13 +178,13 @@ def moviepy_zoom(out: str, base: np.ndarray, crf: int = CRF) -> None:
     )
 
 
-def capture_frames(pixels: np.ndarray, plan: dict, size: tuple[int, int], path: str) -> np.memmap:
+def capture_frames(pixels: np.ndarray, plan: Plan, size: tuple[int, int], path: str) -> np.memmap:
     """Render a plan's frames into a memory-mapped file (for the pure-encode baseline)."""
-    stage = Stage(pixels, plan, size[0], size[1], None, 0)
+    renderer = FrameRenderer(pixels, plan, size[0], size[1], None, 0)
     n = size[0] * size[1] * 3 // 2
-    mm = np.memmap(path, dtype=np.uint8, mode="w+", shape=(stage.total, n))
-    for i in range(stage.total):
-        mm[i] = stage.frame(i)
+    mm = np.memmap(path, dtype=np.uint8, mode="w+", shape=(renderer.total, n))
+    for i in range(renderer.total):
+        mm[i] = renderer.frame(i)
     mm.flush()
     return mm
 

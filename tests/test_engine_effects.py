@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from generator.engine import RenderOptions, make_plan, output_size, render_video
-from generator.engine.render import Stage, _seed
+from generator.engine.frames import FrameRenderer
+from generator.engine.render import _seed
 from tests.test_engine_support import fixture_rgb, frames_gray, patch_shift
 
 
@@ -48,7 +49,7 @@ def shot() -> np.ndarray:
 
 def test_parallax_moves_product_and_background_by_different_amounts(tmp_path, shot):
     result, video = _render(tmp_path, shot, prompt="orbit", guidance_scale=0.9)
-    assert result.plan["separation"]["confident"]
+    assert result.plan.separation.confident
     # Mid-move frames: shifts stay well inside the measuring patch.
     f = frames_gray(video, [55, 95])
     bg = patch_shift(f[55], f[95], 0.12, 0.45, size=96)
@@ -61,7 +62,7 @@ def test_parallax_moves_product_and_background_by_different_amounts(tmp_path, sh
 def test_orbit_without_confident_separation_is_a_plain_camera_move(tmp_path):
     photo = fixture_rgb("chelsea", (330, 300))
     result, video = _render(tmp_path, photo, prompt="orbit", guidance_scale=0.9)
-    assert not result.plan["separation"]["confident"]
+    assert not result.plan.separation.confident
     f = frames_gray(video, [60, 90])
     left = patch_shift(f[60], f[90], 0.3, 0.5, size=96)
     right = patch_shift(f[60], f[90], 0.7, 0.5, size=96)
@@ -72,7 +73,7 @@ def test_orbit_without_confident_separation_is_a_plain_camera_move(tmp_path):
 
 def test_light_sweep_moves_a_bright_band_across_the_product(tmp_path, shot):
     result, video = _render(tmp_path, shot, prompt="light sweep", negative_prompt="zoom", guidance_scale=0.9)
-    assert result.plan["moves"] == []
+    assert result.plan.moves == ()
     f = frames_gray(video, [15, 48, 60, 72, 110])
     ref = f[15]  # before the pass
     h, w = ref.shape
@@ -92,7 +93,7 @@ def test_light_sweep_moves_a_bright_band_across_the_product(tmp_path, shot):
 
 def test_float_lifts_the_product_and_leaves_the_backdrop(tmp_path, shot):
     result, video = _render(tmp_path, shot, prompt="float", negative_prompt="zoom", guidance_scale=0.9)
-    assert result.plan["separation"]["confident"]
+    assert result.plan.separation.confident
     f = frames_gray(video, [2, 75])
     product = patch_shift(f[2], f[75], 0.5, 0.5, size=96)
     backdrop = patch_shift(f[2], f[75], 0.1, 0.3, size=64)
@@ -140,7 +141,7 @@ def test_vignette_darkens_corners_relative_to_the_centre(tmp_path):
 def test_negative_zoom_leaves_the_camera_still(tmp_path):
     photo = fixture_rgb("astronaut", (320, 320))
     result, video = _render(tmp_path, photo, prompt="zoom in", negative_prompt="zoom, fade")
-    assert result.plan["moves"] == []
+    assert result.plan.moves == ()
     f = frames_gray(video, [20, 130])
     dx, dy = patch_shift(f[20], f[130], 0.78, 0.5, size=96)
     assert abs(dx) < 0.1
@@ -165,8 +166,8 @@ def _frame_hashes(image: np.ndarray, options: RenderOptions) -> list[str]:
     """Hash every frame the engine hands to the encoder, without encoding."""
     plan, sep = make_plan(image, options)
     h, w = image.shape[:2]
-    stage = Stage(image, plan, *output_size(w, h), sep, _seed(image, options))
-    return [hashlib.sha256(stage.frame(i).tobytes()).hexdigest() for i in range(stage.total)]
+    renderer = FrameRenderer(image, plan, *output_size(w, h), sep, _seed(image, options))
+    return [hashlib.sha256(renderer.frame(i).tobytes()).hexdigest() for i in range(renderer.total)]
 
 
 def test_same_input_and_options_give_identical_frames(tmp_path, shot):

@@ -110,7 +110,7 @@ def _to_srgb(img: Image.Image) -> Image.Image:
         return img
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(img, src, _SRGB, outputMode="RGB")
+        return ImageCms.profileToProfile(img, src, _SRGB, outputMode="RGB") or img
     except Exception:  # a broken profile falls back to Pillow's plain conversion
         return img
 
@@ -149,7 +149,7 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
     if not data:
         raise ImageRejected("The file is empty: use JPEG, PNG, WEBP or HEIC")
     try:
-        img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+        img: Image.Image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(f"Image is too large: at most {max_pixels:,} pixels are accepted") from exc
     except Exception as exc:

@@ -46,7 +46,7 @@ def open_h264(path: str, width: int, height: int, *, preset: str = PRESET, crf: 
     cc.color_primaries = 1  # BT.709
     cc.color_trc = 1
     cc.colorspace = 1
-    options = {
+    options: dict[str, object] = {
         "preset": preset,
         "crf": str(crf),
         # Write the same tags into the bitstream VUI so every player reads BT.709.

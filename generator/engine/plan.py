@@ -1,151 +1,291 @@
-"""Prompt words and image analysis -> a JSON plan of moves and effects over time."""
+"""Prompt wishes and image analysis -> a typed plan of camera moves and effects over time.
+
+The plan is what the renderer follows and, as `Plan.to_json()`, what is stored on the generation
+and shown on the job page: `moves` and `effects` are lists of objects with a `type`, plus the
+timing and strength of each.
+"""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import cv2
 import numpy as np
 
-MOVES = ("zoom_in", "zoom_out", "pan_left", "pan_right", "pan_up", "pan_down", "tilt", "orbit")
-EFFECTS = ("light_sweep", "float", "sparkles", "vignette", "fade")
-# Patterns are tried in this order; a matched span is blanked so "zoom out" is not also "zoom".
-_CONCEPTS: list[tuple[str, str]] = [
-    ("static", r"\b(static|still camera|locked[- ]off|no camera (movement|motion)|tripod)\b"),
-    (
-        "zoom_out",
-        r"\b(zoom(s|ing|ed)?\s*(out|back|away)|pull(s|ing|ed)?\s*(back|out|away)|dolly(ing)?\s*out|push(ing)?\s*out|reveal(s|ing)?|widen(s|ing)?|wide shot|back(s|ing)? away|unzoom)\b",
-    ),
-    (
-        "zoom_in",
-        r"\b(zoom(s|ing|ed)?\s*in(to)?|push(es|ing|ed)?\s*in|dolly(ing)?\s*in|close[- ]?ups?|closer|move(s|ing)? in|punch(es|ing)?\s*in|magnif\w*|ken burns|zoom(s|ing|ed)?|push(es|ing)?\s*forward|approach\w*)\b",
-    ),
-    ("tilt_up", r"\btilt(s|ing|ed)?\s*(up|upward|upwards)\b"),
-    ("tilt_down", r"\btilt(s|ing|ed)?\s*(down|downward|downwards)\b"),
-    (
-        "pan_left",
-        r"\b(pan|move|slide|truck|track|glide|drift|scroll|dolly|camera|sweep|travel)(s|ing|ed|s)?\s+(to\s+(the\s+)?)?left(ward|wards)?\b|\bright[- ]to[- ]left\b",
-    ),
-    (
-        "pan_right",
-        r"\b(pan|move|slide|truck|track|glide|drift|scroll|dolly|camera|sweep|travel)(s|ing|ed|s)?\s+(to\s+(the\s+)?)?right(ward|wards)?\b|\bleft[- ]to[- ]right\b",
-    ),
-    (
-        "pan_up",
-        r"\b(pan|move|slide|crane|pedestal|boom|glide|drift|scroll|camera|rise|rising|travel|jib)(s|ing|ed)?\s+(up|upward|upwards)\b|\b(crane|rising|ascend\w*)\b|\bbottom[- ]to[- ]top\b",
-    ),
-    (
-        "pan_down",
-        r"\b(pan|move|slide|crane|pedestal|boom|glide|drift|scroll|camera|travel|jib)(s|ing|ed)?\s+(down|downward|downwards)\b|\b(descend\w*|lower(s|ing)?)\b|\btop[- ]to[- ]bottom\b",
-    ),
-    (
-        "orbit",
-        r"\b(orbit\w*|parallax|rotat\w*\s*around|circl\w*\s*(around|the)|turntable|360|3d|three[- ]dimensional|depth|revolv\w*|arc shot|spin\w*|rotat\w*)\b",
-    ),
-    ("tilt", r"\b(tilt\w*|perspective|swivel\w*|rock(s|ing)?|swing\w*|dutch angle|angled)\b"),
-    ("pan_right", r"\b(pan(s|ning|ned)?|tracking shot|truck(ing)?|side[- ]to[- ]side|slide|sliding|lateral)\b"),
-    (
-        "light_sweep",
-        r"\b(light sweep\w*|sweep(s|ing)? of light|light streak\w*|shin(e|es|ing|y)|shimmer\w*|gleam\w*|glint\w*|sheen|glare|reflections?|highlights?|gloss\w*|flare\w*|lustre|luster|polish\w*|glossy|light)\b",
-    ),
-    ("float", r"\b(float\w*|hover\w*|levitat\w*|bob(s|bing)?|weightless\w*|suspend\w*|bounc\w*|hang\w* in the air)\b"),
-    (
-        "sparkles",
-        r"\b(sparkl\w*|glitter\w*|particles?|twinkl\w*|stars?|starry|magic\w*|fairy|bokeh|dust|confetti|snow\w*|glow\w*|stardust)\b",
-    ),
-    ("vignette", r"\b(vignett\w*|dark(er)? (corners|edges)|spotlight\w*|moody|cinematic|dramatic lighting)\b"),
-    ("fade", r"\b(fad(e|es|ing|ed)(\s*(in|out|in and out|in/out))?|dissolv\w*|from black|to black)\b"),
-    ("shake", r"\b(shak\w*|jitter\w*|wobbl\w*|handheld|hand[- ]held|jerk\w*|vibrat\w*|flicker\w*)\b"),
-    ("all_moves", r"\b(motion|movement|moving|camera moves?|camera)\b"),
-    ("all_effects", r"\b(effects?|fx|overlays?)\b"),
-]
-_COMPILED = [(name, re.compile(rx)) for name, rx in _CONCEPTS]
-_NEGATION = re.compile(r"\b(no|not|without|avoid\w*|don'?t|do not|never|stop|none|zero|minus|less)\b")
-_SLOW = re.compile(
-    r"\b(slow\w*|gentl\w*|subtl\w*|soft\w*|calm\w*|smooth\w*|slight\w*|lightly|easy|delicate\w*|minimal)\b"
-)
-_FAST = re.compile(
-    r"\b(fast\w*|quick\w*|dramatic\w*|strong\w*|dynamic\w*|energetic\w*|bold\w*|big|intense\w*|rapid\w*|punchy|epic|powerful\w*)\b"
-)
-# A wish for one direction of a pair replaces the other; these are mutually exclusive.
-_EXCLUSIVE = [("zoom_in", "zoom_out"), ("pan_left", "pan_right"), ("pan_up", "pan_down"), ("tilt_up", "tilt_down")]
+from .words import EFFECTS, MOVES, parse_text
+
+PLAN_VERSION = 1
+Easing = Literal["smooth", "linear"]
+E = TypeVar("E", bound="Effect")
+PanDirection = Literal["left", "right", "up", "down"]
 
 
-@dataclass
-class Wishes:
-    """What a text asks for: wanted concepts (in order), suppressed ones and an intensity."""
-
-    wanted: list[str] = field(default_factory=list)
-    suppressed: set[str] = field(default_factory=set)
-    intensity: float = 1.0
-    static: bool = False
+def ease(u: float, kind: str = "smooth") -> float:
+    """Map linear progress 0..1 to eased progress (zero velocity at both ends)."""
+    u = min(1.0, max(0.0, u))
+    if kind == "linear":
+        return u
+    return 0.5 - 0.5 * math.cos(math.pi * u)
 
 
-def _concepts(text: str) -> list[str]:
-    """Find concepts in a clause, longest/most specific patterns first."""
-    found: list[tuple[int, str]] = []
-    work = text
-    for name, rx in _COMPILED:
-        for m in rx.finditer(work):
-            found.append((m.start(), name))
-        work = rx.sub(lambda m: " " * len(m.group(0)), work)
-    return [name for _, name in sorted(found)]
+# -- moves -------------------------------------------------------------------------------------
 
 
-def _expand(name: str) -> set[str]:
-    """Map a suppressed concept to the plan items it removes."""
-    if name == "all_moves":
-        return set(MOVES) | {"tilt_up", "tilt_down"}
-    if name == "all_effects":
-        return set(EFFECTS) - {"fade"}
-    if name in ("zoom_in", "zoom_out"):
-        return {"zoom_in", "zoom_out"}
-    if name.startswith("pan_"):
-        return {name}
-    if name.startswith("tilt"):
-        return {"tilt", "tilt_up", "tilt_down"}
-    return {name}
+@dataclass(frozen=True, kw_only=True)
+class Move:
+    """A camera move over [start, end] seconds."""
+
+    start: float
+    end: float
+    easing: Easing = "smooth"
+    type: ClassVar[str]
+
+    def progress(self, t: float) -> float:
+        """Eased progress of the move at time t (0 before it starts, 1 after it ends)."""
+        return ease((t - self.start) / max(1e-6, self.end - self.start), self.easing)
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: {"type", "start", "end", "easing", ...the move's own fields}."""
+        return {"type": self.type, "start": self.start, "end": self.end, "easing": self.easing, **self._fields_json()}
 
 
-def parse_text(text: str | None, *, negative: bool = False) -> Wishes:
-    """Read prompt (or negative prompt) words; unknown words are ignored."""
-    w = Wishes()
-    if not text:
-        return w
-    low = text.lower().replace("_", " ")
-    clauses = re.split(r"[,.;!?\n]+|\bbut\b|\bthen\b|\band\b|\bwith\b|\bplus\b|&", low)
-    for clause in clauses:
-        clause = clause.strip()
-        if not clause:
-            continue
-        names = _concepts(clause)
-        neg = negative or bool(_NEGATION.search(clause))
-        if neg:
-            for n in names:
-                # A bare "pan" in a negative means every pan, not just the default direction.
-                if n == "pan_right" and not re.search(r"right", clause):
-                    w.suppressed |= {"pan_left", "pan_right", "pan_up", "pan_down"}
-                elif n == "zoom_in" and re.search(r"\bzoom\w*\b(?!\s*in)", clause):
-                    w.suppressed |= {"zoom_in", "zoom_out"}
-                else:
-                    w.suppressed |= _expand(n)
-            continue
-        for n in names:
-            if n == "static":
-                w.static = True
-            elif n in ("shake", "all_moves", "all_effects"):
-                continue  # we never shake; generic words add nothing
-            elif n not in w.wanted:
-                w.wanted.append(n)
-        if _SLOW.search(clause):
-            w.intensity = min(w.intensity, 0.7)
-        if _FAST.search(clause):
-            w.intensity = max(w.intensity, 1.35)
-    for a, b in _EXCLUSIVE:
-        if a in w.wanted and b in w.wanted:
-            w.wanted.remove(b if w.wanted.index(a) < w.wanted.index(b) else a)
-    return w
+@dataclass(frozen=True, kw_only=True)
+class Zoom(Move):
+    """A zoom by `amount` whose close end looks at `focus` (normalised x, y in the photo)."""
+
+    amount: float
+    focus: tuple[float, float] = (0.5, 0.5)
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"amount": self.amount, "focus": [self.focus[0], self.focus[1]]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoomIn(Zoom):
+    """The camera moves toward the focus."""
+
+    type: ClassVar[str] = "zoom_in"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoomOut(Zoom):
+    """The camera starts close on the focus and pulls back."""
+
+    type: ClassVar[str] = "zoom_out"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pan(Move):
+    """The camera travels `amount` (a fraction of the photo) toward `direction`."""
+
+    direction: PanDirection
+    amount: float
+    type: ClassVar[str] = "pan"
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"direction": self.direction, "amount": self.amount}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tilt(Move):
+    """A perspective swing of the picture by `degrees` about one axis."""
+
+    axis: Literal["yaw", "pitch"]
+    direction: Literal["up", "down", "right"]
+    degrees: float
+    type: ClassVar[str] = "tilt"
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"axis": self.axis, "direction": self.direction, "degrees": self.degrees}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Orbit(Move):
+    """Parallax around the product; `fallback` says why it became a plain camera move."""
+
+    amount: float
+    fallback: str | None = None
+    type: ClassVar[str] = "orbit"
+
+    def _fields_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"amount": self.amount}
+        if self.fallback is not None:
+            out["fallback"] = self.fallback
+        return out
+
+
+# -- effects -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Effect:
+    """An effect laid over the moving picture."""
+
+    type: ClassVar[str]
+
+    def _fields_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: {"type", ...the effect's own fields}."""
+        return {"type": self.type, **self._fields_json()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LightSweep(Effect):
+    """Bright bands crossing the product, one per (start, end) pass, at `angle_deg`."""
+
+    passes: tuple[tuple[float, float], ...]
+    strength: float
+    angle_deg: float = 28.0
+    type: ClassVar[str] = "light_sweep"
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"passes": [list(p) for p in self.passes], "strength": self.strength, "angle_deg": self.angle_deg}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Float(Effect):
+    """The product rises by `lift` (a fraction of the frame height) and settles, `cycles` times."""
+
+    cycles: int
+    lift: float
+    type: ClassVar[str] = "float"
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"cycles": self.cycles, "lift": self.lift}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sparkles(Effect):
+    """`count` seeded glints, each living about `life` seconds."""
+
+    count: int
+    life: float = 1.3
+    type: ClassVar[str] = "sparkles"
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"count": self.count, "life": self.life}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vignette(Effect):
+    """Darker corners by `amount`."""
+
+    amount: float
+    type: ClassVar[str] = "vignette"
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"amount": self.amount}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fade(Effect):
+    """Fade in from black over `fade_in` seconds and out over `fade_out` (0: none)."""
+
+    fade_in: float
+    fade_out: float
+    type: ClassVar[str] = "fade"
+
+    def _fields_json(self) -> dict[str, Any]:
+        return {"in": self.fade_in, "out": self.fade_out}
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeparationReport:
+    """How the product separation went, as reported in the plan."""
+
+    confident: bool
+    reason: str
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"confident": self.confident, "reason": self.reason, **self.stats}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderInfo:
+    """The encoder settings a video was made with."""
+
+    preset: str
+    crf: int
+    codec: str = "libx264"
+    profile: str = "high"
+    pix_fmt: str = "yuv420p"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "codec": self.codec,
+            "profile": self.profile,
+            "preset": self.preset,
+            "crf": self.crf,
+            "pix_fmt": self.pix_fmt,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """What the renderer draws: timed moves and effects, and the facts that led to them."""
+
+    duration: int
+    fps: int
+    frames: int
+    moves: tuple[Move, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    source: str = "prompt"
+    guidance: float = 0.5
+    strength: float = 1.0
+    suppressed: tuple[str, ...] = ()
+    requested: tuple[str, ...] = ()
+    separation: SeparationReport | None = None
+    seed: int | None = None
+    encoder: EncoderInfo | None = None
+    version: int = PLAN_VERSION
+
+    def effect(self, kind: type[E]) -> E | None:
+        """The plan's effect of that class, if any (a plan has at most one of each)."""
+        for e in self.effects:
+            if isinstance(e, kind):
+                return e
+        return None
+
+    def move_types(self) -> set[str]:
+        return {m.type for m in self.moves}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON stored on the generation (what the job page and the API's readers see)."""
+        out: dict[str, Any] = {
+            "version": self.version,
+            "source": self.source,
+            "duration": self.duration,
+            "fps": self.fps,
+            "frames": self.frames,
+            "guidance": self.guidance,
+            "strength": self.strength,
+            "moves": [m.to_json() for m in self.moves],
+            "effects": [e.to_json() for e in self.effects],
+            "suppressed": list(self.suppressed),
+            "requested": list(self.requested),
+        }
+        if self.separation is not None:
+            out["separation"] = self.separation.to_json()
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.encoder is not None:
+            out["encoder"] = self.encoder.to_json()
+        return out
+
+    def with_(self, **changes: Any) -> Plan:
+        """A copy with some fields changed (plans are immutable)."""
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -193,7 +333,7 @@ def build_plan(
     guidance_scale: float,
     analysis: Analysis | None,
     fps: int = 30,
-) -> dict:
+) -> Plan:
     """Combine prompt wishes, negatives, guidance and image analysis into a timed plan."""
     g = _clamp(float(guidance_scale), 0.0, 1.0)
     negative = parse_text(negative_prompt, negative=True)
@@ -247,22 +387,18 @@ def build_plan(
                 effects.append(e)
     effects = [e for e in effects if e not in suppressed]
 
-    plan: dict = {
-        "version": 1,
-        "source": source,
-        "duration": duration,
-        "fps": fps,
-        "frames": duration * fps,
-        "guidance": round(g, 3),
-        "strength": round(strength, 3),
-        "moves": [],
-        "effects": [],
-        "suppressed": sorted(suppressed),
-        "requested": list(wishes.wanted),
-    }
-    plan["moves"] = _time_moves(moves, duration, strength, a)
-    plan["effects"] = _time_effects(effects, duration, strength)
-    return plan
+    return Plan(
+        source=source,
+        duration=duration,
+        fps=fps,
+        frames=duration * fps,
+        guidance=round(g, 3),
+        strength=round(strength, 3),
+        moves=_time_moves(moves, duration, strength, a),
+        effects=_time_effects(effects, duration, strength),
+        suppressed=tuple(sorted(suppressed)),
+        requested=tuple(wishes.wanted),
+    )
 
 
 def _companion(move: str, a: Analysis | None) -> str:
@@ -293,11 +429,11 @@ def _auto_choice(a: Analysis, long10: bool) -> tuple[list[str], list[str]]:
     return moves, effects
 
 
-def _time_moves(moves: list[str], duration: int, strength: float, a: Analysis | None) -> list[dict]:
+def _time_moves(moves: list[str], duration: int, strength: float, a: Analysis | None) -> tuple[Move, ...]:
     """Lay moves out in time: together in 5 s, as two overlapping acts in 10 s."""
-    focus = list(a.focus) if a is not None else [0.5, 0.5]
+    focus = a.focus if a is not None else (0.5, 0.5)
     long10 = duration >= 10
-    out = []
+    out: list[Move] = []
     scale = 1.35 if long10 else 1.0
     for i, m in enumerate(moves):
         if long10 and len(moves) > 1:
@@ -306,53 +442,58 @@ def _time_moves(moves: list[str], duration: int, strength: float, a: Analysis | 
         else:
             start, end = 0.0, float(duration)
             span_scale = scale
-        item: dict = {"type": m, "start": start, "end": end, "easing": "smooth"}
         if m in ("zoom_in", "zoom_out"):
-            item["amount"] = round(_clamp(0.13 * strength * span_scale, 0.03, 0.32), 4)
-            item["focus"] = [round(focus[0], 4), round(focus[1], 4)]
+            zoom = ZoomIn if m == "zoom_in" else ZoomOut
+            out.append(
+                zoom(
+                    amount=round(_clamp(0.13 * strength * span_scale, 0.03, 0.32), 4),
+                    focus=(round(focus[0], 4), round(focus[1], 4)),
+                    start=start,
+                    end=end,
+                )
+            )
         elif m.startswith("pan_"):
-            item["type"] = "pan"
-            item["direction"] = m[4:]
-            item["amount"] = round(_clamp(0.09 * strength * span_scale, 0.02, 0.22), 4)
+            direction = cast(PanDirection, m[4:])
+            out.append(
+                Pan(
+                    direction=direction,
+                    amount=round(_clamp(0.09 * strength * span_scale, 0.02, 0.22), 4),
+                    start=start,
+                    end=end,
+                )
+            )
         elif m.startswith("tilt"):
-            item["type"] = "tilt"
-            item["axis"] = "pitch" if m in ("tilt_up", "tilt_down") else "yaw"
-            item["direction"] = "down" if m == "tilt_down" else "up" if m == "tilt_up" else "right"
-            item["degrees"] = round(_clamp(7.0 * strength * span_scale, 1.5, 14.0), 3)
+            out.append(
+                Tilt(
+                    axis="pitch" if m in ("tilt_up", "tilt_down") else "yaw",
+                    direction="down" if m == "tilt_down" else "up" if m == "tilt_up" else "right",
+                    degrees=round(_clamp(7.0 * strength * span_scale, 1.5, 14.0), 3),
+                    start=start,
+                    end=end,
+                )
+            )
         elif m == "orbit":
-            item["amount"] = round(_clamp(0.045 * strength * span_scale, 0.01, 0.1), 4)
-        out.append(item)
-    return out
+            out.append(Orbit(amount=round(_clamp(0.045 * strength * span_scale, 0.01, 0.1), 4), start=start, end=end))
+    return tuple(out)
 
 
-def _time_effects(effects: list[str], duration: int, strength: float) -> list[dict]:
+def _time_effects(effects: list[str], duration: int, strength: float) -> tuple[Effect, ...]:
     """Give each effect its timing and strength, designed per duration."""
     long10 = duration >= 10
-    out = []
+    out: list[Effect] = []
     for e in effects:
         if e == "light_sweep":
-            passes = [[1.0, 3.0]] if not long10 else [[1.4, 3.6], [6.2, 8.4]]
-            out.append(
-                {
-                    "type": e,
-                    "passes": passes,
-                    "strength": round(_clamp(0.5 * strength, 0.12, 0.8), 3),
-                    "angle_deg": 28.0,
-                }
-            )
+            passes = ((1.0, 3.0),) if not long10 else ((1.4, 3.6), (6.2, 8.4))
+            out.append(LightSweep(passes=passes, strength=round(_clamp(0.5 * strength, 0.12, 0.8), 3), angle_deg=28.0))
         elif e == "float":
-            out.append(
-                {"type": e, "cycles": 1 if not long10 else 2, "lift": round(_clamp(0.018 * strength, 0.005, 0.04), 4)}
-            )
+            out.append(Float(cycles=1 if not long10 else 2, lift=round(_clamp(0.018 * strength, 0.005, 0.04), 4)))
         elif e == "sparkles":
-            out.append(
-                {"type": e, "count": int(round(_clamp(26 * strength, 8, 60) * (1.6 if long10 else 1.0))), "life": 1.3}
-            )
+            out.append(Sparkles(count=int(round(_clamp(26 * strength, 8, 60) * (1.6 if long10 else 1.0))), life=1.3))
         elif e == "vignette":
-            out.append({"type": e, "amount": round(_clamp(0.3 * strength, 0.08, 0.55), 3)})
+            out.append(Vignette(amount=round(_clamp(0.3 * strength, 0.08, 0.55), 3)))
         elif e == "fade":
-            out.append({"type": e, "in": 0.5 if not long10 else 0.8, "out": 0.6 if not long10 else 1.0})
-    return out
+            out.append(Fade(fade_in=0.5 if not long10 else 0.8, fade_out=0.6 if not long10 else 1.0))
+    return tuple(out)
 
 
 _WORDS = {
@@ -369,23 +510,24 @@ _WORDS = {
 }
 
 
-def describe(plan: dict) -> str:
+def describe(plan: Plan) -> str:
     """Say in words what a plan does (the auto mode's generated_prompt)."""
+    confident = plan.separation is not None and plan.separation.confident
     parts = []
-    for i, m in enumerate(plan["moves"]):
-        words = _WORDS[m["type"]].format(direction=m.get("direction", ""))
-        if m["type"] == "zoom_in" and plan.get("separation", {}).get("confident"):
+    for i, m in enumerate(plan.moves):
+        words = _WORDS[m.type].format(direction=getattr(m, "direction", ""))
+        if m.type == "zoom_in" and confident:
             words = "slow zoom in on the product"
-        if i and plan["duration"] >= 10:
+        if i and plan.duration >= 10:
             words = "then " + words
         parts.append(words)
     if not parts:
         parts.append("static camera")
-    for e in plan["effects"]:
-        words = _WORDS[e["type"]]
-        if e["type"] == "light_sweep" and not plan.get("separation", {}).get("confident"):
+    for e in plan.effects:
+        words = _WORDS[e.type]
+        if e.type == "light_sweep" and not confident:
             words = "light sweep across the frame"
-        if e["type"] == "float" and not plan.get("separation", {}).get("confident"):
+        if e.type == "float" and not confident:
             words = "gentle float"
         parts.append(words)
     return ", ".join(parts)

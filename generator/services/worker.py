@@ -347,7 +347,7 @@ def _run(job: _Job) -> None:
         progress=100,
         input_object=input_object,
         generated_prompt=result.generated_prompt or "",
-        plan=result.plan or {},
+        plan=result.plan.to_json(),
         completed_at=now,
         lease_expires_at=None,
         errors=[],

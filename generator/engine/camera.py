@@ -1,0 +1,229 @@
+"""The camera: plan moves evaluated at a time into a view of the photo, and the maps that draw it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .plan import Float, Orbit, Pan, Plan, Tilt, ZoomIn, ZoomOut
+
+# Pans and non-layered orbits need this much more room than their travel (in photo fractions),
+# so the last frame of a move stays a hair inside the picture.
+_TRAVEL_SLACK = 0.004
+# A layered orbit: the product (the pivot) moves this fraction of the background's sweep, the
+# other way, and the camera pushes in by this fraction of the orbit amount.
+_ORBIT_FG_SHARE = 0.12
+_ORBIT_PUSH = 0.35
+# Without separation an orbit is a plain sideways move this many times its amount, with a push-in.
+_ORBIT_FLAT_TRAVEL = 1.5
+_ORBIT_FLAT_PUSH = 0.6
+# A float that moves the whole picture needs zoom headroom of this many times its lift.
+_FLOAT_HEADROOM = 2.2
+
+
+def _translate(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def _scale(k: float) -> np.ndarray:
+    return np.array([[k, 0.0, 0.0], [0.0, k, 0.0], [0.0, 0.0, 1.0]])
+
+
+_WARP = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+_TO_IDX = _translate(-0.5, -0.5)
+_FROM_IDX = _translate(0.5, 0.5)
+_HALF = _scale(0.5)
+_DOUBLE = _scale(2.0)
+
+
+def index_matrices(hc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn an out->src map in continuous coordinates into pixel-index maps for luma and chroma."""
+    luma = _TO_IDX @ hc @ _FROM_IDX
+    chroma = _TO_IDX @ (_HALF @ hc @ _DOUBLE) @ _FROM_IDX
+    return luma, chroma
+
+
+def warp(src: np.ndarray, m: np.ndarray, dst: np.ndarray, *, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """Sample src through an inverse pixel-index map into dst (affine when possible: it is cheaper)."""
+    size = (dst.shape[1], dst.shape[0])
+    if abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12:
+        a = (m[:2] / m[2, 2]).astype(np.float64)
+        return cv2.warpAffine(src, a, size, dst=dst, flags=_WARP, borderMode=border, borderValue=0)
+    return cv2.warpPerspective(src, m, size, dst=dst, flags=_WARP, borderMode=border, borderValue=0)
+
+
+def forward(hc: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Map source pixel positions (continuous) to screen positions through an out->src map."""
+    inv = np.linalg.inv(hc)
+    p = np.hstack([pts, np.ones((len(pts), 1))]) @ inv.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def card_homography(width: int, height: int, yaw: float, pitch: float) -> tuple[np.ndarray, float]:
+    """Homography (flat view -> screen) of a card swung by yaw/pitch radians, and its cover zoom."""
+    f = 1.6 * max(width, height)
+    w2, h2 = width / 2.0, height / 2.0
+    corners = np.array([[-w2, -h2], [w2, -h2], [w2, h2], [-w2, h2]], np.float64)
+    cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
+    proj = []
+    for x, y in corners:
+        # Rotate about the vertical axis (yaw), then the horizontal one (pitch), then project.
+        x1, z1 = x * cy, x * sy
+        y1, z2 = y * cp, y * sp + z1
+        d = f + z2
+        proj.append([f * x1 / d, f * y1 / d])
+    quad0 = np.array(proj)
+    # The projected quad is smaller than the screen on its far side: scale it up until it covers.
+    lo, hi = 1.0, 1.6
+    for _ in range(30):
+        k = (lo + hi) / 2
+        quad = quad0 * k
+        hmat = cv2.getPerspectiveTransform(
+            (corners + [w2, h2]).astype(np.float32), (quad + [w2, h2]).astype(np.float32)
+        )
+        inv = np.linalg.inv(hmat)
+        pts = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], np.float64)
+        back = (inv @ pts.T).T
+        back = back[:, :2] / back[:, 2:3]
+        inside = np.all(back >= -1e-6) and np.all(back[:, 0] <= width + 1e-6) and np.all(back[:, 1] <= height + 1e-6)
+        if inside:
+            hi = k
+        else:
+            lo = k
+    quad = quad0 * hi
+    hmat = cv2.getPerspectiveTransform((corners + [w2, h2]).astype(np.float32), (quad + [w2, h2]).astype(np.float32))
+    return hmat.astype(np.float64), hi
+
+
+@dataclass(frozen=True)
+class View:
+    """The camera at one instant: zoom and centre (photo fractions), perspective, layer offsets."""
+
+    zoom: float
+    center: tuple[float, float]
+    persp: np.ndarray | None
+    bg_shift: tuple[float, float]
+    bg_zoom: float
+    fg_shift: tuple[float, float]
+    lift: float  # 0..1 float progress (for the shadow)
+
+
+class Camera:
+    """Evaluates a plan's moves over a photo of src_w x src_h shown in an out_w x out_h frame."""
+
+    def __init__(self, plan: Plan, out_w: int, out_h: int, src_w: int, src_h: int, *, layered: bool) -> None:
+        self.moves = plan.moves
+        self.float = plan.effect(Float)
+        self.duration = plan.duration
+        self.W, self.H = out_w, out_h
+        self.Ws, self.Hs = src_w, src_h
+        self.layered = layered
+        # Cover scale: output pixels per photo pixel at zoom 1.
+        self.b = max(out_w / src_w, out_h / src_h)
+        self.base_zoom = self._base_zoom()
+
+    def _base_zoom(self) -> float:
+        """Zoom that gives every move room to travel without showing an edge."""
+        travel_x = travel_y = 0.0
+        z = 1.0
+        for m in self.moves:
+            if isinstance(m, Pan):
+                if m.direction in ("left", "right"):
+                    travel_x += m.amount
+                else:
+                    travel_y += m.amount
+            elif isinstance(m, Orbit) and not self.layered:
+                travel_x += m.amount * _ORBIT_FLAT_TRAVEL
+        z = max(
+            z,
+            1.0 / max(0.5, 1.0 - travel_x - _TRAVEL_SLACK),
+            1.0 / max(0.5, 1.0 - travel_y - _TRAVEL_SLACK),
+        )
+        if self.float is not None and not self.layered:
+            z = max(z, 1.0 / (1.0 - _FLOAT_HEADROOM * self.float.lift))
+        return z
+
+    def at(self, t: float) -> View:
+        """Evaluate every move at time t into one view."""
+        zoom = self.base_zoom
+        cu, cv = 0.5, 0.5
+        yaw = pitch = 0.0
+        bg_shift = [0.0, 0.0]
+        bg_zoom = 1.0
+        fg_shift = [0.0, 0.0]
+        for m in self.moves:
+            e = m.progress(t)
+            if isinstance(m, ZoomIn):
+                zoom *= 1.0 + m.amount * e
+                fx, fy = m.focus
+                cu += (fx - 0.5) * e
+                cv += (fy - 0.5) * e
+            elif isinstance(m, ZoomOut):
+                zoom *= 1.0 + m.amount * (1.0 - e)
+                fx, fy = m.focus
+                cu += (fx - 0.5) * (1.0 - e)
+                cv += (fy - 0.5) * (1.0 - e)
+            elif isinstance(m, Pan):
+                off = m.amount * (e - 0.5)
+                if m.direction == "left":
+                    cu -= off
+                elif m.direction == "right":
+                    cu += off
+                elif m.direction == "up":
+                    cv -= off
+                else:
+                    cv += off
+            elif isinstance(m, Tilt):
+                ang = math.radians(m.degrees) * (e - 0.5)
+                if m.axis == "pitch":
+                    pitch += ang if m.direction == "up" else -ang
+                else:
+                    yaw += ang
+            elif isinstance(m, Orbit):
+                a = m.amount
+                if self.layered:
+                    # The camera circles the product: the far background sweeps past, the product
+                    # (the pivot) barely moves, and a slight push-in sells the depth.
+                    bg_shift[0] += a * (e - 0.5)
+                    bg_zoom = max(bg_zoom, 1.0 / (1.0 - a - 0.01))
+                    fg_shift[0] -= _ORBIT_FG_SHARE * a * (e - 0.5)
+                    zoom *= 1.0 + _ORBIT_PUSH * a * e
+                else:
+                    cu += _ORBIT_FLAT_TRAVEL * a * (e - 0.5)
+                    zoom *= 1.0 + _ORBIT_FLAT_PUSH * a * e
+        lift = 0.0
+        if self.float is not None:
+            phase = 2.0 * math.pi * self.float.cycles * t / self.duration
+            lift = 0.5 - 0.5 * math.cos(phase)
+            dy = self.float.lift * lift
+            if self.layered:
+                fg_shift[1] += dy * self.H / (self.b * zoom) / self.Hs
+            else:
+                cv += dy * self.H / (self.b * zoom) / self.Hs
+        persp = None
+        if yaw or pitch:
+            # The homography carries its own cover scale, so the frame edges never show.
+            persp, _ = card_homography(self.W, self.H, yaw, pitch)
+        cu, cv = self.clamp_center(cu, cv, zoom)
+        return View(zoom, (cu, cv), persp, (bg_shift[0], bg_shift[1]), bg_zoom, (fg_shift[0], fg_shift[1]), lift)
+
+    def clamp_center(self, cu: float, cv: float, zoom: float) -> tuple[float, float]:
+        """Keep the view inside the picture (no edges ever show)."""
+        s = self.b * zoom
+        hx = self.W / (2 * s) / self.Ws
+        hy = self.H / (2 * s) / self.Hs
+        cu = min(max(cu, hx), 1.0 - hx) if hx < 0.5 else 0.5
+        cv = min(max(cv, hy), 1.0 - hy) if hy < 0.5 else 0.5
+        return cu, cv
+
+    def matrix(self, zoom: float, center: tuple[float, float], persp: np.ndarray | None) -> np.ndarray:
+        """Out->src map (continuous coordinates) for a view of the source."""
+        s = self.b * zoom
+        cx, cy = center[0] * self.Ws, center[1] * self.Hs
+        a = np.array([[1.0 / s, 0.0, cx - self.W / (2 * s)], [0.0, 1.0 / s, cy - self.H / (2 * s)], [0.0, 0.0, 1.0]])
+        if persp is not None:
+            a = a @ np.linalg.inv(persp)
+        return a

@@ -1,0 +1,151 @@
+"""Draw a plan frame by frame into packed yuv420p buffers: the photo (or its layers), then effects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import av
+import cv2
+import numpy as np
+from PIL import Image
+
+from .camera import Camera, View, index_matrices, warp
+from .color import i420_to_rgb, rgb_to_planes
+from .effects import Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx
+from .plan import Fade, Float, LightSweep, Orbit, Plan, Sparkles, Vignette
+from .segment import Separation
+
+# More buffers than frames can be in flight (see encode.encode_frames: at most 7).
+RING = 8
+# Zeroed bytes on both sides of every frame buffer (see FrameRenderer.__init__).
+_PAD = 4096
+
+
+class FrameRenderer:
+    """Everything precomputed for one render; `frames()` yields the frames for the encoder."""
+
+    def __init__(self, rgb: np.ndarray, plan: Plan, out_w: int, out_h: int, sep: Separation | None, seed: int) -> None:
+        self.plan = plan
+        self.W, self.H = out_w, out_h
+        self.fps = plan.fps
+        self.total = plan.frames
+        self.y, self.u, self.v = rgb_to_planes(rgb)
+        # Only a confident separation is used: a doubtful cut-out would tear the picture.
+        mask = sep.mask if sep is not None and sep.confident else None
+        plate = sep.background if sep is not None and sep.confident else None
+        wants_layers = any(isinstance(m, Orbit) for m in plan.moves) or plan.effect(Float) is not None
+        self.layered = mask is not None and wants_layers
+        self.camera = Camera(plan, out_w, out_h, rgb.shape[1], rgb.shape[0], layered=self.layered)
+        self.alpha = mask
+        self.alpha_half = None
+        self.shadow: FloatShadowFx | None = None
+        if mask is not None:
+            self.alpha_half = cv2.resize(mask, (self.u.shape[1], self.u.shape[0]), interpolation=cv2.INTER_AREA)
+        if self.layered:
+            if plate is None:
+                raise ValueError("a confident separation has a background plate")
+            self.bg_y, self.bg_u, self.bg_v = rgb_to_planes(plate)
+            if plan.effect(Float) is not None and mask is not None:
+                self.shadow = FloatShadowFx(mask)
+        size = out_w * out_h * 3 // 2
+        # Frames are rendered straight into a ring of buffers with zeroed margins that the encoder
+        # reads without a copy (libx264 copies a frame before stream.encode returns: a buffer
+        # overwritten right after encode gives the same file). The margins are cheap insurance
+        # in case libx264's SIMD input copy reads past a plane's end; the run-to-run differences
+        # once blamed on them came from libx264's own lookahead (see encode.open_h264).
+        self.ring = [np.zeros(_PAD + size + _PAD, np.uint8)[_PAD : _PAD + size] for _ in range(RING)]
+        self.buf = self.ring[0]
+        self.canvas = Canvas(self.buf, out_w, out_h)
+        self.sweep = self.vignette = self.fade = self.sparkles = None
+        if (sw := plan.effect(LightSweep)) is not None:
+            self.sweep = LightSweepFx(sw, out_w, out_h)
+        if (sp := plan.effect(Sparkles)) is not None:
+            self.sparkles = SparklesFx(
+                sp,
+                rng=np.random.default_rng(seed),
+                alpha=self.alpha,
+                luma=self.y,
+                duration=plan.duration,
+                out_size=(out_w, out_h),
+            )
+        if (vg := plan.effect(Vignette)) is not None:
+            self.vignette = VignetteFx(vg, out_w, out_h)
+        if (fd := plan.effect(Fade)) is not None:
+            self.fade = FadeFx(fd, plan.duration)
+
+    def frame(self, i: int) -> np.ndarray:
+        """Render frame i into a packed yuv420p buffer and return it (reused after RING frames)."""
+        self.buf = self.ring[i % RING]
+        self.canvas.point(self.buf)
+        self._render(i / self.fps)
+        return self.buf
+
+    def video_frame(self, i: int) -> av.VideoFrame:
+        """Render frame i and wrap its buffer as an encoder frame without copying."""
+        buf = self.frame(i)
+        return av.VideoFrame.from_numpy_buffer(buf.reshape(self.H * 3 // 2, self.W), format="yuv420p")
+
+    def packed(self) -> np.ndarray:
+        """A copy of the frame just rendered."""
+        return self.buf.copy()
+
+    def _draw_layers(self, view: View) -> tuple[np.ndarray, np.ndarray]:
+        """Background plate, contact shadow, then the product over it; returns its map and alpha."""
+        c, cam, alpha, alpha_half = self.canvas, self.camera, self.alpha, self.alpha_half
+        if alpha is None or alpha_half is None:
+            raise ValueError("layers need the product's alpha")
+        bz = view.zoom * view.bg_zoom
+        bc = cam.clamp_center(view.center[0] + view.bg_shift[0], view.center[1] + view.bg_shift[1], bz)
+        lb, cb = index_matrices(cam.matrix(bz, bc, view.persp))
+        warp(self.bg_y, lb, c.Y)
+        warp(self.bg_u, cb, c.U)
+        warp(self.bg_v, cb, c.V)
+        if self.shadow is not None:
+            self.shadow.apply(c, lb, view.lift)
+        hf = cam.matrix(view.zoom, (view.center[0] + view.fg_shift[0], view.center[1] + view.fg_shift[1]), view.persp)
+        lf, cf = index_matrices(hf)
+        warp(self.y, lf, c.tmp_y)
+        warp(self.u, cf, c.tmp_u)
+        warp(self.v, cf, c.tmp_v)
+        warp(alpha, lf, c.a_full, border=cv2.BORDER_CONSTANT)
+        warp(alpha_half, cf, c.a_half, border=cv2.BORDER_CONSTANT)
+        cv2.blendLinear(c.tmp_y, c.Y, c.a_full, 1.0 - c.a_full, dst=c.Y)
+        cv2.blendLinear(c.tmp_u, c.U, c.a_half, 1.0 - c.a_half, dst=c.U)
+        cv2.blendLinear(c.tmp_v, c.V, c.a_half, 1.0 - c.a_half, dst=c.V)
+        return hf, c.a_half
+
+    def _draw_photo(self, view: View) -> tuple[np.ndarray, np.ndarray | None]:
+        """The photo through the camera; returns its map and, for a sweep, the product's alpha."""
+        c = self.canvas
+        hc = self.camera.matrix(view.zoom, view.center, view.persp)
+        ly, cc = index_matrices(hc)
+        warp(self.y, ly, c.Y)
+        warp(self.u, cc, c.U)
+        warp(self.v, cc, c.V)
+        if self.alpha_half is not None and self.sweep is not None:
+            warp(self.alpha_half, cc, c.a_half, border=cv2.BORDER_CONSTANT)
+            return hc, c.a_half
+        return hc, None
+
+    def _render(self, t: float) -> None:
+        view = self.camera.at(t)
+        hc, alpha_half = self._draw_layers(view) if self.layered else self._draw_photo(view)
+        c = self.canvas
+        if self.sweep is not None:
+            self.sweep.apply(c, t, alpha_half)
+        if self.sparkles is not None:
+            self.sparkles.apply(c, t, hc)
+        if self.vignette is not None:
+            self.vignette.apply(c)
+        if self.fade is not None:
+            self.fade.apply(c, t)
+
+    def frames(self, poster_index: int, poster_path: str | None) -> Iterator[av.VideoFrame]:
+        """Yield every frame for the encoder; write the poster as soon as its frame exists."""
+        for i in range(self.total):
+            item = self.video_frame(i)
+            if i == poster_index and poster_path is not None:
+                # Done here, on the render thread, so it overlaps the encoder instead of following it.
+                rgb = i420_to_rgb(self.packed(), self.W, self.H)
+                Image.fromarray(rgb).save(poster_path, format="JPEG", quality=88)
+            yield item
