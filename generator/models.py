@@ -15,6 +15,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# Public ids are BIGINT: a larger one cannot exist, and the database would refuse to compare it.
+PUBLIC_ID_MAX = 2**63 - 1
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)

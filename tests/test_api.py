@@ -578,7 +578,15 @@ def test_docs_page_renders_every_operation_without_external_assets(client):
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/nothing", "/v1/video/generate/", "/v1/video/generate/abc", "/v1/video/generate/-1", "/v1/"]
+    "path",
+    [
+        "/v1/nothing",
+        "/v1/video/generate/",
+        "/v1/video/generate/abc",
+        "/v1/video/generate/-1",
+        "/v1/",
+        "/v1/storage/storages/%0Ax",
+    ],
 )
 def test_unknown_v1_paths_answer_the_404_envelope(api, path):
     assert_envelope(api.get(path), 404, "1004")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from generator.contract.generate import GenerateRequest
 from generator.errors import InsufficientCredits, RateLimited
 from generator.models import CreditLedger, Generation, Team
-from generator.schemas import GenerateRequest
 from generator.services.generations import generation_create
 from tests.factories import make_team
 
@@ -91,7 +91,7 @@ from django.db import connection
 from django.utils import timezone
 from generator.errors import InsufficientCredits, RateLimited
 from generator.models import CreditLedger, Generation, Team
-from generator.schemas import GenerateRequest
+from generator.contract.generate import GenerateRequest
 from generator.services.billing import credits_grant
 from generator.services.generations import generation_create
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from generator.contract.generate import GenerateRequest
 from generator.errors import (
     Conflict,
     Forbidden,
@@ -10,7 +11,6 @@ from generator.errors import (
     ValidationFailed,
 )
 from generator.models import CreditLedger, Generation, Membership, Storage
-from generator.schemas import GenerateRequest
 from generator.services.generations import (
     generation_cancel,
     generation_create,
@@ -31,7 +31,7 @@ def submit(
     duration=5,
     **kwargs,
 ):
-    request = GenerateRequest(input=input, options={**TEXT, "duration": duration}, output=output)
+    request = GenerateRequest.parse({"input": input, "options": {**TEXT, "duration": duration}, "output": output})
     return generation_create(team=team, request=request, user=user, **kwargs)
 
 

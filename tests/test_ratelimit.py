@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from generator.contract.generate import GenerateRequest
 from generator.errors import RateLimited
 from generator.models import Generation
-from generator.schemas import GenerateRequest
 from generator.services.generations import generation_create
 from generator.services.ratelimit import ratelimit_status
 from tests.factories import make_team

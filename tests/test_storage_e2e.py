@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from PIL import Image
 
-from generator.schemas import GenerateRequest
+from generator.contract.generate import GenerateRequest
 from generator.services.generations import generation_create
 from generator.services.storage_connections import storage_create
 from generator.services.worker import generation_run

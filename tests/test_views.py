@@ -330,7 +330,7 @@ def test_generate_auto_prompt_with_guidelines(member_client, team):
 
 def test_generate_shows_the_api_validation_words_next_to_the_fields(member_client, team):
     from generator.errors import ValidationFailed
-    from generator.schemas import parse_generate_request
+    from generator.services.generations import parse_generate_request
 
     body = {
         "input": "ftp://shop.example/a.jpg",

@@ -363,7 +363,7 @@ def test_configure_refuses_a_weak_secret():
 def test_a_job_that_ends_in_error_posts_its_reason_to_the_webhook(
     receiver, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from generator.schemas import GenerateRequest
+    from generator.contract.generate import GenerateRequest
     from generator.services.generations import generation_create
     from generator.services.worker import generation_run
 

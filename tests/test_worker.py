@@ -21,8 +21,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
+from generator.contract.generate import GenerateRequest
 from generator.models import CreditLedger, Generation, Storage
-from generator.schemas import GenerateRequest
 from generator.services.generations import generation_create
 from generator.services.reaper import generations_reap
 from generator.services.worker import generation_run
@@ -376,7 +376,7 @@ def manage_shell(env: dict, code: str) -> str:
 
 CREATE_JOB = """
 from generator.models import Storage, Team
-from generator.schemas import GenerateRequest
+from generator.contract.generate import GenerateRequest
 from generator.services.billing import credits_grant
 from generator.services.generations import generation_create
 team = Team.objects.create(name="Kill", slug="kill")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from django.db.models import Count, Exists, OuterRef, Q, Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
-from generator.api.auth import api_endpoint
+from generator.api.registry import ApiRequest
 from generator.models import CreditLedger
 from generator.presenters import timestamp
 from generator.services.billing import month_start
 
 
-@api_endpoint(scope=None, methods=("GET",))
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: ApiRequest) -> HttpResponse:
     """Return the team's balance, limits and this month's usage (TIME_ZONE months)."""
     team = request.team
     team.refresh_from_db(fields=["balance", "rate_per_second", "rate_per_minute"])

@@ -6,29 +6,26 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from generator.api.errors import error_response
+from generator.api.errors import error_response, method_not_allowed
 from generator.api.openapi import openapi_document
+from generator.api.registry import registered
 
 
-def _method_not_allowed(request: HttpRequest, allowed: tuple[str, ...]) -> HttpResponse:
-    response = error_response(405, code="1005", type="general", message=f"method {request.method} is not allowed here")
-    response["Allow"] = ", ".join(allowed)
-    return response
+def _document(request: HttpRequest) -> dict:
+    return openapi_document(registered(), server_url=request.build_absolute_uri("/")[:-1])
 
 
-@csrf_exempt
 def openapi(request: HttpRequest) -> HttpResponse:
-    """Serve the OpenAPI document (no key needed)."""
-    if request.method not in ("GET", "HEAD"):
-        return _method_not_allowed(request, ("GET", "HEAD"))
-    return JsonResponse(openapi_document(server_url=request.build_absolute_uri("/")[:-1]))
+    """GET /v1/openapi.json: the OpenAPI document (no key needed)."""
+    return JsonResponse(_document(request))
 
 
 def _type_label(spec: dict) -> str:
     if "$ref" in spec:
         return spec["$ref"].rsplit("/", 1)[-1]
-    if "oneOf" in spec:
-        return " | ".join(_type_label(option) for option in spec["oneOf"])
+    for union in ("oneOf", "anyOf"):
+        if union in spec:
+            return " | ".join(_type_label(option) for option in spec[union])
     label = spec.get("type", "any")
     label = " or ".join(label) if isinstance(label, list) else label
     if "enum" in spec:
@@ -42,8 +39,8 @@ def _type_label(spec: dict) -> str:
 def docs(request: HttpRequest) -> HttpResponse:
     """Render the OpenAPI document as a page (no script, no CDN)."""
     if request.method not in ("GET", "HEAD"):
-        return _method_not_allowed(request, ("GET", "HEAD"))
-    document = openapi_document(server_url=request.build_absolute_uri("/")[:-1])
+        return method_not_allowed(request, ("GET", "HEAD"))
+    document = _document(request)
     operations = [
         {
             "method": method.upper(),

@@ -1,4 +1,4 @@
-"""The error envelope of SPEC 2.3 / 10 and JSON body parsing."""
+"""The error envelope every non-2xx /v1/ answer carries, and JSON body parsing."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def error_response(
     response = JsonResponse(body, status=status)
     for name, value in (headers or {}).items():
         response[name] = value
+    return response
+
+
+def method_not_allowed(request, allowed: tuple[str, ...]) -> JsonResponse:
+    """Answer 405 (code 1005) with the Allow header."""
+    response = error_response(405, code="1005", type="general", message=f"method {request.method} is not allowed here")
+    response["Allow"] = ", ".join(allowed)
     return response
 
 

@@ -1,18 +1,13 @@
-from django.urls import path, re_path
+from django.urls import re_path
 
-from generator.api import account_endpoints, document_endpoints, storage_endpoints, video_endpoints
+from generator.api import document_endpoints
+from generator.api.endpoints import URL_NAMES
+from generator.api.registry import registered, url_patterns
 
 app_name = "api"
 
 urlpatterns = [
-    path("video/generate", video_endpoints.generate, name="generate"),
-    path("video/generate/<int:pk>", video_endpoints.generation_detail, name="generation-detail"),
-    path("video/generate/<int:pk>/cancel", video_endpoints.generation_cancel, name="generation-cancel"),
-    path("account", account_endpoints.account, name="account"),
-    path("openapi.json", document_endpoints.openapi, name="openapi"),
-    path("storage/storage-types", storage_endpoints.storage_types, name="storage-types"),
-    path("storage/storages", storage_endpoints.storage_collection, name="storages"),
-    path("storage/storages/<int:pk>", storage_endpoints.storage_item, name="storage-detail"),
-    # Last: any other /v1/ path answers 404 with the envelope instead of an HTML page.
-    re_path(r"^(?P<path>.*)$", document_endpoints.not_found, name="not-found"),
+    *url_patterns(registered(), URL_NAMES),
+    # Last: any other /v1/ path (newlines included) answers 404 with the envelope instead of an HTML page.
+    re_path(r"^(?P<path>[\s\S]*)$", document_endpoints.not_found, name="not-found"),
 ]

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from generator.contract.base import Details, validation_failed
+from generator.contract.generate import STORAGE_SCHEME, GenerateRequest
 from generator.errors import (
     Conflict,
     Forbidden,
@@ -21,12 +24,11 @@ from generator.errors import (
     ValidationFailed,
 )
 from generator.models import ApiKey, Generation, Membership, Storage, Team
-from generator.schemas import GenerateRequest
 from generator.services import billing
 from generator.services.generation_files import default_files_delete, folder_output_delete
 from generator.services.queue import enqueue_on_commit
 from generator.services.ratelimit import ratelimit_admits, ratelimit_status
-from generator.storage.uris import KeyRejected, parse_storage_uri
+from generator.storage.uris import parse_storage_uri
 
 RUN_TASK = "generator.tasks.generation_run_task"
 # A queued job whose task has not started by then is re-enqueued by the reaper (lost by the broker).
@@ -47,25 +49,44 @@ def queued_stale_s() -> int:
 
 
 def _storage_named(*, team: Team, uri: str, field: str) -> tuple[Storage, str]:
-    try:
-        parsed = parse_storage_uri(uri)
-    except KeyRejected as exc:
-        raise ValidationFailed(f"{field}: {exc}", details={field: [str(exc)]}) from None
+    """Return the team's storage a (validated) storage:// URI names, and the key; 422 naming `field` if none."""
+    parsed = parse_storage_uri(uri)
     storage = Storage.objects.filter(team=team, name=parsed.name).first()
     if storage is None:
-        message = f"no storage named {parsed.name!r} in this team"
-        raise ValidationFailed(f"{field}: {message}", details={field: [message]})
+        raise validation_failed({field: [f"no storage named {parsed.name!r} in this team"]})
     return storage, parsed.key
 
 
-def _output_target(*, team: Team, output: str | None) -> tuple[Storage | None, str]:
-    if output is None:
-        return None, ""
-    storage, key = _storage_named(team=team, uri=output, field="output")
-    if not (key.endswith("/") or key.endswith(".mp4")):
-        message = "output must end in '/' (a folder) or '.mp4' (an object)"
-        raise ValidationFailed(f"output: {message}", details={"output": [message]})
-    return storage, key
+def _in_field_order(details: Details) -> Details:
+    """Order details like the body: unknown keys first, then input, output, options."""
+    fields = list(GenerateRequest.model_fields)
+
+    def rank(key: str) -> int:
+        top = key.split(".", 1)[0]
+        return fields.index(top) if top in fields else -1
+
+    return dict(sorted(details.items(), key=lambda item: rank(item[0])))
+
+
+def parse_generate_request(body: Any, *, team: Team) -> GenerateRequest:
+    """Validate a generate body: the contract's rules, then that its storage names are this team's storages."""
+    details: Details = {}
+    request = None
+    try:
+        request = GenerateRequest.parse(body)
+    except ValidationFailed as exc:
+        details = dict(exc.details)
+    if isinstance(body, dict):
+        for field in ("input", "output"):
+            value = body.get(field)
+            if field not in details and isinstance(value, str) and value.startswith(STORAGE_SCHEME):
+                try:
+                    _storage_named(team=team, uri=value, field=field)
+                except ValidationFailed as exc:
+                    details.update(exc.details)
+    if details or request is None:
+        raise validation_failed(_in_field_order(details))
+    return request
 
 
 def generation_create(
@@ -83,9 +104,11 @@ def generation_create(
         locked = billing.team_lock(team.pk)
         # The clock is read under the lock so accepted rows are ordered like the lock grants.
         now = now or timezone.now()
-        if request.input.startswith("storage://"):
+        if request.input.startswith(STORAGE_SCHEME):
             _storage_named(team=locked, uri=request.input, field="input")
-        output_storage, output_key = _output_target(team=locked, output=request.output)
+        output_storage, output_key = None, ""
+        if request.output is not None:
+            output_storage, output_key = _storage_named(team=locked, uri=request.output, field="output")
 
         rate = ratelimit_status(team=locked, now=now)
         if not ratelimit_admits(rate):
@@ -153,12 +176,7 @@ def generation_cancel(*, team: Team, generation: Generation) -> Generation:
 
 def generation_retry(*, team: Team, user, generation: Generation, api_key: ApiKey | None = None) -> CreateResult:
     """Submit the same request again as a new, charged and rate-limited generation."""
-    body = generation.request
-    request = GenerateRequest(
-        input=body["input"],
-        options=dict(body.get("options", {})),
-        output=body.get("output"),
-    )
+    request = GenerateRequest.parse(generation.request)
     return generation_create(team=team, request=request, user=user, api_key=api_key)
 
 

@@ -1,57 +1,24 @@
-"""Storage connections: validate, check the connection, save with encrypted secrets (SPEC 2.5, 10)."""
+"""Storage connections: check the connection of a validated storage and save it with encrypted secrets.
+
+The body's rules (name, type, parameters per type) are the contract's (contract/storages.py);
+here are the rules that need more: a name already used in the team, and the live check.
+"""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import UTC
 
 from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
+from generator.contract.base import validation_failed
+from generator.contract.storages import StorageCreate, parameters_parse, public_parameters, secret_parameters
 from generator.crypto import decrypt_json, encrypt_json
 from generator.errors import ValidationFailed
 from generator.models import Storage
 from generator.netpolicy import UrlRejected
 from generator.storage.base import CheckReport, CheckStep, StorageError
-from generator.storage.endpoints import check_endpoint_syntax
-from generator.storage.registry import build_connector, get_connector, supported_types
-from generator.storage.uris import NAME_RE, KeyRejected, validate_prefix
-
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
-SERVICE_ACCOUNT_KEYS = frozenset(
-    {
-        "type",
-        "project_id",
-        "private_key_id",
-        "private_key",
-        "client_email",
-        "client_id",
-        "auth_uri",
-        "token_uri",
-        "auth_provider_x509_cert_url",
-        "client_x509_cert_url",
-        "universe_domain",
-    }
-)
-MAX_SECRET_CHARS = 10_000
-
-# Non-secret parameters each type accepts besides `credentials`.
-PARAMETER_KEYS = {
-    "local": frozenset({"path"}),
-    "s3": frozenset({"bucket", "path", "region", "endpoint_url", "credentials"}),
-    "gcs": frozenset({"bucket", "path", "endpoint_url", "credentials"}),
-}
-
-
-@dataclass
-class _Errors:
-    details: dict[str, list[str]]
-
-    def add(self, field: str, message: str) -> None:
-        self.details.setdefault(field, []).append(message)
+from generator.storage.registry import build_connector, get_connector
 
 
 def _secret_strings(secrets: dict) -> list[str]:
@@ -70,111 +37,6 @@ def scrub(message: str, secrets: dict) -> str:
         for piece in [secret, *[line for line in secret.splitlines() if len(line) >= 8]]:
             message = message.replace(piece, "[redacted]")
     return message
-
-
-def _validate_name(name, errors: _Errors) -> None:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        errors.add(
-            "name",
-            "must be 1..50 characters: letters, digits, '_' or '-', starting with a letter or digit",
-        )
-
-
-def _validate_service_account(info, errors: _Errors) -> None:
-    field = "parameters.credentials.service_account"
-    if not isinstance(info, dict):
-        errors.add(field, "must be the service-account key file (a JSON object)")
-        return
-    unknown = sorted(set(info) - SERVICE_ACCOUNT_KEYS)
-    if unknown:
-        errors.add(field, f"unknown keys: {', '.join(unknown)}")
-    if info.get("type") != "service_account":
-        errors.add(field, 'only key files with "type": "service_account" are accepted')
-    if info.get("token_uri") != GOOGLE_TOKEN_URI:
-        errors.add(field, f'token_uri must be "{GOOGLE_TOKEN_URI}"')
-    if info.get("universe_domain", "googleapis.com") != "googleapis.com":
-        errors.add(field, 'universe_domain must be "googleapis.com"')
-    for key in ("client_email", "private_key"):
-        if not isinstance(info.get(key), str) or not info.get(key):
-            errors.add(field, f"{key} is missing")
-    if any(not isinstance(value, str) for value in info.values()):
-        errors.add(field, "every value must be a string")
-    if field in errors.details:
-        return
-    from google.oauth2 import service_account
-
-    try:
-        service_account.Credentials.from_service_account_info(info)
-    except Exception:  # ValueError, TypeError, cryptography's UnsupportedAlgorithm, ...
-        # The library's message may quote the key material: never echo it.
-        errors.add(field, "the private key cannot be read")
-
-
-@sensitive_variables()
-def _validate_credentials(type: str, credentials, errors: _Errors) -> dict:
-    field = "parameters.credentials"
-    if credentials is None:
-        errors.add(field, "is required")
-        return {}
-    if not isinstance(credentials, dict):
-        errors.add(field, "must be an object")
-        return {}
-    if type == "gcs" and "service_account" in credentials:
-        if set(credentials) != {"service_account"}:
-            errors.add(field, "give either service_account or access_key + secret_access_key, not both")
-            return {}
-        _validate_service_account(credentials["service_account"], errors)
-        return {"service_account": credentials["service_account"]}
-    unknown = sorted(set(credentials) - {"access_key", "secret_access_key"})
-    if unknown:
-        errors.add(field, f"unknown keys: {', '.join(unknown)}")
-    for key in ("access_key", "secret_access_key"):
-        value = credentials.get(key)
-        if not isinstance(value, str) or not value or len(value) > 1000 or not value.isprintable():
-            errors.add(f"{field}.{key}", "is required (a non-empty string)")
-    if len(str(credentials)) > MAX_SECRET_CHARS:
-        errors.add(field, "is too large")
-    return {key: credentials.get(key) for key in ("access_key", "secret_access_key")}
-
-
-@sensitive_variables()
-def _validate_parameters(
-    type: str, parameters, errors: _Errors, *, require_credentials: bool
-) -> tuple[dict, dict | None]:
-    """Return (public parameters, secrets or None when not given), recording problems in errors."""
-    if not isinstance(parameters, dict):
-        errors.add("parameters", "must be an object")
-        return {}, None
-    allowed = PARAMETER_KEYS[type]
-    for key in sorted(set(parameters) - allowed):
-        errors.add(f"parameters.{key}", f"unknown parameter for type {type}")
-    public: dict = {}
-    try:
-        public["path"] = validate_prefix(parameters.get("path") or "")
-    except KeyRejected as exc:
-        errors.add("parameters.path", str(exc))
-    if type == "local":
-        return public, {}
-    bucket = parameters.get("bucket")
-    if not isinstance(bucket, str) or not BUCKET_RE.match(bucket) or ".." in bucket:
-        errors.add("parameters.bucket", "is required: 3..222 characters, lowercase letters, digits, '.', '_' or '-'")
-    else:
-        public["bucket"] = bucket
-    if type == "s3" and parameters.get("region") is not None:
-        region = parameters["region"]
-        if not isinstance(region, str) or not REGION_RE.match(region):
-            errors.add("parameters.region", "must look like us-east-1")
-        else:
-            public["region"] = region
-    if parameters.get("endpoint_url") is not None:
-        try:
-            public["endpoint_url"] = check_endpoint_syntax(parameters["endpoint_url"])
-        except UrlRejected as exc:
-            errors.add("parameters.endpoint_url", str(exc))
-    secrets = None
-    if "credentials" in parameters or require_credentials:
-        secrets = _validate_credentials(type, parameters.get("credentials"), errors)
-    return public, secrets
 
 
 @sensitive_variables()
@@ -202,67 +64,62 @@ def _name_taken(*, team, name: str, exclude_pk: int | None = None) -> bool:
     return qs.exists()
 
 
-def _raise_if(errors: _Errors) -> None:
-    if errors.details:
-        first = next(iter(errors.details.items()))
-        raise ValidationFailed(f"{first[0]}: {first[1][0]}", details=errors.details)
+TAKEN = "a storage with this name already exists in the team"
+
+
+def _taken() -> ValidationFailed:
+    return validation_failed({"name": [TAKEN]})
 
 
 # Error reports (DEBUG pages, admin e-mails) must not show the credentials held in locals.
 @sensitive_variables()
-def storage_create(*, team, user, name: str, type: str, parameters: dict) -> Storage:
-    """Validate, check the connection and save a new storage with its secrets encrypted."""
-    errors = _Errors({})
-    _validate_name(name, errors)
-    if type not in supported_types():
-        errors.add("type", f"must be one of: {', '.join(supported_types())}")
-        _raise_if(errors)
-    public, secrets = _validate_parameters(type, parameters, errors, require_credentials=type != "local")
-    if not errors.details and _name_taken(team=team, name=name):
-        errors.add("name", "a storage with this name already exists in the team")
-    _raise_if(errors)
-    secrets = secrets or {}
-    _check_connection(type=type, public=public, secrets=secrets, team_slug=team.slug)
+def storage_connect(*, team, user, request: StorageCreate) -> Storage:
+    """Check the connection of a validated storage and save it with its secrets encrypted."""
+    if _name_taken(team=team, name=request.name):
+        raise _taken()
+    public, secrets = public_parameters(request.parameters), secret_parameters(request.parameters) or {}
+    _check_connection(type=request.type, public=public, secrets=secrets, team_slug=team.slug)
     try:
         with transaction.atomic():
             return Storage.objects.create(
                 team=team,
-                name=name,
-                type=type,
+                name=request.name,
+                type=request.type,
                 parameters=public,
                 secrets_encrypted=encrypt_json(secrets),
                 created_by=user,
             )
     except IntegrityError:
-        raise ValidationFailed(
-            "name: a storage with this name already exists in the team",
-            details={"name": ["a storage with this name already exists in the team"]},
-        ) from None
+        raise _taken() from None
+
+
+@sensitive_variables()
+def storage_create(*, team, user, name: str, type: str, parameters: dict) -> Storage:
+    """Validate a storage (the contract's rules), check the connection and save it."""
+    request = StorageCreate.parse({"name": name, "type": type, "parameters": parameters})
+    return storage_connect(team=team, user=user, request=request)
 
 
 @sensitive_variables()
 def storage_update(*, team, storage: Storage, name: str | None = None, parameters: dict | None = None) -> Storage:
-    """Rename a storage and/or change its parameters (credentials kept unless given), re-checking it."""
+    """Rename a storage (name already validated) and/or change its parameters, re-checking the connection.
+
+    A given parameter replaces the stored one, null removes it, an absent one is kept; so are the
+    credentials unless new ones are given.
+    """
     if storage.team_id != team.pk:
         raise ValidationFailed("unknown storage")
-    errors = _Errors({})
-    if name is not None:
-        _validate_name(name, errors)
-        if not errors.details and _name_taken(team=team, name=name, exclude_pk=storage.pk):
-            errors.add("name", "a storage with this name already exists in the team")
     public = dict(storage.parameters)
     secrets = None
     if parameters is not None:
-        if not isinstance(parameters, dict):
-            errors.add("parameters", "must be an object")
-        else:
-            # A given key replaces the stored one, null removes it, an absent key is kept.
-            merged = {k: v for k, v in {**storage.parameters, **parameters}.items() if v is not None}
-            merged.pop("credentials", None)
-            if "credentials" in parameters:
-                merged["credentials"] = parameters["credentials"]
-            public, secrets = _validate_parameters(storage.type, merged, errors, require_credentials=False)
-    _raise_if(errors)
+        merged = {k: v for k, v in {**storage.parameters, **parameters}.items() if v is not None}
+        merged.pop("credentials", None)
+        if "credentials" in parameters:
+            merged["credentials"] = parameters["credentials"]
+        checked = parameters_parse(storage.type, merged, require_credentials=False)
+        public, secrets = public_parameters(checked), secret_parameters(checked)
+    if name is not None and _name_taken(team=team, name=name, exclude_pk=storage.pk):
+        raise _taken()
     if parameters is not None:
         if secrets is None:
             secrets = decrypt_json(storage.secrets_encrypted)
@@ -275,10 +132,7 @@ def storage_update(*, team, storage: Storage, name: str | None = None, parameter
         with transaction.atomic():
             storage.save()
     except IntegrityError:
-        raise ValidationFailed(
-            "name: a storage with this name already exists in the team",
-            details={"name": ["a storage with this name already exists in the team"]},
-        ) from None
+        raise _taken() from None
     return storage
 
 

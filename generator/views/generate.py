@@ -12,9 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from generator import selectors
 from generator.errors import InsufficientCredits, RateLimited, ValidationFailed
 from generator.forms import GenerateForm
-from generator.schemas import parse_generate_request
 from generator.services.billing import PRICE_BY_DURATION, member_spent_this_month
-from generator.services.generations import generation_create
+from generator.services.generations import generation_create, parse_generate_request
 from generator.services.uploads import upload_discard, upload_store
 from generator.views.common import refusal, team_required
 

@@ -1,0 +1,251 @@
+"""Every /v1/ endpoint, in the document's order: the server routes these rows and the OpenAPI document describes them.
+
+A new endpoint is one row here (and its handler); a new resource adds its rows and its URL names.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, create_model
+
+from generator.api import account_endpoints, document_endpoints, storage_endpoints, video_endpoints
+from generator.api.registry import ANY_KEY, PUBLIC, Answer, Endpoint, Header, register
+from generator.contract.account import Account
+from generator.contract.base import ResponseModel
+from generator.contract.errors import RateLimited
+from generator.contract.generate import GenerateRequest as GenerateBody
+from generator.contract.generate import Generation, GenerationAccepted, GenerationList, GenerationListQuery
+from generator.contract.storages import Storage, StorageCreate, StorageDeleted, StorageType, StorageUpdate
+from generator.models import ApiKey
+from generator.services.idempotency import KEY_MAX_CHARS
+
+VIDEO = ApiKey.Scope.VIDEO_GENERATION.value
+STORAGE = ApiKey.Scope.STORAGE.value
+
+
+def data_of(model: object, name: str) -> type[BaseModel]:
+    """The `{"data": ...}` envelope of a successful answer, as a named model."""
+    return create_model(name, __base__=ResponseModel, data=(model, ...))
+
+
+RATE_HEADERS = (
+    Header("RateLimit-Limit", "Limit of the window nearest exhaustion, then `<per_minute>;w=60, <per_second>;w=1`."),
+    Header("RateLimit-Remaining", "The smaller remaining count of the two windows; -1 on a 429."),
+    Header("RateLimit-Reset", "Whole seconds (rounded up) until that window admits one more."),
+)
+RETRY_AFTER = Header("Retry-After", "Seconds to wait (>= 1).")
+REPLAYED = Header(
+    "Idempotent-Replayed",
+    "Present (`true`) when this is the stored first answer to the key.",
+    {"type": "string", "enum": ["true"]},
+)
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Per team. The same key and body within 24 h replays the first accepted answer and charges once; another "
+    "body is a 422; a twin still being accepted is a 409. A refused request (422/429/402) keeps the key bound to "
+    "its body: the same body with the key is judged again (e.g. after a top-up) and, once accepted, that answer is "
+    "the one replayed; a different body with the key is a 422, so send a corrected body with a new key. Malformed "
+    "JSON (400) does not use the key.",
+    {"type": "string", "minLength": 1, "maxLength": KEY_MAX_CHARS},
+)
+
+UNAUTHORIZED = Answer(401, "Missing or invalid API key (code 111, type auth).")
+FORBIDDEN = Answer(403, "The API key lacks the scope (code 112, type auth).")
+NOT_FOUND = Answer(404, "Unknown object, or another team's (code 1004).")
+MALFORMED = Answer(400, "The body is not valid JSON or not a JSON object (code 1000).")
+INVALID = Answer(422, "A field broke a rule; error_details names each one (code 9000, type validation).")
+KEYED = (UNAUTHORIZED, FORBIDDEN)
+
+GENERATION = data_of(Generation, "GenerationResponse")
+STORAGE_ANSWER = data_of(Storage, "StorageResponse")
+
+register(
+    Endpoint(
+        "POST",
+        "/v1/video/generate",
+        video_endpoints.generate,
+        operation_id="generateVideo",
+        summary="Start making a video from an image",
+        description="Checks in order: 401, 403, 400, 422, 429, 402. Credits are held on accept and refunded if the "
+        "job ends ERROR or CANCELLED.",
+        tag="video",
+        scope=VIDEO,
+        body=GenerateBody,
+        request_headers=(IDEMPOTENCY_KEY,),
+        example={
+            "input": "https://shop.example/shoe.jpg",
+            "options": {"prompt": "slow zoom out, light sweep", "duration": 5, "guidance_scale": 0.5},
+        },
+        answers=(
+            Answer(
+                200,
+                "Accepted; status is always PROCESSING. A replayed Idempotency-Key answer is the first one, with "
+                "`Idempotent-Replayed: true`.",
+                data_of(GenerationAccepted, "GenerationAcceptedResponse"),
+                (*RATE_HEADERS, REPLAYED),
+            ),
+            Answer(400, "Malformed JSON.", headers=RATE_HEADERS),
+            UNAUTHORIZED,
+            Answer(
+                402,
+                "Not enough credits, or the member's monthly cap is reached (code 3000, type billing).",
+                headers=RATE_HEADERS,
+            ),
+            Answer(403, FORBIDDEN.description, headers=RATE_HEADERS),
+            Answer(
+                409, "A request with this Idempotency-Key is still being accepted (code 1009).", headers=RATE_HEADERS
+            ),
+            Answer(
+                422,
+                "A field broke a rule, or the Idempotency-Key was used with another body (code 9000).",
+                headers=RATE_HEADERS,
+            ),
+            Answer(429, "Rate limit (code 2001), nested under `detail`.", RateLimited, (*RATE_HEADERS, RETRY_AFTER)),
+        ),
+        on_forbidden=video_endpoints.rate_headers_on_forbidden,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/video/generate",
+        video_endpoints.generation_page,
+        operation_id="listGenerations",
+        summary="List the team's generations, newest first",
+        tag="video",
+        scope=VIDEO,
+        query=GenerationListQuery,
+        answers=(
+            Answer(200, "One page.", GenerationList),
+            *KEYED,
+            Answer(422, "A bad status, limit or cursor (code 9000)."),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/video/generate/{id}",
+        video_endpoints.generation_detail,
+        operation_id="getGeneration",
+        summary="Get one generation (another team's id is a 404)",
+        tag="video",
+        scope=VIDEO,
+        id_description="The generation's public integer id.",
+        answers=(Answer(200, "The generation.", GENERATION), *KEYED, NOT_FOUND),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/video/generate/{id}/cancel",
+        video_endpoints.generation_cancel,
+        operation_id="cancelGeneration",
+        summary="Cancel a generation that has not started; its credits are refunded",
+        tag="video",
+        scope=VIDEO,
+        id_description="The generation's public integer id.",
+        answers=(
+            Answer(200, "Cancelled (or already cancelled).", GENERATION),
+            *KEYED,
+            NOT_FOUND,
+            Answer(409, "The job has already started or finished (code 1009)."),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/account",
+        account_endpoints.account,
+        operation_id="getAccount",
+        summary="The team's balance, rate limits and this month's usage",
+        tag="account",
+        scope=ANY_KEY,
+        answers=(Answer(200, "The account.", data_of(Account, "AccountResponse")), UNAUTHORIZED),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/storage/storage-types",
+        storage_endpoints.storage_types,
+        operation_id="listStorageTypes",
+        summary="Storage types this server supports",
+        tag="storage",
+        scope=STORAGE,
+        answers=(Answer(200, "Types.", data_of(list[StorageType], "StorageTypesResponse")), *KEYED),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/storage/storages",
+        storage_endpoints.storage_index,
+        operation_id="listStorages",
+        summary="The team's storages",
+        tag="storage",
+        scope=STORAGE,
+        answers=(Answer(200, "Storages.", data_of(list[Storage], "StorageListResponse")), *KEYED),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/storage/storages",
+        storage_endpoints.storage_add,
+        operation_id="createStorage",
+        summary="Connect a storage (the connection is checked first)",
+        tag="storage",
+        scope=STORAGE,
+        body=StorageCreate,
+        example={"name": "photos", "type": "local", "parameters": {"path": "photos"}},
+        answers=(
+            Answer(201, "Connected.", STORAGE_ANSWER),
+            MALFORMED,
+            *KEYED,
+            Answer(422, "A bad field, a taken name, or the connection check failed (code 9000)."),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/storage/storages/{id}",
+        storage_endpoints.storage_detail,
+        operation_id="getStorage",
+        summary="One storage",
+        tag="storage",
+        scope=STORAGE,
+        id_description="The storage's id.",
+        answers=(Answer(200, "The storage.", STORAGE_ANSWER), *KEYED, NOT_FOUND),
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/storage/storages/{id}",
+        storage_endpoints.storage_change,
+        operation_id="updateStorage",
+        summary="Rename a storage or change its parameters",
+        tag="storage",
+        scope=STORAGE,
+        id_description="The storage's id.",
+        body=StorageUpdate,
+        answers=(Answer(200, "Updated.", STORAGE_ANSWER), MALFORMED, *KEYED, NOT_FOUND, INVALID),
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/storage/storages/{id}",
+        storage_endpoints.storage_remove,
+        operation_id="deleteStorage",
+        summary="Disconnect a storage (its bucket contents are kept)",
+        tag="storage",
+        scope=STORAGE,
+        id_description="The storage's id.",
+        answers=(Answer(200, "Disconnected.", data_of(StorageDeleted, "StorageDeletedResponse")), *KEYED, NOT_FOUND),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/openapi.json",
+        document_endpoints.openapi,
+        operation_id="getOpenApi",
+        summary="This document (no key needed)",
+        tag="meta",
+        scope=PUBLIC,
+        answers=(Answer(200, "The OpenAPI document.", schema={"type": "object"}),),
+    ),
+)
+
+# The URL name of each path (reverse("api:<name>")).
+URL_NAMES = {
+    "/v1/video/generate": "generate",
+    "/v1/video/generate/{id}": "generation-detail",
+    "/v1/video/generate/{id}/cancel": "generation-cancel",
+    "/v1/account": "account",
+    "/v1/storage/storage-types": "storage-types",
+    "/v1/storage/storages": "storages",
+    "/v1/storage/storages/{id}": "storage-detail",
+    "/v1/openapi.json": "openapi",
+}
