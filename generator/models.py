@@ -286,6 +286,17 @@ class Generation(TimeStampedModel):
                 condition=Q(is_temporary=True, purged_at__isnull=True, status="DONE"),
                 name="generator_generation_purge",
             ),
+            # The fair rotation (selectors.queue_rotation): each team's queue, and its last start.
+            models.Index(
+                fields=["team", "created_at"],
+                condition=Q(status="PROCESSING", stage="queued"),
+                name="generator_generation_queued",
+            ),
+            models.Index(
+                fields=["team", "-started_at"],
+                condition=Q(started_at__isnull=False),
+                name="generator_generation_started",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import (
-    Case,
     Count,
     Exists,
-    IntegerField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
-    When,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from generator.models import (
@@ -168,26 +169,91 @@ def webhook_delivery_list(*, team, limit: int = 20) -> list:
     )
 
 
-def _queued_ahead() -> Subquery:
-    """Count jobs of every team queued before the outer one (workers are shared), plus one."""
-    ahead = (
-        Generation.objects.filter(
-            status=Generation.Status.PROCESSING,
-            stage=Generation.Stage.QUEUED,
-            deleted_at__isnull=True,
-            created_at__lt=OuterRef("created_at"),
-        )
+# --- The shared queue: who a free worker serves next (docs/queue.md) ----------------
+
+
+@dataclass(frozen=True)
+class QueueTeam:
+    """A team with jobs waiting for a worker: how many, and its place in the rotation."""
+
+    team_id: int
+    queued: int
+    last_start: datetime | None
+    head_at: datetime
+
+
+def queued_generations() -> QuerySet[Generation]:
+    """Jobs waiting for a worker that a worker may still take (not out of attempts)."""
+    return Generation.objects.filter(
+        status=Generation.Status.PROCESSING,
+        stage=Generation.Stage.QUEUED,
+        deleted_at__isnull=True,
+        attempts__lt=settings.GENERATOR_MAX_ATTEMPTS,
+    )
+
+
+def queue_rotation() -> list[QueueTeam]:
+    """Teams with queued jobs in the order free workers serve them, round-robin.
+
+    The team whose last job start is the oldest (never started: first of all) goes first, ties by
+    its oldest queued job; a worker takes that team's oldest queued job, which makes the team the
+    most recent starter, so it goes to the back. The claim (services/claims.py) and the queue
+    position shown on the job page both follow this one order.
+    """
+    last_start = (
+        Generation.objects.filter(team_id=OuterRef("team_id"), started_at__isnull=False)
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+    rows = (
+        queued_generations()
         .order_by()
-        .values("status")
-        .annotate(n=Count("pk"))
-        .values("n")
+        .values("team_id")
+        .annotate(queued=Count("pk"), head_at=Min("created_at"))
+        .annotate(last_start=Subquery(last_start))
     )
-    return Subquery(ahead, output_field=IntegerField())
+    teams = [QueueTeam(row["team_id"], row["queued"], row["last_start"], row["head_at"]) for row in rows]
+    return sorted(teams, key=_rotation_key)
 
 
-def generation_jobs_with_queue(*, team) -> QuerySet[Generation]:
-    """Return generation_jobs, with queue_position (1 = next) on jobs still waiting for a worker."""
-    waiting = Q(status=Generation.Status.PROCESSING, stage=Generation.Stage.QUEUED)
-    return generation_jobs(team=team).annotate(
-        queue_position=Case(When(waiting, then=Coalesce(_queued_ahead(), 0) + 1), default=None)
+def _rotation_key(entry: QueueTeam) -> tuple:
+    never = entry.last_start is None
+    return (not never, entry.last_start or entry.head_at, entry.head_at, entry.team_id)
+
+
+def queue_head(*, team_id: int) -> int | None:
+    """Return the pk of the team's oldest queued job (the one a worker takes on the team's turn)."""
+    return (
+        queued_generations().filter(team_id=team_id).order_by("created_at", "pk").values_list("pk", flat=True).first()
     )
+
+
+def queue_positions(generations: Iterable[Generation], *, team) -> None:
+    """Set queue_position (1 = next) on each of the team's jobs still waiting for a worker, else None.
+
+    A job that is the k-th (0-based) of its team's queue starts in round k of the rotation: after
+    every team's first k jobs (or all of a shorter queue), and after round k's jobs of the teams
+    ahead of its own in the rotation.
+    """
+    generations = list(generations)
+    waiting = [
+        g for g in generations if g.status == Generation.Status.PROCESSING and g.stage == Generation.Stage.QUEUED
+    ]
+    for generation in generations:
+        generation.queue_position = None
+    if not waiting:
+        return
+    rotation = queue_rotation()
+    turn = {entry.team_id: index for index, entry in enumerate(rotation)}
+    if team.pk not in turn:
+        return
+    own_turn = turn[team.pk]
+    order = list(queued_generations().filter(team=team).order_by("created_at", "pk").values_list("pk", flat=True))
+    index_of = {pk: index for index, pk in enumerate(order)}
+    for generation in waiting:
+        k = index_of.get(generation.pk)
+        if k is None:
+            continue
+        earlier_rounds = sum(min(entry.queued, k) for entry in rotation)
+        this_round = sum(1 for entry in rotation[:own_turn] if entry.queued > k)
+        generation.queue_position = earlier_rounds + this_round + 1

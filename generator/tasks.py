@@ -11,12 +11,16 @@ from generator.services.idempotency import idempotency_purge
 from generator.services.purge import generations_purge_expired
 from generator.services.reaper import generations_reap
 from generator.services.ticker import ticker_tick
-from generator.services.worker import generation_run
+from generator.services.worker import generation_run_next
 
 
-def generation_run_task(generation_id: int) -> None:
-    """Run one generation (no-op if it is not claimable)."""
-    generation_run(int(generation_id))
+def generation_run_task(*_legacy: object) -> int | None:
+    """Run the next queued job in the fair rotation between teams (a slot: no-op if none is queued).
+
+    Tasks queued before slots existed carry a generation id; it is ignored, as the job it named
+    is still in the queue and is served in its turn.
+    """
+    return generation_run_next()
 
 
 def reap_task() -> str:

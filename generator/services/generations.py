@@ -142,7 +142,7 @@ def generation_create(
         )
         billing.credits_hold(team=locked, generation=generation, user=user, monthly_cap=monthly_cap)
         rate = ratelimit_status(team=locked, now=now)
-        enqueue_on_commit(RUN_TASK, generation.pk)
+        enqueue_on_commit(RUN_TASK)
     team.balance = locked.balance
     return CreateResult(generation=generation, rate=rate)
 

@@ -57,7 +57,7 @@ def generations_reap(*, now: datetime | None = None) -> ReapReport:
                 )
                 continue
             if same.update(lease_expires_at=next_deadline, updated_at=now):
-                enqueue_on_commit(RUN_TASK, pk)
+                enqueue_on_commit(RUN_TASK)
                 reenqueued += 1
             continue
         if attempts < max_attempts:
@@ -67,7 +67,7 @@ def generations_reap(*, now: datetime | None = None) -> ReapReport:
                 lease_expires_at=next_deadline,
                 updated_at=now,
             ):
-                enqueue_on_commit(RUN_TASK, pk)
+                enqueue_on_commit(RUN_TASK)
                 requeued += 1
                 logger.warning(
                     "generation %s: lease expired in %s (attempt %s); re-queued",

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from generator.engine import ImageRejected, RenderOptions, decode_image, render_video
@@ -27,6 +27,7 @@ from generator.errors import JobFailed
 from generator.fetch import FetchError, fetch_image_bytes
 from generator.models import Generation, Storage
 from generator.services import billing, webhooks
+from generator.services.claims import generation_claim, generation_claim_next
 from generator.services.generation_files import (
     default_files_delete,
     default_names,
@@ -60,31 +61,6 @@ class _Lost(Exception):
 
 class _Aborted(Exception):
     """Raised inside the engine's progress callback to stop a render we no longer own."""
-
-
-def _claim(generation_id: int) -> int | None:
-    """Take the job with a conditional update; return our attempt number, or None if not ours."""
-    now = timezone.now()
-    updated = (
-        Generation.objects.filter(
-            pk=generation_id,
-            status=Status.PROCESSING,
-            deleted_at__isnull=True,
-            attempts__lt=settings.GENERATOR_MAX_ATTEMPTS,
-        )
-        .filter(Q(stage=Stage.QUEUED) | Q(lease_expires_at__lt=now))
-        .update(
-            attempts=F("attempts") + 1,
-            stage=Stage.FETCHING,
-            progress=0,
-            started_at=now,
-            lease_expires_at=now + timedelta(seconds=settings.GENERATOR_LEASE_S),
-            updated_at=now,
-        )
-    )
-    if not updated:
-        return None
-    return Generation.objects.filter(pk=generation_id).values_list("attempts", flat=True).first()
 
 
 class _Job:
@@ -277,14 +253,27 @@ def generation_fail(*, generation_id: int, reason: str, only_if: Q | None = None
 
 
 def generation_run(generation_id: int) -> None:
-    """Claim the job, fetch, validate, render and store it; fail with one refund on any error."""
-    attempt = _claim(generation_id)
+    """Claim this job, fetch, validate, render and store it; fail with one refund on any error."""
+    attempt = generation_claim(generation_id)
     if attempt is None:
         logger.info(
             "generation %s: not claimable (done, cancelled, running elsewhere or out of attempts)",
             generation_id,
         )
         return
+    _run_claimed(generation_id, attempt)
+
+
+def generation_run_next() -> int | None:
+    """Claim the next job in the fair rotation between teams and run it; return its pk, or None if none was queued."""
+    claimed = generation_claim_next()
+    if claimed is None:
+        return None
+    _run_claimed(*claimed)
+    return claimed[0]
+
+
+def _run_claimed(generation_id: int, attempt: int) -> None:
     job = _Job(generation_id, attempt)
     try:
         _run(job)

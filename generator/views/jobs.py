@@ -27,8 +27,10 @@ JOBS_PAGE_SIZE = 20
 @require_GET
 def jobs(request: HttpRequest) -> HttpResponse:
     """List the team's jobs, newest first; active rows poll themselves."""
-    qs = selectors.generation_jobs_with_queue(team=request.team)
+    qs = selectors.generation_jobs(team=request.team)
     results = Paginator(qs, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
+    results.object_list = list(results.object_list)
+    selectors.queue_positions(results.object_list, team=request.team)
     return page(
         request,
         "generator/jobs.html",
@@ -41,9 +43,10 @@ def jobs(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Show one job; for htmx, its row, answering 286 once the job has ended so polling stops."""
-    generation = selectors.generation_jobs_with_queue(team=request.team).filter(uuid=pk).first()
+    generation = selectors.generation_jobs(team=request.team).filter(uuid=pk).first()
     if generation is None:
         raise Http404
+    selectors.queue_positions([generation], team=request.team)
     context = {"job": generation, "active": "jobs"}
     if request.htmx:
         response = render(request, "generator/jobs.html#job-row", context)
