@@ -18,6 +18,26 @@ class GeneratorError(Exception):
         self.details = details or {}
 
 
+class MalformedBody(GeneratorError):
+    """The request body is not JSON, not a JSON object, or too large."""
+
+    status, code, type = 400, "1000", "general"
+
+
+class Unauthorized(GeneratorError):
+    status, code, type = 401, "111", "auth"
+
+
+class MethodNotAllowed(GeneratorError):
+    status, code, type = 405, "1005", "general"
+
+
+class InternalError(GeneratorError):
+    """A bug: the client gets the envelope, the log gets the traceback."""
+
+    status, code, type = 500, "1000", "general"
+
+
 class ValidationFailed(GeneratorError):
     status, code, type = 422, "9000", "validation"
 
@@ -69,3 +89,11 @@ class RateLimited(GeneratorError):
 
 class JobFailed(GeneratorError):
     """A job cannot complete; the message becomes the job's error reason."""
+
+
+def error_kinds() -> list[type[GeneratorError]]:
+    """Every kind of error, GeneratorError first: their codes and types are all the API answers with."""
+    kinds: list[type[GeneratorError]] = [GeneratorError]
+    for kind in kinds:
+        kinds.extend(sub for sub in kind.__subclasses__() if sub not in kinds)
+    return kinds

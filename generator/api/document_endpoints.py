@@ -6,9 +6,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from generator.api.errors import error_response, method_not_allowed
+from generator.api.errors import error_from_exception, method_not_allowed
 from generator.api.openapi import openapi_document
 from generator.api.registry import registered
+from generator.errors import NotFound
 
 
 def _document(request: HttpRequest) -> dict:
@@ -82,4 +83,4 @@ def docs(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Answer unknown /v1/ paths with the error envelope."""
-    return error_response(404, code="1004", type="general", message=f"no such endpoint: {request.path[:200]}")
+    return error_from_exception(NotFound(f"no such endpoint: {request.path[:200]}"))

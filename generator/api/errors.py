@@ -8,11 +8,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
-from generator.errors import GeneratorError, RateLimited
-
-
-class MalformedBody(GeneratorError):
-    status, code, type = 400, "1000", "general"
+from generator.errors import GeneratorError, MalformedBody, MethodNotAllowed, RateLimited
 
 
 def error_body(*, code: str, type: str, message: str, details: dict | None = None) -> dict:
@@ -34,7 +30,7 @@ def error_response(
 
 def method_not_allowed(request, allowed: tuple[str, ...]) -> JsonResponse:
     """Answer 405 (code 1005) with the Allow header."""
-    response = error_response(405, code="1005", type="general", message=f"method {request.method} is not allowed here")
+    response = error_from_exception(MethodNotAllowed(f"method {request.method} is not allowed here"))
     response["Allow"] = ", ".join(allowed)
     return response
 

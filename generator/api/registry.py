@@ -19,9 +19,9 @@ from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
 
-from generator.api.errors import error_from_exception, error_response, method_not_allowed, parse_json_object
+from generator.api.errors import error_from_exception, method_not_allowed, parse_json_object
 from generator.contract.base import RequestModel
-from generator.errors import GeneratorError
+from generator.errors import Forbidden, GeneratorError, InternalError, NotFound, Unauthorized
 from generator.models import ApiKey, Team
 from generator.services.apikeys import apikey_authenticate
 
@@ -121,11 +121,9 @@ def _guarded(endpoint: Endpoint, request: HttpRequest, kwargs: dict) -> HttpResp
     if endpoint.scope != PUBLIC:
         key = _authenticate(request)
         if key is None:
-            return error_response(401, code="111", type="auth", message="missing or invalid API key")
+            return error_from_exception(Unauthorized("missing or invalid API key"))
         if endpoint.scope is not ANY_KEY and endpoint.scope not in key.scopes:
-            response = error_response(
-                403, code="112", type="auth", message=f"this API key lacks the '{endpoint.scope}' scope"
-            )
+            response = error_from_exception(Forbidden(f"this API key lacks the '{endpoint.scope}' scope"))
             if endpoint.on_forbidden is not None:
                 endpoint.on_forbidden(key, response)
             return response
@@ -136,11 +134,11 @@ def _guarded(endpoint: Endpoint, request: HttpRequest, kwargs: dict) -> HttpResp
     except GeneratorError as exc:
         return error_from_exception(exc)
     except Http404:
-        return error_response(404, code="1004", type="general", message="not found")
+        return error_from_exception(NotFound("not found"))
     except Exception:
         # A bug must still answer in the envelope clients parse; the traceback goes to the log.
         logger.exception("unhandled error in %s", request.path)
-        return error_response(500, code="1000", type="general", message="internal error")
+        return error_from_exception(InternalError("internal error"))
 
 
 def _dispatcher(endpoints: Sequence[Endpoint]) -> Callable[..., HttpResponse]:

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from generator.contract.base import ResponseModel
+from generator.errors import error_kinds
 
-ERROR_CODES = ("1000", "111", "112", "3000", "1004", "1005", "1009", "9000", "2001")
-ERROR_TYPES = ("general", "auth", "billing", "validation")
+ERROR_CODES = tuple(dict.fromkeys(kind.code for kind in error_kinds()))
+ERROR_TYPES = tuple(dict.fromkeys(kind.type for kind in error_kinds()))
 
 
 class Error(ResponseModel):
