@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import render
+from django.utils import timezone
 
 from generator.errors import ValidationFailed
 from generator.forms import GrantCreditsForm
@@ -21,8 +22,9 @@ from generator.models import (
     User,
     WebhookDelivery,
 )
+from generator.selectors import usage_total
 from generator.services.apikeys import apikey_revoke
-from generator.services.billing import credits_grant
+from generator.services.billing import credits_grant, month_start
 from generator.services.teams import member_delete_as_staff, member_keys_revoke
 
 
@@ -140,11 +142,12 @@ class TeamAdmin(admin.ModelAdmin):
         "created_at",
     )
     search_fields = ("name", "slug")
-    readonly_fields = ("balance", "created_at", "updated_at")
+    readonly_fields = ("balance", "usage_this_month", "created_at", "updated_at")
     fields = (
         "name",
         "slug",
         "balance",
+        "usage_this_month",
         "monthly_allowance",
         "rate_per_second",
         "rate_per_minute",
@@ -155,6 +158,14 @@ class TeamAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = (MembershipInline, LedgerInline)
     actions = (grant_credits,)
+
+    @admin.display(description="Usage this month")
+    def usage_this_month(self, obj: Team) -> str:
+        if obj.pk is None:
+            return "-"
+        since = month_start(timezone.now())
+        usage = usage_total(team=obj, since=since)
+        return f"{usage['credits']} credits, {usage['videos']} billed videos since {since:%Y-%m-%d}"
 
 
 @admin.register(User)

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 # Public ids are BIGINT: a larger one cannot exist, and the database would refuse to compare it.
@@ -307,6 +308,30 @@ class Generation(TimeStampedModel):
         return self.status == self.Status.PROCESSING
 
 
+class CreditLedgerQuerySet(models.QuerySet):
+    """Reads of the ledger, and the one rule of what was spent (docs/credits.md)."""
+
+    def spending(self, *, since=None) -> CreditLedgerQuerySet:
+        """The entries that make up spending: holds and refunds, from `since` on if given."""
+        qs = self.filter(kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND])
+        return qs.filter(created_at__gte=since) if since is not None else qs
+
+    def usage(self, *group_by: str):
+        """Return credits spent (holds minus refunds) and billed videos, in all or per `group_by` row.
+
+        A refunded hold (the job ended ERROR or CANCELLED) is no billed video, just as it costs no
+        credits. Call it on spending(): {"credits": 35, "videos": 1}, or rows with those keys.
+        """
+        refunded = CreditLedger.objects.filter(generation=OuterRef("generation"), kind=CreditLedger.Kind.REFUND)
+        totals = {
+            "credits": Coalesce(Sum("amount"), 0) * -1,
+            "videos": Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD) & ~Exists(refunded)),
+        }
+        if group_by:
+            return self.values(*group_by).annotate(**totals)
+        return self.aggregate(**totals)
+
+
 class CreditLedger(models.Model):
     """Append-only record of every credit change; Team.balance is its running sum."""
 
@@ -342,6 +367,8 @@ class CreditLedger(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     period = models.CharField(max_length=7, blank=True, help_text="YYYY-MM for monthly allowances")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = CreditLedgerQuerySet.as_manager()
 
     class Meta:
         constraints = [

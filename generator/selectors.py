@@ -7,16 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import (
-    Count,
-    Exists,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-)
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -24,8 +16,10 @@ from generator.models import (
     ApiKey,
     CreditLedger,
     Generation,
+    Invite,
     Membership,
     Storage,
+    Team,
     WebhookDelivery,
 )
 
@@ -49,6 +43,18 @@ def generation_list(*, team, status: str | None = None) -> QuerySet[Generation]:
     if status:
         qs = qs.filter(status=status)
     return qs
+
+
+def generation_page(*, team, status: str | None, after: tuple | None, limit: int) -> list[Generation]:
+    """Return up to `limit + 1` of the team's generations, newest first, after (created_at, id) if given.
+
+    The extra row tells the caller whether another page follows.
+    """
+    qs = generation_list(team=team, status=status)
+    if after is not None:
+        moment, pk = after
+        qs = qs.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
+    return list(qs[: limit + 1])
 
 
 def generation_get(*, team, pk: int | None = None, uuid=None) -> Generation | None:
@@ -110,26 +116,24 @@ def ledger_list(*, team) -> QuerySet:
     )
 
 
+def usage_total(*, team, since) -> dict:
+    """Return the team's credits spent and billed videos since a moment: {"credits": ..., "videos": ...}."""
+    return CreditLedger.objects.filter(team=team).spending(since=since).usage()
+
+
 def usage_by_member(*, team, since) -> list[dict]:
-    """Return credits spent (holds minus refunds) and billed videos per user since a moment."""
-    refunded = CreditLedger.objects.filter(generation=OuterRef("generation"), kind=CreditLedger.Kind.REFUND)
+    """Return credits spent and billed videos per user since a moment, biggest spender first."""
     rows = (
-        CreditLedger.objects.filter(
-            team=team, kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND], created_at__gte=since
-        )
-        .values("user_id", "user__email", "user__name")
-        .annotate(
-            spent=Sum("amount"),
-            # A refunded hold (ERROR, CANCELLED) is no billed video, as on GET /v1/account.
-            videos=Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD) & ~Exists(refunded)),
-        )
-        .order_by("spent")
+        CreditLedger.objects.filter(team=team)
+        .spending(since=since)
+        .usage("user_id", "user__email", "user__name")
+        .order_by("-credits", "user_id")
     )
     return [
         {
             "user_id": row["user_id"],
             "label": row["user__name"] or row["user__email"] or "API keys without a member",
-            "credits": -(row["spent"] or 0),
+            "credits": row["credits"],
             "videos": row["videos"],
         }
         for row in rows
@@ -141,17 +145,52 @@ def usage_daily(*, team, days: int = 30, now=None) -> list[tuple]:
     today = timezone.localdate(now or timezone.now())
     first = today - timedelta(days=days - 1)
     rows = (
-        CreditLedger.objects.filter(
-            team=team,
-            kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND],
-            created_at__date__gte=first,
-        )
+        CreditLedger.objects.filter(team=team, created_at__date__gte=first)
+        .spending()
         .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day")
-        .annotate(spent=Sum("amount"))
+        .usage("day")
     )
-    by_day = {row["day"]: -(row["spent"] or 0) for row in rows}
+    by_day = {row["day"]: row["credits"] for row in rows}
     return [(first + timedelta(days=i), by_day.get(first + timedelta(days=i), 0)) for i in range(days)]
+
+
+CHART_WIDTH_PX, CHART_HEIGHT_PX, CHART_PAD_PX = 720, 180, 24
+
+
+def usage_chart(*, team, days: int = 30, now=None) -> dict:
+    """Return the daily credits of the last `days` days laid out as an SVG bar chart (the template draws it)."""
+    daily = usage_daily(team=team, days=days, now=now)
+    width, height, pad = CHART_WIDTH_PX, CHART_HEIGHT_PX, CHART_PAD_PX
+    top = max((credits for _, credits in daily), default=0) or 1
+    slot = (width - 2 * pad) / max(len(daily), 1)
+    bars = []
+    for i, (day, credits) in enumerate(daily):
+        h = round((height - pad) * credits / top, 1)
+        bars.append(
+            {
+                "x": round(pad + i * slot + 2, 1),
+                "y": round(height - pad - h, 1),
+                "w": round(slot - 4, 1),
+                "h": h,
+                "day": day,
+                "credits": credits,
+                "label": i % 5 == 0 or i == len(daily) - 1,
+            }
+        )
+    return {
+        "width": width,
+        "height": height,
+        "pad": pad,
+        "top": top,
+        "bars": bars,
+        "base": height - pad,
+        "total": sum(c for _, c in daily),
+    }
+
+
+def generation_recent(*, team, limit: int = 5) -> list[Generation]:
+    """Return the team's newest generations with their creators (the Generate page's list)."""
+    return list(generation_list(team=team).select_related("created_by")[:limit])
 
 
 def generation_jobs(*, team) -> QuerySet[Generation]:
@@ -257,3 +296,28 @@ def queue_positions(generations: Iterable[Generation], *, team) -> None:
         earlier_rounds = sum(min(entry.queued, k) for entry in rotation)
         this_round = sum(1 for entry in rotation[:own_turn] if entry.queued > k)
         generation.queue_position = earlier_rounds + this_round + 1
+
+
+def generation_job_get(*, team, uuid) -> Generation | None:
+    """Return one of the team's jobs as the Jobs page shows it (queue position, refund), or None."""
+    try:
+        generation = generation_jobs(team=team).filter(uuid=uuid).first()
+    except (ValueError, TypeError, ValidationError):
+        return None
+    if generation is not None:
+        queue_positions([generation], team=team)
+    return generation
+
+
+def invite_list_pending(*, team) -> QuerySet[Invite]:
+    """Return the team's invites that are neither used nor expired, newest first."""
+    return Invite.objects.filter(team=team, used_at__isnull=True, expires_at__gt=timezone.now()).order_by("-created_at")
+
+
+def member_get(*, team, pk: int) -> Membership | None:
+    return Membership.objects.select_related("user").filter(team=team, pk=pk).first()
+
+
+def team_balance(*, team) -> int:
+    """Return the team's balance as stored now."""
+    return Team.objects.filter(pk=team.pk).values_list("balance", flat=True).get()

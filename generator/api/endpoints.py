@@ -106,7 +106,7 @@ register(
     Endpoint(
         "GET",
         "/v1/video/generate",
-        video_endpoints.generation_page,
+        video_endpoints.generation_index,
         operation_id="listGenerations",
         summary="List the team's generations, newest first",
         tag="video",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 
@@ -13,7 +12,7 @@ from generator.contract.generate import GenerationListQuery, cursor_encode
 from generator.errors import GeneratorError
 from generator.models import PUBLIC_ID_MAX, ApiKey, Generation
 from generator.presenters import generation_accepted_to_api, generation_to_api
-from generator.selectors import generation_get, generation_list
+from generator.selectors import generation_get, generation_page
 from generator.services import idempotency
 from generator.services.generations import generation_cancel as cancel_service
 from generator.services.generations import generation_create, parse_generate_request
@@ -76,14 +75,10 @@ def rate_headers_on_forbidden(key: ApiKey, response: HttpResponse) -> None:
         response[name] = value
 
 
-def generation_page(request: ApiRequest) -> HttpResponse:
+def generation_index(request: ApiRequest) -> HttpResponse:
     """GET /v1/video/generate: the team's generations, newest first, one page at a time."""
     query: GenerationListQuery = read_query(request)
-    qs = generation_list(team=request.team, status=query.status)
-    if query.after is not None:
-        moment, pk = query.after
-        qs = qs.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
-    page = list(qs[: query.limit + 1])
+    page = generation_page(team=request.team, status=query.status, after=query.after, limit=query.limit)
     next_cursor = cursor_encode(page[query.limit - 1]) if len(page) > query.limit else None
     return JsonResponse({"data": [generation_to_api(g) for g in page[: query.limit]], "next_cursor": next_cursor})
 

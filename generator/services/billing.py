@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from generator.errors import InsufficientCredits, ValidationFailed
@@ -44,13 +43,7 @@ def _append(*, team: Team, amount: int, kind: str, **fields) -> CreditLedger:
 def member_spent_this_month(*, team: Team, user, now: datetime | None = None) -> int:
     """Credits the member has spent this month (holds minus refunds), in TIME_ZONE months."""
     start = month_start(now or timezone.now())
-    total = (
-        CreditLedger.objects.filter(
-            team=team, user=user, kind__in=[CreditLedger.Kind.HOLD, CreditLedger.Kind.REFUND], created_at__gte=start
-        ).aggregate(total=Sum("amount"))["total"]
-        or 0
-    )
-    return -total
+    return CreditLedger.objects.filter(team=team, user=user).spending(since=start).usage()["credits"]
 
 
 def month_start(moment: datetime) -> datetime:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from django.core.files import File
 from django.core.files.storage import default_storage
 
 from generator.models import Generation
 from generator.storage.registry import get_connector
+from generator.storage.uris import parse_storage_uri
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,13 @@ def default_files_delete(*names: str) -> None:
             logger.warning("could not delete %s from the default storage", name, exc_info=True)
 
 
+def poster_open(generation: Generation) -> File | None:
+    """Open a generation's poster (kept after its video expires), or None when it has none."""
+    if not generation.poster_name or not default_storage.exists(generation.poster_name):
+        return None
+    return default_storage.open(generation.poster_name, "rb")
+
+
 def output_key(generation: Generation) -> str:
     """Return the storage key the video goes to: a folder output gets <dir>/<uuid>.mp4."""
     key = generation.output_key
@@ -52,8 +61,8 @@ def _generated_output_key(generation: Generation) -> str | None:
     """
     if generation.output_storage_id is None:
         return None
-    requested = (generation.request or {}).get("output") or ""
-    if not requested.endswith("/"):
+    requested = (generation.request or {}).get("output")
+    if not requested or not parse_storage_uri(requested).is_folder:
         return None
     key = output_key(generation)
     if not key.endswith(f"/{generation.uuid.hex}.mp4") and key != f"{generation.uuid.hex}.mp4":

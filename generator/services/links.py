@@ -11,16 +11,22 @@ from __future__ import annotations
 import uuid as uuid_module
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import IO
 
 from django.conf import settings
 from django.core import signing
+from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
 from generator.models import Generation
+from generator.storage import registry
 
 LINK_SALT = "generator.links"
 FILES = ("video", "poster")
+CONTENT_TYPES = {"video": "video/mp4", "poster": "image/jpeg"}
+# A link to a bucket hands out a presigned URL this short-lived, so expiry stays ours to decide.
+PRESIGNED_TTL_S = 300
 Status = Generation.Status
 
 
@@ -135,3 +141,46 @@ def link_resolve(token: str, *, now: datetime | None = None) -> LinkTarget:
         if now.timestamp() - minted > _ttl_s():
             raise LinkExpired
     return LinkTarget(generation=generation, file=file)
+
+
+@dataclass(frozen=True)
+class LinkFile:
+    """Where a linked file is: a short presigned URL to send the client to, or an open file to stream."""
+
+    content_type: str
+    filename: str
+    redirect_url: str | None = None
+    handle: IO[bytes] | None = None
+    size: int = 0
+
+
+def _default_file(name: str, *, content_type: str, filename: str) -> LinkFile:
+    if not name or not default_storage.exists(name):
+        raise LinkExpired
+    try:
+        default_storage.path(name)
+    except NotImplementedError:
+        # A remote default storage (S3): hand out its short presigned URL.
+        return LinkFile(content_type, filename, redirect_url=default_storage.url(name))
+    return LinkFile(content_type, filename, handle=default_storage.open(name, "rb"), size=default_storage.size(name))
+
+
+def link_file(target: LinkTarget) -> LinkFile:
+    """Find the file a resolved link names; LinkExpired when it is gone, StorageError when unreachable."""
+    generation = target.generation
+    if target.file == "poster":
+        return _default_file(
+            generation.poster_name, content_type=CONTENT_TYPES["poster"], filename=f"{generation.uuid}.jpg"
+        )
+    filename = f"{generation.uuid}.mp4"
+    if generation.is_temporary:
+        return _default_file(generation.video_name, content_type=CONTENT_TYPES["video"], filename=filename)
+    if generation.output_storage is None:
+        raise LinkExpired  # the storage was disconnected: gone, not unknown
+    connector = registry.get_connector(generation.output_storage)
+    url = connector.download_url(generation.output_key, expires_s=PRESIGNED_TTL_S)
+    if url:
+        return LinkFile(CONTENT_TYPES["video"], filename, redirect_url=url)
+    handle = connector.open_local(generation.output_key)
+    handle.seek(0, 2)
+    return LinkFile(CONTENT_TYPES["video"], filename, handle=handle, size=handle.tell())

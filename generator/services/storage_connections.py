@@ -17,7 +17,7 @@ from generator.crypto import decrypt_json, encrypt_json
 from generator.errors import ValidationFailed
 from generator.models import Storage
 from generator.netpolicy import UrlRejected
-from generator.storage.base import CheckReport, CheckStep, StorageError
+from generator.storage.base import CheckReport, CheckStep, Entry, StorageError
 from generator.storage.registry import build_connector, get_connector
 
 
@@ -134,6 +134,11 @@ def storage_update(*, team, storage: Storage, name: str | None = None, parameter
     except IntegrityError:
         raise _taken() from None
     return storage
+
+
+def storage_folder_list(*, storage: Storage, folder: str) -> list[Entry]:
+    """List one folder level of a storage (sub-folders and files); StorageError when it cannot be read."""
+    return get_connector(storage).list(folder)
 
 
 def storage_delete(*, team, storage: Storage) -> None:

@@ -7,14 +7,16 @@ from importlib.util import find_spec
 from django.views.decorators.debug import sensitive_variables
 
 from generator.crypto import decrypt_json
+from generator.models import Storage
 from generator.netpolicy import UrlRejected
 from generator.storage.base import Connector, StorageError
 
-# Listed in SPEC order; a type whose client library is missing is not offered.
+# Each of the model's storage types, with its connector and the client library it needs; a type
+# whose library is missing is not offered.
 _TYPES: dict[str, tuple[str, str | None]] = {
-    "s3": ("generator.storage.s3.S3Connector", "boto3"),
-    "gcs": ("generator.storage.gcs.connector_for", "google.cloud.storage"),
-    "local": ("generator.storage.local.LocalConnector", None),
+    Storage.Type.S3: ("generator.storage.s3.S3Connector", "boto3"),
+    Storage.Type.GCS: ("generator.storage.gcs.connector_for", "google.cloud.storage"),
+    Storage.Type.LOCAL: ("generator.storage.local.LocalConnector", None),
 }
 
 
@@ -29,7 +31,7 @@ def _library_present(module: str | None) -> bool:
 
 def supported_types() -> list[str]:
     """Return the storage types this build supports."""
-    return [name for name, (_path, module) in _TYPES.items() if _library_present(module)]
+    return [str(name) for name, (_path, module) in _TYPES.items() if _library_present(module)]
 
 
 def _factory(type: str):

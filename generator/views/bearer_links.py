@@ -1,11 +1,10 @@
-"""GET /v/<token>: the bearer link to a video or poster (no login; SPEC 3 and 10 "Links")."""
+"""GET /v/<token>: the bearer link to a video or poster (no login; docs/links.md)."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-from django.core.files.storage import default_storage
 from django.http import (
     Http404,
     HttpRequest,
@@ -16,16 +15,13 @@ from django.http import (
 )
 from django.views.decorators.http import require_http_methods
 
-from generator.services.links import LinkExpired, LinkInvalid, link_resolve
-from generator.storage import registry
+from generator.services.links import LinkExpired, LinkInvalid, link_file, link_resolve
 from generator.storage.base import ObjectMissing, StorageError
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
-PRESIGNED_TTL_S = 300
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-CONTENT_TYPES = {"video": "video/mp4", "poster": "image/jpeg"}
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
@@ -86,67 +82,11 @@ def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filen
     return response
 
 
-def _serve_default(request: HttpRequest, name: str, *, content_type: str, filename: str) -> HttpResponse:
-    if not name or not default_storage.exists(name):
-        raise LinkExpired
-    try:
-        default_storage.path(name)
-    except NotImplementedError:
-        # A remote default storage (S3): hand out its short presigned URL.
-        return HttpResponseRedirect(default_storage.url(name))
-    handle = default_storage.open(name, "rb")
-    return _stream(
-        request,
-        handle,
-        size=default_storage.size(name),
-        content_type=content_type,
-        filename=filename,
-    )
-
-
-def _serve_output(request: HttpRequest, generation, *, filename: str) -> HttpResponse:
-    storage = generation.output_storage
-    if storage is None:
-        raise LinkExpired  # the storage was disconnected: gone, not unknown
-    connector = registry.get_connector(storage)
-    key = generation.output_key
-    url = connector.download_url(key, expires_s=PRESIGNED_TTL_S)
-    if url:
-        return HttpResponseRedirect(url)
-    handle = connector.open_local(key)
-    handle.seek(0, 2)
-    size = handle.tell()
-    return _stream(
-        request,
-        handle,
-        size=size,
-        content_type=CONTENT_TYPES["video"],
-        filename=filename,
-    )
-
-
 @require_http_methods(["GET", "HEAD"])
 def link_serve(request: HttpRequest, token: str) -> HttpResponse:
     """Stream (with Range) or redirect to the file a signed link names; 410 expired, 404 invalid."""
     try:
-        target = link_resolve(token)
-        generation = target.generation
-        if target.file == "poster":
-            return _serve_default(
-                request,
-                generation.poster_name,
-                content_type=CONTENT_TYPES["poster"],
-                filename=f"{generation.uuid}.jpg",
-            )
-        filename = f"{generation.uuid}.mp4"
-        if generation.is_temporary:
-            return _serve_default(
-                request,
-                generation.video_name,
-                content_type=CONTENT_TYPES["video"],
-                filename=filename,
-            )
-        return _serve_output(request, generation, filename=filename)
+        found = link_file(link_resolve(token))
     except LinkInvalid:
         raise Http404("unknown link") from None
     except (LinkExpired, ObjectMissing, FileNotFoundError):
@@ -158,3 +98,6 @@ def link_serve(request: HttpRequest, token: str) -> HttpResponse:
             status=502,
             content_type="text/plain",
         )
+    if found.redirect_url is not None:
+        return HttpResponseRedirect(found.redirect_url)
+    return _stream(request, found.handle, size=found.size, content_type=found.content_type, filename=found.filename)

@@ -14,36 +14,6 @@ from generator.views.common import page, team_required
 LEDGER_PAGE_SIZE = 50
 
 
-def _chart(days: list[tuple]) -> dict:
-    """Lay out a bar chart of daily credits as SVG coordinates (drawn by the template)."""
-    width, height, pad, right = 720, 180, 24, 24
-    top = max((credits for _, credits in days), default=0) or 1
-    slot = (width - pad - right) / max(len(days), 1)
-    bars = []
-    for i, (day, credits) in enumerate(days):
-        h = round((height - pad) * credits / top, 1)
-        bars.append(
-            {
-                "x": round(pad + i * slot + 2, 1),
-                "y": round(height - pad - h, 1),
-                "w": round(slot - 4, 1),
-                "h": h,
-                "day": day,
-                "credits": credits,
-                "label": i % 5 == 0 or i == len(days) - 1,
-            }
-        )
-    return {
-        "width": width,
-        "height": height,
-        "pad": pad,
-        "top": top,
-        "bars": bars,
-        "base": height - pad,
-        "total": sum(c for _, c in days),
-    }
-
-
 @team_required
 @require_GET
 def credits(request: HttpRequest) -> HttpResponse:
@@ -55,7 +25,7 @@ def credits(request: HttpRequest) -> HttpResponse:
         "usage": usage,
         "usage_total": sum(row["credits"] for row in usage),
         "month": since,
-        "chart": _chart(selectors.usage_daily(team=request.team, days=30)),
+        "chart": selectors.usage_chart(team=request.team, days=30),
         "page": ledger,
         "active": "credits",
     }

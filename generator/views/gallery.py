@@ -7,7 +7,6 @@ from datetime import date
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -19,6 +18,7 @@ from generator import selectors
 from generator.errors import Conflict
 from generator.models import Generation
 from generator.services import links
+from generator.services.generation_files import poster_open
 from generator.services.generations import generation_delete
 from generator.views.common import back, generation_or_404, page, team_required
 
@@ -113,10 +113,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
 @cache_control(private=True, max_age=3600)
 def poster(request: HttpRequest, pk: uuid.UUID) -> FileResponse:
     """Serve a video's poster (kept even after the video expires) to members of its team."""
-    generation = generation_or_404(request, pk)
-    if not generation.poster_name or not default_storage.exists(generation.poster_name):
+    poster_file = poster_open(generation_or_404(request, pk))
+    if poster_file is None:
         raise Http404
-    return FileResponse(default_storage.open(generation.poster_name, "rb"), content_type="image/jpeg")
+    return FileResponse(poster_file, content_type="image/jpeg")
 
 
 @team_required

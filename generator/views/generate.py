@@ -43,7 +43,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "output_mode": "temporary",
         }
     )
-    recent = list(selectors.generation_list(team=request.team).select_related("created_by")[:5])
+    recent = selectors.generation_recent(team=request.team, limit=5)
     return render(
         request,
         "generator/generate.html",
@@ -88,7 +88,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             return redirect(reverse("generator:jobs") + f"#job-{generation.uuid}")
     if uploaded:
         upload_discard(team=request.team, uri=uploaded)
-    request.team.refresh_from_db(fields=["balance"])
+    request.team.balance = selectors.team_balance(team=request.team)
     return render(
         request,
         "generator/generate.html",

@@ -43,10 +43,9 @@ def jobs(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Show one job; for htmx, its row, answering 286 once the job has ended so polling stops."""
-    generation = selectors.generation_jobs(team=request.team).filter(uuid=pk).first()
+    generation = selectors.generation_job_get(team=request.team, uuid=pk)
     if generation is None:
         raise Http404
-    selectors.queue_positions([generation], team=request.team)
     context = {"job": generation, "active": "jobs"}
     if request.htmx:
         response = render(request, "generator/jobs.html#job-row", context)

@@ -13,10 +13,10 @@ from generator import selectors
 from generator.errors import ValidationFailed
 from generator.forms import StorageForm
 from generator.services.storage_connections import storage_check as run_storage_check
-from generator.services.storage_connections import storage_create, storage_delete
+from generator.services.storage_connections import storage_create, storage_delete, storage_folder_list
 from generator.services.thumbnails import thumbnail_jpeg
 from generator.storage.base import StorageError
-from generator.storage.registry import get_connector, supported_types
+from generator.storage.registry import supported_types
 from generator.storage.uris import KeyRejected, validate_key
 from generator.views.common import back, page, require_manager, storage_or_404, team_required
 
@@ -67,7 +67,7 @@ def storage_connect(request: HttpRequest) -> HttpResponse:
 @require_POST
 def storage_check(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the connection test (list, write, read, delete a probe) and show each step."""
-    require_manager(request)  # it writes into the bucket: owners and admins only (SPEC 10)
+    require_manager(request)  # it writes into the bucket: owners and admins only (docs/security.md)
     storage = storage_or_404(request, pk)
     report = run_storage_check(storage=storage)
     context = {
@@ -111,7 +111,7 @@ def storage_browse(request: HttpRequest, pk: int) -> HttpResponse:
     folder = _folder(request.GET.get("folder"))
     entries, error = [], ""
     try:
-        entries = get_connector(storage).list(folder)
+        entries = storage_folder_list(storage=storage, folder=folder)
     except StorageError as exc:
         error = str(exc)
     parts = [p for p in folder.split("/") if p]

@@ -14,7 +14,7 @@ from generator import selectors
 from generator.errors import Conflict, NotFound, ValidationFailed
 from generator.forms import InviteForm, MemberForm
 from generator.middleware import SESSION_TEAM_KEY
-from generator.models import Invite, Membership
+from generator.models import Membership
 from generator.services import teams
 from generator.services.billing import month_start
 from generator.services.webhooks import webhook_configure
@@ -37,13 +37,10 @@ def _team_context(request: HttpRequest, **extra) -> dict:
         }
         for m in selectors.member_list(team=request.team)
     ]
-    invites = Invite.objects.filter(team=request.team, used_at__isnull=True, expires_at__gt=timezone.now()).order_by(
-        "-created_at"
-    )
     return {
         "deliveries": selectors.webhook_delivery_list(team=request.team) if request.membership.can_manage else [],
         "members": members,
-        "invites": invites,
+        "invites": selectors.invite_list_pending(team=request.team),
         "invite_form": InviteForm(),
         "active": "team",
         **extra,
@@ -119,7 +116,7 @@ def team_webhook(request: HttpRequest) -> HttpResponse:
 
 
 def _membership(request: HttpRequest, pk: int) -> Membership:
-    membership = Membership.objects.select_related("user").filter(team=request.team, pk=pk).first()
+    membership = selectors.member_get(team=request.team, pk=pk)
     if membership is None:
         raise Http404
     return membership
