@@ -24,7 +24,7 @@ test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && DEBUG=1 $(BIN)/mypy
 
 fmt: install-dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -251,7 +252,7 @@ GENERATOR_DEFAULT_PER_MINUTE = 15
 
 # --- Task queue (django-q2) -------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "generator",
     "workers": env_int("GENERATOR_WORKERS", 2, minimum=1),
     "recycle": 50,

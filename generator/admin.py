@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
@@ -126,7 +127,7 @@ def grant_credits(modeladmin, request, queryset):
         "teams": queryset,
         "form": form,
         "opts": modeladmin.model._meta,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return render(request, "admin/generator/team/grant_credits.html", context)
 

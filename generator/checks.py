@@ -6,12 +6,12 @@ import os
 
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 
 @register()
 def check_generator_settings(app_configs, **kwargs):
-    problems = []
+    problems: list[CheckMessage] = []
     q = settings.Q_CLUSTER
     if q.get("timeout", 0) >= q.get("retry", 0):
         problems.append(Error("Q_CLUSTER timeout must be lower than retry", id="generator.E001"))

@@ -50,10 +50,10 @@ class GenerateForm(forms.Form):
         data = self.cleaned_data
         options: dict = {"duration": data["duration"]}
         if data["prompt_mode"] == "auto":
-            prompt: dict | str = {"generate": True}
+            auto: dict = {"generate": True}
             if data["guidelines"].strip():
-                prompt["guidelines"] = data["guidelines"].strip()
-            options["prompt"] = prompt
+                auto["guidelines"] = data["guidelines"].strip()
+            options["prompt"] = auto
         else:
             options["prompt"] = data["prompt"].strip()
         if data["negative_prompt"].strip():
@@ -122,7 +122,9 @@ class StorageForm(forms.Form):
     def __init__(self, *args, types: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if types is not None:
-            self.fields["type"].choices = [c for c in Storage.Type.choices if c[0] in types]
+            type_field = self.fields["type"]
+            assert isinstance(type_field, forms.ChoiceField)
+            type_field.choices = [c for c in Storage.Type.choices if c[0] in types]
 
     def parameters(self) -> dict:
         """Return the parameters object of the storages API for this form."""
@@ -188,7 +190,7 @@ class InviteAcceptForm(forms.Form):
     password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if cleaned.get("password1") and cleaned.get("password1") != cleaned.get("password2"):
             self.add_error("password2", "The two passwords differ.")
         return cleaned

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
+from django_htmx.middleware import HtmxDetails
 
 from generator import selectors
+from generator.models import Membership, Team, User
 
 SESSION_TEAM_KEY = "generator_team_id"
+
+
+class TeamRequest(HttpRequest):
+    """A dashboard request as the middleware leaves it: the signed-in user, their membership and team.
+
+    Views behind team_required may rely on `membership` and `team` being set; django-htmx adds `htmx`.
+    """
+
+    user: User
+    membership: Membership
+    team: Team
+    htmx: HtmxDetails
 
 
 def _membership(request):

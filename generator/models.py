@@ -7,6 +7,7 @@ the truth the UI and the API read; django-q2's task table is only an operations 
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -28,7 +29,7 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra):
@@ -66,7 +67,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     def __str__(self) -> str:
         return self.email
@@ -325,7 +326,7 @@ class CreditLedgerQuerySet(models.QuerySet):
         refunded = CreditLedger.objects.filter(generation=OuterRef("generation"), kind=CreditLedger.Kind.REFUND)
         totals = {
             "credits": Coalesce(Sum("amount"), 0) * -1,
-            "videos": Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD) & ~Exists(refunded)),
+            "videos": Count("pk", filter=Q(kind=CreditLedger.Kind.HOLD) & Q(~Exists(refunded))),
         }
         if group_by:
             return self.values(*group_by).annotate(**totals)

@@ -5,6 +5,8 @@ A new endpoint is one row here (and its handler); a new resource adds its rows a
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, create_model
 
 from generator.api import account_endpoints, document_endpoints, storage_endpoints, video_endpoints
@@ -22,7 +24,7 @@ VIDEO = ApiKey.Scope.VIDEO_GENERATION.value
 STORAGE = ApiKey.Scope.STORAGE.value
 
 
-def data_of(model: object, name: str) -> type[BaseModel]:
+def data_of(model: Any, name: str) -> type[BaseModel]:
     """The `{"data": ...}` envelope of a successful answer, as a named model."""
     return create_model(name, __base__=ResponseModel, data=(model, ...))
 

@@ -8,13 +8,13 @@ understands. Pydantic's own error types are translated here; a rule of our own r
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from generator.errors import ValidationFailed
 
@@ -60,7 +60,7 @@ def unstorable(value: str) -> str | None:
     return None
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     if kind == "missing":
         return REQUIRED
@@ -165,7 +165,8 @@ class RequestModel(BaseModel):
             faults.setdefault(key, []).extend(messages)
         known = {key: value for key, value in data.items() if key in cls.model_fields}
         if cls.NULL_MEANS_ABSENT:
-            nullable = cls.model_fields if cls.NULL_MEANS_ABSENT is True else cls.NULL_MEANS_ABSENT
+            flag = cls.NULL_MEANS_ABSENT
+            nullable: Collection[str] = cls.model_fields if flag is True else (flag or ())
             known = {key: value for key, value in known.items() if value is not None or key not in nullable}
         if not faults:
             return handler(known)

@@ -35,7 +35,7 @@ INPUT_MAX_CHARS = 512
 PROMPT_MIN_CHARS, PROMPT_MAX_CHARS = 3, 5000
 GUIDELINES_MIN_CHARS, GUIDELINES_MAX_CHARS = 3, 1000
 DURATIONS = (5, 10)
-DEFAULT_DURATION = 5
+DEFAULT_DURATION: Literal[5] = 5
 DEFAULT_GUIDANCE_SCALE = 0.5
 # An output names a folder (a unique file name is made in it) or exactly one MP4 object.
 OUTPUT_SUFFIXES = ("/", ".mp4")
@@ -381,7 +381,7 @@ class GenerationListQuery(RequestModel):
     """The query of GET /v1/video/generate; an empty value counts as absent."""
 
     status: Annotated[Status, BeforeValidator(_status_rule), Field(description="Only generations in this status.")] = (
-        None  # type: ignore[assignment]
+        None
     )
     limit: Annotated[int, Field(ge=1, le=LIST_LIMIT_MAX, description="Page size."), BeforeValidator(_limit_rule)] = (
         LIST_LIMIT_DEFAULT

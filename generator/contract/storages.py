@@ -319,7 +319,7 @@ class StorageUpdate(RequestModel):
     """Rename a storage and/or change its parameters; the connection is checked again. `type` cannot change."""
 
     name: Annotated[StorageName, BeforeValidator(lambda value: value if value is not None else _not_null())] = None  # type: ignore[assignment]
-    type: Annotated[StorageType, SkipValidation, Field(description="If sent, it must be the storage's type.")] = None  # type: ignore[assignment]
+    type: Annotated[StorageType, SkipValidation, Field(description="If sent, it must be the storage's type.")] = None
     parameters: Annotated[StorageParametersPatch, SkipValidation, BeforeValidator(_object_rule)] = None  # type: ignore[assignment]
 
 

@@ -37,7 +37,7 @@ class Claim:
     owned: bool
 
     @property
-    def replay(self) -> tuple[int, Any] | None:
+    def replay(self) -> tuple[int | None, Any] | None:
         if self.owned:
             return None
         return self.record.status_code, self.record.response

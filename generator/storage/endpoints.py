@@ -81,8 +81,9 @@ def check_endpoint_address(url: str) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError):
         raise UrlRejected(f"endpoint_url host {host!r} cannot be resolved") from None
-    addresses = {parse_ip_literal(info[4][0]) for info in infos}
-    if not addresses or None in addresses:
+    parsed = [parse_ip_literal(str(info[4][0])) for info in infos]
+    addresses = {ip for ip in parsed if ip is not None}
+    if not parsed or len(addresses) < len(set(parsed)):
         raise UrlRejected(f"endpoint_url host {host!r} cannot be resolved")
     nets = settings.GENERATOR_STORAGE_ENDPOINT_NETS
     for ip in addresses:

@@ -58,6 +58,8 @@ class GCSHmacConnector(S3Connector):
 class _GoogleCloudStorage(GoogleCloudStorage):
     """GoogleCloudStorage with a per-instance API endpoint and settings only from the constructor."""
 
+    _client: Client | None  # set to None by the base class, made on first use below
+
     def __init__(self, *, api_endpoint: str | None = None, **options) -> None:
         self._api_endpoint = api_endpoint
         super().__init__(**options)

@@ -190,7 +190,7 @@ class S3Connector(Connector):
         self._key(key)
         with self._errors("write"), open(path, "rb") as handle:
             content = File(handle)
-            content.content_type = content_type
+            content.content_type = content_type  # type: ignore[attr-defined]  # django-storages reads it
             saved = self.storage.save(key, content)
         if saved != key:
             raise StorageError("write failed: the storage changed the object name")

@@ -30,17 +30,18 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     signed_in = request.user.is_authenticated
     form = InviteAcceptForm(request.POST or None) if not signed_in else None
     error = ""
-    if request.method == "POST" and (signed_in or form.is_valid()):
+    if request.method == "POST" and (form is None or form.is_valid()):
         try:
             membership = teams.invite_accept(
                 invite=invite,
-                password=None if signed_in else form.cleaned_data["password1"],
-                name="" if signed_in else form.cleaned_data["name"],
+                password=None if form is None else form.cleaned_data["password1"],
+                name="" if form is None else form.cleaned_data["name"],
                 user=request.user if signed_in else None,
             )
         except ValidationFailed as exc:
             for message in exc.details.get("password", [exc.message]):
-                form.add_error("password1", message)
+                if form is not None:
+                    form.add_error("password1", message)
         except (Conflict, Forbidden) as exc:
             error = exc.message
         else:

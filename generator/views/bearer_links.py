@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Literal
 
 from django.http import (
     Http404,
@@ -13,6 +14,7 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_http_methods
 
 from generator.services.links import LinkExpired, LinkInvalid, link_file, link_resolve
@@ -24,7 +26,7 @@ CHUNK_BYTES = 64 * 1024
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+def _parse_range(header: str, size: int) -> tuple[int, int] | None | Literal[False]:
     """Return (first, last) for one satisfiable byte range, None to send it all, False if unsatisfiable."""
     match = _RANGE_RE.match(header.strip())
     if not match:
@@ -56,14 +58,14 @@ def _chunks(handle, remaining: int):
         handle.close()
 
 
-def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filename: str) -> HttpResponse:
+def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filename: str) -> HttpResponseBase:
     byte_range = _parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
     if byte_range is False:
         handle.close()
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        response["Accept-Ranges"] = "bytes"
-        return response
+        refused = HttpResponse(status=416)
+        refused["Content-Range"] = f"bytes */{size}"
+        refused["Accept-Ranges"] = "bytes"
+        return refused
     if byte_range is None:
         first, last, status = 0, size - 1, 200
     else:
@@ -83,7 +85,7 @@ def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filen
 
 
 @require_http_methods(["GET", "HEAD"])
-def link_serve(request: HttpRequest, token: str) -> HttpResponse:
+def link_serve(request: HttpRequest, token: str) -> HttpResponseBase:
     """Stream (with Range) or redirect to the file a signed link names; 410 expired, 404 invalid."""
     try:
         found = link_file(link_resolve(token))

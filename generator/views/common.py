@@ -6,13 +6,14 @@ import functools
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from generator import selectors
 from generator.errors import Forbidden, GeneratorError, NotFound, RateLimited
+from generator.middleware import TeamRequest
 from generator.models import Generation, Storage
 
 
@@ -21,7 +22,7 @@ def team_required(view):
 
     @login_required
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
+    def wrapper(request: TeamRequest, *args, **kwargs):
         if not request.membership:
             return render(request, "generator/no_team.html", status=403)
         try:
@@ -34,13 +35,13 @@ def team_required(view):
     return wrapper
 
 
-def require_manager(request: HttpRequest) -> None:
+def require_manager(request: TeamRequest) -> None:
     if not request.membership.can_manage:
         raise PermissionDenied("only owners and admins can do this")
 
 
 def page(
-    request: HttpRequest,
+    request: TeamRequest,
     template: str,
     context: dict,
     *,
@@ -52,7 +53,7 @@ def page(
     return render(request, name, context, status=status)
 
 
-def back(request: HttpRequest, default: str) -> HttpResponse:
+def back(request: TeamRequest, default: str) -> HttpResponse:
     """Redirect to a safe `next` (or the default); htmx requests get a client-side redirect."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
@@ -62,14 +63,14 @@ def back(request: HttpRequest, default: str) -> HttpResponse:
     return redirect(target)
 
 
-def generation_or_404(request: HttpRequest, pk) -> Generation:
+def generation_or_404(request: TeamRequest, pk) -> Generation:
     generation = selectors.generation_get(team=request.team, uuid=pk)
     if generation is None:
         raise Http404
     return generation
 
 
-def storage_or_404(request: HttpRequest, pk: int) -> Storage:
+def storage_or_404(request: TeamRequest, pk: int) -> Storage:
     storage = selectors.storage_get(team=request.team, pk=pk)
     if storage is None:
         raise Http404

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from generator import selectors
+from generator.middleware import TeamRequest
 from generator.services.billing import month_start
 from generator.views.common import page, team_required
 
@@ -16,7 +17,7 @@ LEDGER_PAGE_SIZE = 50
 
 @team_required
 @require_GET
-def credits(request: HttpRequest) -> HttpResponse:
+def credits(request: TeamRequest) -> HttpResponse:
     """Show the balance, this month's usage by member, a 30-day chart and the ledger."""
     since = month_start(timezone.now())
     usage = selectors.usage_by_member(team=request.team, since=since)

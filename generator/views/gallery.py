@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generator import selectors
 from generator.errors import Conflict
+from generator.middleware import TeamRequest
 from generator.models import Generation
 from generator.services import links
 from generator.services.generation_files import poster_open
@@ -64,7 +65,7 @@ def _prompt_text(generation: Generation) -> str:
 
 @team_required
 @require_GET
-def gallery(request: HttpRequest) -> HttpResponse:
+def gallery(request: TeamRequest) -> HttpResponse:
     """Show the team's videos as a paginated grid with filters."""
     status = request.GET.get("status") or None
     if status not in Generation.Status.values:
@@ -111,7 +112,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
 @team_required
 @require_GET
 @cache_control(private=True, max_age=3600)
-def poster(request: HttpRequest, pk: uuid.UUID) -> FileResponse:
+def poster(request: TeamRequest, pk: uuid.UUID) -> FileResponse:
     """Serve a video's poster (kept even after the video expires) to members of its team."""
     poster_file = poster_open(generation_or_404(request, pk))
     if poster_file is None:
@@ -121,7 +122,7 @@ def poster(request: HttpRequest, pk: uuid.UUID) -> FileResponse:
 
 @team_required
 @require_POST
-def video_delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+def video_delete(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)
     try:
         generation_delete(team=request.team, user=request.user, generation=generation)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -12,13 +12,14 @@ from django.views.decorators.http import require_GET, require_POST
 from generator import selectors
 from generator.errors import InsufficientCredits, RateLimited, ValidationFailed
 from generator.forms import GenerateForm
+from generator.middleware import TeamRequest
 from generator.services.billing import PRICE_BY_DURATION, member_spent_this_month
 from generator.services.generations import generation_create, parse_generate_request
 from generator.services.uploads import upload_discard, upload_store
 from generator.views.common import refusal, team_required
 
 
-def _generate_context(request: HttpRequest, form: GenerateForm, **extra) -> dict:
+def _generate_context(request: TeamRequest, form: GenerateForm, **extra) -> dict:
     return {
         "form": form,
         "prices": PRICE_BY_DURATION,
@@ -33,7 +34,7 @@ def _generate_context(request: HttpRequest, form: GenerateForm, **extra) -> dict
 
 @team_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: TeamRequest) -> HttpResponse:
     """Show the Generate page."""
     form = GenerateForm(
         initial={
@@ -53,7 +54,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @team_required
 @require_POST
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: TeamRequest) -> HttpResponse:
     """Submit a job through the same validator and service as the API."""
     form = GenerateForm(request.POST, request.FILES)
     refused, status, uploaded = "", 422, None

@@ -6,7 +6,7 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from generator import selectors
 from generator.errors import Conflict, InsufficientCredits, RateLimited, ValidationFailed
+from generator.middleware import TeamRequest
 from generator.services.generations import generation_cancel, generation_retry
 from generator.views.common import back, generation_or_404, page, refusal, team_required
 from generator.views.gallery import generation_card
@@ -25,7 +26,7 @@ JOBS_PAGE_SIZE = 20
 
 @team_required
 @require_GET
-def jobs(request: HttpRequest) -> HttpResponse:
+def jobs(request: TeamRequest) -> HttpResponse:
     """List the team's jobs, newest first; active rows poll themselves."""
     qs = selectors.generation_jobs(team=request.team)
     results = Paginator(qs, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -41,7 +42,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 @team_required
 @require_GET
-def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+def job_detail(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     """Show one job; for htmx, its row, answering 286 once the job has ended so polling stops."""
     generation = selectors.generation_job_get(team=request.team, uuid=pk)
     if generation is None:
@@ -64,7 +65,7 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 @team_required
 @require_POST
-def job_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+def job_cancel(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)
     try:
         generation_cancel(team=request.team, generation=generation)
@@ -77,7 +78,7 @@ def job_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 @team_required
 @require_POST
-def job_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+def job_retry(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)
     try:
         result = generation_retry(team=request.team, user=request.user, generation=generation)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from generator import selectors
 from generator.forms import ApiKeyForm
+from generator.middleware import TeamRequest
 from generator.services import apikeys
 from generator.views.common import back, require_manager, team_required
 
 
-def _keys_context(request: HttpRequest, form: ApiKeyForm, **extra) -> dict:
+def _keys_context(request: TeamRequest, form: ApiKeyForm, **extra) -> dict:
     return {
         "keys": selectors.apikey_list(team=request.team),
         "form": form,
@@ -25,13 +26,13 @@ def _keys_context(request: HttpRequest, form: ApiKeyForm, **extra) -> dict:
 
 @team_required
 @require_GET
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: TeamRequest) -> HttpResponse:
     return render(request, "generator/keys.html", _keys_context(request, ApiKeyForm()))
 
 
 @team_required
 @require_POST
-def api_key_create(request: HttpRequest) -> HttpResponse:
+def api_key_create(request: TeamRequest) -> HttpResponse:
     """Create a key and show its secret this once."""
     require_manager(request)
     form = ApiKeyForm(request.POST)
@@ -54,7 +55,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
 @team_required
 @require_POST
-def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def api_key_revoke(request: TeamRequest, pk: int) -> HttpResponse:
     require_manager(request)
     key = selectors.apikey_get(team=request.team, pk=pk)
     if key is None:

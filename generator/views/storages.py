@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from generator import selectors
 from generator.errors import ValidationFailed
 from generator.forms import StorageForm
+from generator.middleware import TeamRequest
 from generator.services.storage_connections import storage_check as run_storage_check
 from generator.services.storage_connections import storage_create, storage_delete, storage_folder_list
 from generator.services.thumbnails import thumbnail_jpeg
@@ -25,7 +26,7 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 
 @team_required
 @require_GET
-def storages(request: HttpRequest) -> HttpResponse:
+def storages(request: TeamRequest) -> HttpResponse:
     """List connected storages and offer to connect one."""
     context = {
         "storages": selectors.storage_list(team=request.team),
@@ -37,7 +38,7 @@ def storages(request: HttpRequest) -> HttpResponse:
 
 @team_required
 @require_POST
-def storage_connect(request: HttpRequest) -> HttpResponse:
+def storage_connect(request: TeamRequest) -> HttpResponse:
     """Connect a storage after the service has checked it; errors come back on the form."""
     require_manager(request)
     form = StorageForm(request.POST, types=supported_types())
@@ -65,7 +66,7 @@ def storage_connect(request: HttpRequest) -> HttpResponse:
 
 @team_required
 @require_POST
-def storage_check(request: HttpRequest, pk: int) -> HttpResponse:
+def storage_check(request: TeamRequest, pk: int) -> HttpResponse:
     """Run the connection test (list, write, read, delete a probe) and show each step."""
     require_manager(request)  # it writes into the bucket: owners and admins only (docs/security.md)
     storage = storage_or_404(request, pk)
@@ -83,7 +84,7 @@ def storage_check(request: HttpRequest, pk: int) -> HttpResponse:
 
 @team_required
 @require_POST
-def storage_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+def storage_disconnect(request: TeamRequest, pk: int) -> HttpResponse:
     require_manager(request)
     storage = storage_or_404(request, pk)
     storage_delete(team=request.team, storage=storage)
@@ -105,7 +106,7 @@ def _folder(value: str | None) -> str:
 
 @team_required
 @require_GET
-def storage_browse(request: HttpRequest, pk: int) -> HttpResponse:
+def storage_browse(request: TeamRequest, pk: int) -> HttpResponse:
     """Browse one folder level of a storage; in picker mode clicking an image selects it."""
     storage = storage_or_404(request, pk)
     folder = _folder(request.GET.get("folder"))
@@ -134,7 +135,7 @@ def storage_browse(request: HttpRequest, pk: int) -> HttpResponse:
 @team_required
 @require_GET
 @cache_control(private=True, max_age=300)
-def storage_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+def storage_thumbnail(request: TeamRequest, pk: int) -> HttpResponse:
     """Answer a small JPEG thumbnail of one image in a team storage."""
     storage = storage_or_404(request, pk)
     return HttpResponse(thumbnail_jpeg(storage=storage, key=request.GET.get("key", "")), content_type="image/jpeg")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from generator import selectors
 from generator.errors import Conflict, NotFound, ValidationFailed
 from generator.forms import InviteForm, MemberForm
-from generator.middleware import SESSION_TEAM_KEY
+from generator.middleware import SESSION_TEAM_KEY, TeamRequest
 from generator.models import Membership
 from generator.services import teams
 from generator.services.billing import month_start
@@ -21,7 +21,7 @@ from generator.services.webhooks import webhook_configure
 from generator.views.common import back, require_manager, team_required
 
 
-def _team_context(request: HttpRequest, **extra) -> dict:
+def _team_context(request: TeamRequest, **extra) -> dict:
     spent = {
         row["user_id"]: row["credits"]
         for row in selectors.usage_by_member(team=request.team, since=month_start(timezone.now()))
@@ -49,13 +49,13 @@ def _team_context(request: HttpRequest, **extra) -> dict:
 
 @team_required
 @require_GET
-def team(request: HttpRequest) -> HttpResponse:
+def team(request: TeamRequest) -> HttpResponse:
     return render(request, "generator/team.html", _team_context(request))
 
 
 @team_required
 @require_POST
-def team_invite(request: HttpRequest) -> HttpResponse:
+def team_invite(request: TeamRequest) -> HttpResponse:
     """Create an invite link (shown once) for an email and a role."""
     require_manager(request)
     form = InviteForm(request.POST)
@@ -90,7 +90,7 @@ def team_invite(request: HttpRequest) -> HttpResponse:
 
 @team_required
 @require_POST
-def team_webhook(request: HttpRequest) -> HttpResponse:
+def team_webhook(request: TeamRequest) -> HttpResponse:
     """Set or clear the team's webhook URL; a new signing secret is shown once."""
     require_manager(request)
     had_secret = bool(request.team.webhook_secret_encrypted)
@@ -115,7 +115,7 @@ def team_webhook(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _membership(request: HttpRequest, pk: int) -> Membership:
+def _membership(request: TeamRequest, pk: int) -> Membership:
     membership = selectors.member_get(team=request.team, pk=pk)
     if membership is None:
         raise Http404
@@ -124,7 +124,7 @@ def _membership(request: HttpRequest, pk: int) -> Membership:
 
 @team_required
 @require_POST
-def member_update(request: HttpRequest, pk: int) -> HttpResponse:
+def member_update(request: TeamRequest, pk: int) -> HttpResponse:
     """Change a member's role and monthly cap."""
     require_manager(request)
     membership = _membership(request, pk)
@@ -152,7 +152,7 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
 
 @team_required
 @require_POST
-def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def member_remove(request: TeamRequest, pk: int) -> HttpResponse:
     """Remove a member; their API keys in this team are revoked."""
     membership = _membership(request, pk)
     try:
@@ -172,7 +172,7 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def team_switch(request: HttpRequest) -> HttpResponse:
+def team_switch(request: TeamRequest) -> HttpResponse:
     """Make another of the user's teams the current one."""
     try:
         membership = teams.team_switch(user=request.user, team_id=int(request.POST.get("team", "")))

@@ -19,7 +19,7 @@ class Command(OperatorCommand):
         parser.add_argument("--scopes", default="video_generation,storage")
 
     def handle(self, *args, team: str, name: str, scopes: str, **options):
-        limit = ApiKey._meta.get_field("name").max_length
+        limit = ApiKey._meta.get_field("name").max_length or 0
         if len(name) > limit:
             # Refused rather than cut: a script would not find the key by the name it gave.
             raise CommandError(f"--name must be at most {limit} characters (got {len(name)})")

@@ -47,15 +47,16 @@ class Command(OperatorCommand):
 def _rotate_field(model: type[models.Model], field: str, *, dry_run: bool) -> tuple[int, list[int]]:
     """Re-encrypt one field on every row, each in its own locked transaction; return (rotated, failed ids)."""
     rotated, failed = 0, []
-    for pk in model.objects.exclude(**{field: ""}).order_by("pk").values_list("pk", flat=True):
+    manager = model._default_manager
+    for pk in manager.exclude(**{field: ""}).order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
-            token = model.objects.select_for_update().values_list(field, flat=True).get(pk=pk)
+            token = manager.select_for_update().values_list(field, flat=True).get(pk=pk)
             try:
                 new_token = rotate(token)
             except InvalidToken:  # no configured key opens it
                 failed.append(pk)
                 continue
             if not dry_run:
-                model.objects.filter(pk=pk).update(**{field: new_token})
+                manager.filter(pk=pk).update(**{field: new_token})
             rotated += 1
     return rotated, failed
