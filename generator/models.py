@@ -259,6 +259,8 @@ class Generation(TimeStampedModel):
     output_key = models.CharField(max_length=1024, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: set by selectors.queue_positions for the pages that show a job's place in the queue.
+    queue_position: int | None
 
     class Meta:
         constraints = [
