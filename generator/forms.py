@@ -180,7 +180,8 @@ class InviteForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    role = forms.ChoiceField(choices=Membership.Role.choices)
+    # A role change saves on its own (app.js submits the row's form); the row's Save button covers no-JS.
+    role = forms.ChoiceField(choices=Membership.Role.choices, widget=forms.Select(attrs={"data-autosubmit": ""}))
     monthly_cap = forms.IntegerField(required=False, min_value=0, label="Monthly cap (credits)")
 
 

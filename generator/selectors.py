@@ -165,7 +165,7 @@ def usage_chart(*, team, days: int = 30, now=None) -> dict:
     slot = (width - 2 * pad) / max(len(daily), 1)
     bars = []
     for i, (day, credits) in enumerate(daily):
-        h = round((height - pad) * credits / top, 1)
+        h = round((height - pad) * max(credits, 0) / top, 1)  # a day of refunds nets below zero: no bar
         bars.append(
             {
                 "x": round(pad + i * slot + 2, 1),

@@ -95,3 +95,13 @@ def codemarks(text: str, autoescape: bool = True) -> str:
     """Render `code` marks of a plain-text description as <code> (everything else escaped)."""
     escaped = conditional_escape(text) if autoescape else str(text)
     return mark_safe(_CODE_MARK.sub(r"<code>\1</code>", str(escaped)))
+
+
+_BREAK_AFTER = re.compile(r"([/_.\-])")
+
+
+@register.filter(needs_autoescape=True)
+def wbr(text: str, autoescape: bool = True) -> str:
+    """Let a long name or path wrap after / _ . - (never mid-word) on a narrow screen."""
+    escaped = str(conditional_escape(text) if autoescape else text)
+    return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", escaped))

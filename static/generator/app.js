@@ -60,6 +60,11 @@
       if (playing && playing.catch) { playing.catch(function () { /* the controls remain */ }); }
       return;
     }
+    var toggle = event.target.closest("[data-nav-toggle]");
+    if (toggle) {
+      setMenu(toggle, toggle.getAttribute("aria-expanded") !== "true");
+      return;
+    }
     var copy = event.target.closest("[data-copy]");
     if (copy) {
       var source = document.getElementById(copy.getAttribute("data-copy"));
@@ -73,6 +78,19 @@
         document.execCommand("copy"); done();
       }
     }
+  });
+
+  // The main menu on narrow screens: a disclosure button; Escape closes it and returns focus.
+  function setMenu(toggle, open) {
+    var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("open", open);
+    if (open) { var first = menu.querySelector("a, select, button"); if (first) { first.focus(); } }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var toggle = document.querySelector("[data-nav-toggle][aria-expanded=true]");
+    if (toggle) { setMenu(toggle, false); toggle.focus(); }
   });
 
   document.addEventListener("DOMContentLoaded", function () { syncConditional(); });
