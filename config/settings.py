@@ -250,6 +250,9 @@ GENERATOR_QUEUED_STALE_S = env_int("GENERATOR_QUEUED_STALE_S", 300, minimum=10)
 GENERATOR_DEFAULT_PER_SECOND = 1
 GENERATOR_DEFAULT_PER_MINUTE = 15
 
+# A batch of 10,000 inputs (POST /v1/video/batches) can be a few megabytes of JSON.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
 # --- Task queue (django-q2) -------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER: dict[str, Any] = {

@@ -419,9 +419,14 @@ class IdempotencyRecord(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One attempt to POST a generation's final state to the team's webhook URL."""
+    """One attempt to POST a generation's (or a batch's) final state to the team's webhook URL."""
 
-    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    batch = models.ForeignKey(
+        "Batch", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
     url = models.URLField(max_length=512)
     attempt = models.PositiveSmallIntegerField(default=1)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -430,6 +435,110 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(generation__isnull=False, batch__isnull=True)
+                | Q(generation__isnull=True, batch__isnull=False),
+                name="generator_webhookdelivery_one_subject",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"Webhook delivery {self.attempt} for {self.generation_id}: {self.status_code or self.error}"
+        subject = f"batch {self.batch_id}" if self.batch_id else f"generation {self.generation_id}"
+        return f"Webhook delivery {self.attempt} for {subject}: {self.status_code or self.error}"
+
+
+class Batch(TimeStampedModel):
+    """One video per image with the same options; its items are submitted one by one at the team's rate.
+
+    The dispatcher (services/batches.py) submits pending items through the normal create service;
+    each submitted item's Generation is the truth about it. See docs/batches.md.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        WAITING_FOR_CREDITS = "waiting_for_credits", "Waiting for credits"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
+    options = models.JSONField(help_text="The normalised options every item is made with")
+    output = models.CharField(max_length=1024, blank=True, help_text="storage://name/dir/, or empty: temporary")
+    source = models.JSONField(default=dict, blank=True, help_text="Where the inputs came from (for people)")
+    item_count = models.PositiveIntegerField(default=0)
+    cost_per_item = models.PositiveIntegerField(default=0)
+    waiting_reason = models.CharField(max_length=500, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["running", "waiting_for_credits", "done", "cancelled"]),
+                name="generator_batch_state_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="generator_batch_team_new"),
+            models.Index(
+                fields=["team", "created_at"],
+                condition=Q(state__in=["running", "waiting_for_credits"]),
+                name="generator_batch_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} ({self.state}, {self.item_count} items)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in {self.State.RUNNING, self.State.WAITING_FOR_CREDITS}
+
+    @property
+    def total_cost(self) -> int:
+        return self.item_count * self.cost_per_item
+
+
+class BatchItem(models.Model):
+    """One input of a batch: pending until the dispatcher submits it, then its Generation tells its state."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUBMITTED = "submitted", "Submitted"
+        CANCELLED = "cancelled", "Cancelled before it was submitted"
+        REFUSED = "refused", "Refused when submitted (never charged)"
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField(help_text="1-based, in the order the inputs were given")
+    input = models.CharField(max_length=512)
+    output_name = models.CharField(max_length=255, help_text="<stem>.mp4, unique in the batch")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    generation = models.OneToOneField(
+        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_item"
+    )
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "position"], name="generator_batchitem_unique_position"),
+            models.UniqueConstraint(fields=["batch", "output_name"], name="generator_batchitem_unique_output"),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "submitted", "cancelled", "refused"]),
+                name="generator_batchitem_state_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["batch", "position"], condition=Q(state="pending"), name="generator_batchitem_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Item {self.position} of batch {self.batch_id} ({self.state})"

@@ -1,12 +1,15 @@
-"""The JSON shapes of a generation (SPEC 2.2): the API answers them and webhooks POST them."""
+"""The JSON shapes of a generation (SPEC 2.2) and a batch: the API answers them and webhooks POST them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
-from generator.models import Generation
+from generator import selectors
+from generator.models import Batch, BatchItem, Generation
 from generator.services.links import link_url
 
 Status = Generation.Status
@@ -82,3 +85,62 @@ def generation_accepted_to_api(generation: Generation, *, result_url: str) -> di
         "created_at": timestamp(generation.created_at),
         "request": generation.request,
     }
+
+
+def batch_to_api(batch: Batch, *, counts: dict[str, int] | None = None, base_url: str | None = None) -> dict:
+    """Return the "data" object of GET /v1/video/batches/{id} without its items (list, create, webhook)."""
+    if counts is None:
+        counts = selectors.batch_counts([batch.pk])[batch.pk]
+    base = (base_url if base_url is not None else settings.GENERATOR_PUBLIC_URL).rstrip("/")
+    data = {
+        "id": batch.pk,
+        "state": batch.state,
+        "created_at": timestamp(batch.created_at),
+        "completed_at": timestamp(batch.completed_at),
+        "item_count": batch.item_count,
+        "cost_per_item": batch.cost_per_item,
+        "total_cost": batch.total_cost,
+        "options": batch.options,
+        "source": batch.source,
+        "counts": counts,
+        "result_url": base + reverse("api:batch-detail", args=[batch.pk]),
+    }
+    if batch.output:
+        data["output"] = batch.output
+    if batch.state == Batch.State.WAITING_FOR_CREDITS and batch.waiting_reason:
+        data["waiting_reason"] = batch.waiting_reason
+    return data
+
+
+def batch_item_link(item: BatchItem) -> str | None:
+    """Return the 24 h link of an item's finished video, or None."""
+    generation = item.generation
+    if generation is None or generation.status != Status.DONE:
+        return None
+    return link_url(generation)
+
+
+def batch_item_error(item: BatchItem) -> str | None:
+    """Return why an item ended in ERROR (refused when submitted, or its job's reason), else None."""
+    if item.state == BatchItem.State.REFUSED:
+        return item.error or "refused"
+    generation = item.generation
+    if generation is not None and generation.status == Status.ERROR:
+        return "; ".join(entry["error"] for entry in _errors(generation))
+    return None
+
+
+def batch_item_to_api(item: BatchItem) -> dict:
+    """Return one item of GET /v1/video/batches/{id} (annotated with its status by selectors.batch_items)."""
+    data = {
+        "position": item.position,
+        "input": item.input,
+        "status": item.status,
+        "output_name": item.output_name,
+        "generation_id": item.generation_id,
+    }
+    if (error := batch_item_error(item)) is not None:
+        data["error"] = error
+    if (link := batch_item_link(item)) is not None:
+        data["tmp_url"] = link
+    return data

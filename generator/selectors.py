@@ -8,12 +8,27 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from generator.models import (
     ApiKey,
+    Batch,
+    BatchItem,
     CreditLedger,
     Generation,
     Invite,
@@ -202,8 +217,8 @@ def generation_jobs(*, team) -> QuerySet[Generation]:
 def webhook_delivery_list(*, team, limit: int = 20) -> list:
     """Return the team's latest webhook delivery attempts, newest first."""
     return list(
-        WebhookDelivery.objects.filter(generation__team=team)
-        .select_related("generation")
+        WebhookDelivery.objects.filter(Q(generation__team=team) | Q(batch__team=team))
+        .select_related("generation", "batch")
         .order_by("-created_at", "-pk")[:limit]
     )
 
@@ -321,3 +336,73 @@ def member_get(*, team, pk: int) -> Membership | None:
 def team_balance(*, team) -> int:
     """Return the team's balance as stored now."""
     return Team.objects.filter(pk=team.pk).values_list("balance", flat=True).get()
+
+
+# --- Batches ------------------------------------------------------------------------------
+
+
+ITEM_STATUS_EXPRESSION = Case(
+    When(state=BatchItem.State.PENDING, then=Value("PENDING")),
+    When(state=BatchItem.State.CANCELLED, then=Value("CANCELLED")),
+    When(state=BatchItem.State.REFUSED, then=Value("ERROR")),
+    default=Coalesce(F("generation__status"), Value("ERROR")),
+    output_field=CharField(),
+)
+ITEM_STATUSES = ("PENDING", "PROCESSING", "DONE", "ERROR", "CANCELLED")
+
+
+def batch_list(*, team) -> QuerySet[Batch]:
+    return Batch.objects.filter(team=team).select_related("created_by").order_by("-created_at", "-pk")
+
+
+def batch_get(*, team, pk: int | None = None, uuid=None) -> Batch | None:
+    qs = Batch.objects.filter(team=team).select_related("created_by", "team")
+    try:
+        return qs.get(pk=pk) if pk is not None else qs.get(uuid=uuid)
+    except (Batch.DoesNotExist, ValueError, TypeError):
+        return None
+
+
+def batch_counts(batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Return, per batch, how many items are in each status (PENDING until submitted, then the job's)."""
+    ids = list(batch_ids)
+    counts = {pk: dict.fromkeys(ITEM_STATUSES, 0) for pk in ids}
+    rows = (
+        BatchItem.objects.filter(batch_id__in=ids)
+        .annotate(status=ITEM_STATUS_EXPRESSION)
+        .order_by()
+        .values("batch_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        counts[row["batch_id"]][row["status"]] = row["n"]
+    return counts
+
+
+def batch_items(*, batch, status: str | None = None, after: int | None = None) -> QuerySet[BatchItem]:
+    """Return a batch's items in input order (with their generation), optionally one status, after a position."""
+    qs = (
+        BatchItem.objects.filter(batch=batch)
+        .select_related("generation", "generation__team", "generation__output_storage")
+        .annotate(status=ITEM_STATUS_EXPRESSION)
+        .order_by("position")
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if after is not None:
+        qs = qs.filter(position__gt=after)
+    return qs
+
+
+def batch_recent_rate(*, batch, now, window_s: int = 300) -> float | None:
+    """Return items finished per second over the last few minutes (None before any has finished)."""
+    since = max(batch.created_at, now - timedelta(seconds=window_s))
+    elapsed = (now - since).total_seconds()
+    if elapsed <= 0:
+        return None
+    finished = BatchItem.objects.filter(
+        batch=batch,
+        generation__completed_at__gte=since,
+        generation__status__in=[Generation.Status.DONE, Generation.Status.ERROR],
+    ).count()
+    return finished / elapsed if finished else None

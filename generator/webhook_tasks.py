@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from generator.services.webhooks import webhook_deliver
+from generator.services.webhooks import batch_webhook_deliver, webhook_deliver
 
 
 def webhook_deliver_task(generation_id: int, attempt: int = 1) -> None:
     """Make one delivery attempt for a finished generation; the service schedules any retry."""
     webhook_deliver(generation_id=generation_id, attempt=attempt)
+
+
+def batch_webhook_deliver_task(batch_id: int, attempt: int = 1) -> None:
+    """Make one delivery attempt for a finished batch; the service schedules any retry."""
+    batch_webhook_deliver(batch_id=batch_id, attempt=attempt)

@@ -31,6 +31,9 @@ PACKAGE = "i2v_client"
 def generate_client(document_url: str, into: Path) -> str:
     """Run the generator on the served document; return everything it printed."""
     venv_bin = str(Path(sys.executable).parent)
+    # The generator reads JSON, text and octet-stream bodies; a ZIP download is bytes to it too.
+    config = into / "config.yml"
+    config.write_text("content_type_overrides:\n  application/zip: application/octet-stream\n")
     result = subprocess.run(
         [
             os.path.join(venv_bin, "openapi-python-client"),
@@ -41,6 +44,8 @@ def generate_client(document_url: str, into: Path) -> str:
             str(into / PACKAGE),
             "--meta",
             "none",
+            "--config",
+            str(config),
         ],
         capture_output=True,
         text=True,

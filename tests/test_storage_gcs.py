@@ -290,3 +290,25 @@ def test_hmac_without_endpoint_targets_googles_xml_api(team):
     url = get_connector(storage).download_url("a.mp4")
     assert url.startswith("https://storage.googleapis.com/acme-videos/a.mp4?")
     assert "X-Amz-Expires=300" in url
+
+
+def test_emulator_walk_lists_a_folder_and_its_subfolders_when_recursive(
+    team, gcs_server, gcs_bucket, service_account_info
+):
+    admin = gcs_server.client().bucket(gcs_bucket)
+    for key in ("p/cat/a.png", "p/cat/b.png", "p/cat/sub/c.png", "p/other/x.png"):
+        admin.blob(key).upload_from_string(b"x")
+    storage = storage_create(
+        team=team,
+        user=None,
+        name="g",
+        type="gcs",
+        parameters=_emulator_params(gcs_server, gcs_bucket, service_account_info, path="p"),
+    )
+    connector = get_connector(storage)
+    assert [entry.key for entry in connector.walk("cat/", limit=100)] == ["cat/a.png", "cat/b.png"]
+    assert [entry.key for entry in connector.walk("cat/", recursive=True, limit=100)] == [
+        "cat/a.png",
+        "cat/b.png",
+        "cat/sub/c.png",
+    ]

@@ -219,3 +219,21 @@ def test_two_teams_local_storages_are_separate_folders(team):
     mine.write_bytes("x.txt", b"mine")
     assert not theirs.exists("x.txt")
     assert storage_to_api(Storage.objects.get(team=other))["parameters"] == {"path": ""}
+
+
+def test_walk_lists_files_in_key_order_and_subfolders_only_when_recursive(settings):
+    from generator.storage.local import LocalConnector
+
+    root = settings.GENERATOR_LOCAL_STORAGE_ROOT / "walkers" / "cat"
+    for name in ("b.png", "a.png", "sub/c.png", "sub/deeper/d.png"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+    connector = LocalConnector(parameters={"path": "cat"}, secrets={}, team_slug="walkers")
+    assert [entry.key for entry in connector.walk("", limit=100)] == ["a.png", "b.png"]
+    assert [entry.key for entry in connector.walk("", recursive=True, limit=100)] == [
+        "a.png",
+        "b.png",
+        "sub/c.png",
+        "sub/deeper/d.png",
+    ]
+    assert [entry.key for entry in connector.walk("sub/", recursive=True, limit=1)] == ["sub/c.png"]

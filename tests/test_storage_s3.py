@@ -315,3 +315,20 @@ def test_patch_null_removes_an_optional_parameter_and_new_credentials_replace_ol
     from generator.crypto import decrypt_json
 
     assert decrypt_json(Storage.objects.get(pk=pk).secrets_encrypted)["secret_access_key"] == s3_server.secret_key
+
+
+def test_walk_pages_past_a_thousand_keys_and_goes_into_subfolders_only_when_recursive(team, s3_server, s3_bucket):
+    admin = s3_server.client()
+    keys = [f"p/cat/{index:04}.png" for index in range(1005)] + ["p/cat/sub/deep.png", "p/other/x.png"]
+    for key in keys:
+        admin.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
+    storage = storage_create(
+        team=team, user=None, name="s", type="s3", parameters=_params(s3_server, s3_bucket, path="p")
+    )
+    connector = get_connector(storage)
+    flat = connector.walk("cat/", limit=5000)
+    assert [entry.key for entry in flat] == [f"cat/{index:04}.png" for index in range(1005)]
+    deep = connector.walk("cat/", recursive=True, limit=5000)
+    assert [entry.key for entry in deep][-1] == "cat/sub/deep.png"
+    assert len(deep) == 1006
+    assert len(connector.walk("", recursive=True, limit=10)) == 10

@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from generator.api import account_endpoints, document_endpoints, storage_endpoints, video_endpoints
+from generator.api import account_endpoints, batch_endpoints, document_endpoints, storage_endpoints, video_endpoints
 from generator.api.registry import ANY_KEY, PUBLIC, Answer, Endpoint, Header, register
 from generator.contract.account import Account
 from generator.contract.base import ResponseModel
+from generator.contract.batches import Batch, BatchCreate, BatchDetail, BatchItemsQuery, BatchList, BatchListQuery
 from generator.contract.errors import RateLimited
 from generator.contract.generate import GenerateRequest as GenerateBody
 from generator.contract.generate import Generation, GenerationAccepted, GenerationList, GenerationListQuery
@@ -59,6 +60,7 @@ KEYED = (UNAUTHORIZED, FORBIDDEN)
 
 GENERATION = data_of(Generation, "GenerationResponse")
 STORAGE_ANSWER = data_of(Storage, "StorageResponse")
+BATCH = data_of(Batch, "BatchResponse")
 
 register(
     Endpoint(
@@ -145,6 +147,120 @@ register(
             *KEYED,
             NOT_FOUND,
             Answer(409, "The job has already started or finished (code 1009)."),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/video/batches",
+        batch_endpoints.batch_add,
+        operation_id="createBatch",
+        summary="Make one video per image: a list of inputs or a storage folder, the same options",
+        description="Answers at once with the id, item count and total cost; nothing is charged yet. Every input is "
+        "checked as a single submit's `input` (a bad one is a 422 naming `inputs.<index>`); a folder is listed "
+        "(images by extension, at most 10,000). The items are then submitted by the service at the team's rate "
+        "limits (never a 429) and charged one by one; short of credits the batch is `waiting_for_credits` and resumes "
+        "by itself after a top-up.",
+        tag="batches",
+        scope=VIDEO,
+        body=BatchCreate,
+        request_headers=(IDEMPOTENCY_KEY,),
+        example={
+            "input_folder": "storage://photos/spring/",
+            "output": "storage://photos/videos/",
+            "options": {"prompt": "slow zoom in, light sweep", "duration": 5},
+        },
+        answers=(
+            Answer(
+                200,
+                "Accepted. A replayed Idempotency-Key answer is the first one, with `Idempotent-Replayed: true`.",
+                BATCH,
+                (REPLAYED,),
+            ),
+            MALFORMED,
+            *KEYED,
+            Answer(409, "A request with this Idempotency-Key is still being accepted (code 1009)."),
+            Answer(
+                422,
+                "A field or input broke a rule (`inputs.<index>`, `input_folder`, `options.*`), or the "
+                "Idempotency-Key was used with another body (code 9000).",
+            ),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/video/batches",
+        batch_endpoints.batch_page,
+        operation_id="listBatches",
+        summary="List the team's batches, newest first",
+        tag="batches",
+        scope=VIDEO,
+        query=BatchListQuery,
+        answers=(Answer(200, "One page.", BatchList), *KEYED, Answer(422, "A bad limit or cursor (code 9000).")),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/video/batches/{id}",
+        batch_endpoints.batch_detail,
+        operation_id="getBatch",
+        summary="One batch: counts per status and a page of its items",
+        tag="batches",
+        scope=VIDEO,
+        id_description="The batch's id.",
+        query=BatchItemsQuery,
+        answers=(
+            Answer(200, "The batch.", data_of(BatchDetail, "BatchDetailResponse")),
+            *KEYED,
+            NOT_FOUND,
+            Answer(422, "A bad status, limit or cursor (code 9000)."),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/video/batches/{id}/cancel",
+        batch_endpoints.batch_cancel,
+        operation_id="cancelBatch",
+        summary="Stop a batch: items not submitted yet are never charged, queued ones are refunded",
+        description="Items already running finish (or fail and are refunded) as usual.",
+        tag="batches",
+        scope=VIDEO,
+        id_description="The batch's id.",
+        answers=(
+            Answer(200, "Cancelled (or already cancelled).", BATCH),
+            *KEYED,
+            NOT_FOUND,
+            Answer(409, "The batch has already finished (code 1009)."),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/video/batches/{id}/results.csv",
+        batch_endpoints.batch_results,
+        operation_id="getBatchResults",
+        summary="Every item as CSV: position, input, status, link, error, output_name, generation_id",
+        description="Streamed. `link` is the 24 h link of a DONE video.",
+        tag="batches",
+        scope=VIDEO,
+        id_description="The batch's id.",
+        answers=(
+            Answer(200, "The CSV.", schema={"type": "string"}, media_type="text/csv"),
+            *KEYED,
+            NOT_FOUND,
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/video/batches/{id}/archive.zip",
+        batch_endpoints.batch_archive,
+        operation_id="getBatchArchive",
+        summary="The batch's finished videos as a ZIP (named after their inputs), streamed",
+        description="Videos whose 24 h temporary link has expired are left out and named in NOT-INCLUDED.txt.",
+        tag="batches",
+        scope=VIDEO,
+        id_description="The batch's id.",
+        answers=(
+            Answer(200, "The ZIP.", schema={"type": "string", "format": "binary"}, media_type="application/zip"),
+            *KEYED,
+            NOT_FOUND,
         ),
     ),
     Endpoint(
@@ -245,6 +361,11 @@ URL_NAMES = {
     "/v1/video/generate": "generate",
     "/v1/video/generate/{id}": "generation-detail",
     "/v1/video/generate/{id}/cancel": "generation-cancel",
+    "/v1/video/batches": "batches",
+    "/v1/video/batches/{id}": "batch-detail",
+    "/v1/video/batches/{id}/cancel": "batch-cancel",
+    "/v1/video/batches/{id}/results.csv": "batch-results",
+    "/v1/video/batches/{id}/archive.zip": "batch-archive",
     "/v1/account": "account",
     "/v1/storage/storage-types": "storage-types",
     "/v1/storage/storages": "storages",

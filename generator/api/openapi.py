@@ -33,7 +33,7 @@ def _headers(headers: Iterable[Header]) -> dict:
 
 def _answer(answer: Answer) -> dict:
     schema = answer.schema if answer.schema is not None else _ref(answer.model or Error)
-    documented: dict = {"description": answer.description, "content": {"application/json": {"schema": schema}}}
+    documented: dict = {"description": answer.description, "content": {answer.media_type: {"schema": schema}}}
     if answer.headers:
         documented["headers"] = _headers(answer.headers)
     return documented

@@ -60,6 +60,7 @@ class Answer:
     model: type[BaseModel] | None = None
     headers: tuple[Header, ...] = ()
     schema: dict | None = None  # a plain JSON schema instead of a model
+    media_type: str = "application/json"
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from generator.api.errors import error_from_exception, parse_json_object
+from generator.api.errors import error_from_exception
+from generator.api.idempotent import idempotent_post
 from generator.api.registry import ApiRequest, read_query
 from generator.contract.generate import GenerationListQuery, cursor_encode
 from generator.errors import GeneratorError
 from generator.models import PUBLIC_ID_MAX, ApiKey, Generation
 from generator.presenters import generation_accepted_to_api, generation_to_api
 from generator.selectors import generation_get, generation_page
-from generator.services import idempotency
 from generator.services.generations import generation_cancel as cancel_service
 from generator.services.generations import generation_create, parse_generate_request
 from generator.services.ratelimit import ratelimit_status
@@ -21,39 +20,18 @@ from generator.services.ratelimit import ratelimit_status
 
 def _accept(request: ApiRequest) -> HttpResponse:
     """Run the checks after auth in the contract's order (400, 422, 429, 402) and create the job."""
-    team = request.team
-    body = parse_json_object(request)
-    key = request.headers.get(idempotency.HEADER)
-    claim = None
-    if key is not None:
-        key = idempotency.idempotency_key_check(key)
-        claim = idempotency.idempotency_claim(team=team, key=key, digest=idempotency.body_digest(body))
-        if claim.replay is not None:
-            status_code, payload = claim.replay
-            response = JsonResponse(payload, status=status_code)
-            response["Idempotent-Replayed"] = "true"
-            return response
-    try:
-        generate_request = parse_generate_request(body, team=team)
-        # One transaction: the job, its hold and the stored response commit together or not at all.
-        with transaction.atomic():
-            result = generation_create(team=team, request=generate_request, api_key=request.api_key)
-            generation = result.generation
-            result_url = request.build_absolute_uri(reverse("api:generation-detail", args=[generation.pk]))
-            payload = {"data": generation_accepted_to_api(generation, result_url=result_url)}
-            if claim is not None:
-                idempotency.idempotency_complete(
-                    record=claim.record, status_code=200, response=payload, generation=generation
-                )
-    except BaseException as exc:
-        if claim is not None:
-            # The key stays bound to this body: another body is a 422, the same one is judged again.
-            status_code = exc.status if isinstance(exc, GeneratorError) else 500
-            idempotency.idempotency_refuse(record=claim.record, status_code=status_code)
-        raise
-    response = JsonResponse(payload)
-    for name, value in result.rate.headers().items():
-        response[name] = value
+
+    def accept(body: dict):
+        generate_request = parse_generate_request(body, team=request.team)
+        result = generation_create(team=request.team, request=generate_request, api_key=request.api_key)
+        generation = result.generation
+        result_url = request.build_absolute_uri(reverse("api:generation-detail", args=[generation.pk]))
+        return {"data": generation_accepted_to_api(generation, result_url=result_url)}, generation, result.rate
+
+    response, rate = idempotent_post(request, accept)
+    if rate is not None:
+        for name, value in rate.headers().items():
+            response[name] = value
     return response
 
 

@@ -30,6 +30,7 @@ from generator.services.queue import enqueue_on_commit
 from generator.services.ratelimit import ratelimit_admits, ratelimit_status
 from generator.storage.uris import parse_storage_uri
 
+# A slot: the worker takes the next job in the fair rotation (docs/queue.md), not a named one.
 RUN_TASK = "generator.tasks.generation_run_task"
 # A queued job whose task has not started by then is re-enqueued by the reaper (lost by the broker).
 QUEUED_STALE_S = 300
@@ -48,12 +49,17 @@ def queued_stale_s() -> int:
     return int(getattr(settings, "GENERATOR_QUEUED_STALE_S", QUEUED_STALE_S))
 
 
+def no_storage_named(name: str) -> str:
+    """The 422 message for a storage:// URI whose storage is not one of the team's."""
+    return f"no storage named {name!r} in this team"
+
+
 def _storage_named(*, team: Team, uri: str, field: str) -> tuple[Storage, str]:
     """Return the team's storage a (validated) storage:// URI names, and the key; 422 naming `field` if none."""
     parsed = parse_storage_uri(uri)
     storage = Storage.objects.filter(team=team, name=parsed.name).first()
     if storage is None:
-        raise validation_failed({field: [f"no storage named {parsed.name!r} in this team"]})
+        raise validation_failed({field: [no_storage_named(parsed.name)]})
     return storage, parsed.key
 
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /v1/video/generate (SPEC 2.6, 10 "Idempotency").
+"""Idempotency-Key on POST /v1/video/generate and /v1/video/batches (SPEC 2.6, 10 "Idempotency").
 
 The in-flight row is inserted and committed on its own before the job is created, so the unique
 (team, key) constraint makes concurrent twins wait for it and then see it. An accepted job's
@@ -93,7 +93,9 @@ def idempotency_claim(*, team: Team, key: str, digest: str, now: datetime | None
     raise Conflict("a request with this Idempotency-Key is still being processed; retry in a moment")
 
 
-def idempotency_complete(*, record: IdempotencyRecord, status_code: int, response: Any, generation: Generation) -> None:
+def idempotency_complete(
+    *, record: IdempotencyRecord, status_code: int, response: Any, generation: Generation | None = None
+) -> None:
     """Store the response of an accepted request for replay."""
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         status_code=status_code, response=response, generation=generation

@@ -25,7 +25,7 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger(__name__)
 
 # Dotted paths of finders: `def finder(*, now: datetime) -> int` returns how many items it handed out.
-FINDERS: tuple[str, ...] = ()
+FINDERS: tuple[str, ...] = ("generator.services.batches.batches_dispatch",)
 
 Finder = Callable[..., int]
 

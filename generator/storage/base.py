@@ -12,6 +12,14 @@ from django.views.decorators.debug import sensitive_variables
 
 from generator.storage.uris import KeyRejected, join_key, validate_key, validate_prefix
 
+# Names a folder listing offers as photos; the worker then checks the content (engine/decode.py).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
+
+
+def is_image_name(name: str) -> bool:
+    """Return True when a file name has one of the photo extensions (any case)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
 
 class StorageError(Exception):
     """A storage operation failed; the message is user-facing and never contains secrets."""
@@ -91,6 +99,17 @@ class Connector(ABC):
     @abstractmethod
     def list(self, folder: str = "") -> list[Entry]:
         """List one folder level (folders first)."""
+
+    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> list[Entry]:
+        """Return up to `limit` files of a folder (and, recursive, of its subfolders), ordered by key."""
+        files: list[Entry] = []
+        pending = [folder]
+        while pending and len(files) < limit:
+            entries = self.list(pending.pop(0))
+            files.extend(entry for entry in entries if not entry.is_folder)
+            if recursive:
+                pending.extend(entry.key for entry in entries if entry.is_folder)
+        return sorted(files, key=lambda entry: entry.key)[:limit]
 
     @abstractmethod
     def read(self, key: str, *, max_bytes: int) -> bytes:

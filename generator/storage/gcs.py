@@ -203,6 +203,38 @@ class GCSServiceAccountConnector(Connector):
             )
         return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
 
+    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> list[Entry]:
+        """Page through the listing until `limit` files; GCS lists in key order."""
+        if folder:
+            self._key(folder, allow_folder=True)
+        base_key = folder if not folder or folder.endswith("/") else folder + "/"
+        list_prefix = join_key(self.prefix, base_key)
+        files: list[Entry] = []
+        with self._errors("list"):
+            blobs = self.storage.client.list_blobs(
+                self.bucket_name,
+                prefix=list_prefix,
+                delimiter=None if recursive else "/",
+                max_results=limit,
+                page_size=LIST_LIMIT,
+                timeout=TIMEOUT,
+                retry=RETRY,
+            )
+            for blob in blobs:
+                relative = blob.name[len(list_prefix) :]
+                if not relative or relative.endswith("/") or not S3Connector._addressable(base_key + relative):
+                    continue
+                files.append(
+                    Entry(
+                        name=posixpath.basename(relative),
+                        key=base_key + relative,
+                        is_folder=False,
+                        size=blob.size,
+                        modified=blob.updated,
+                    )
+                )
+        return files
+
     def read(self, key: str, *, max_bytes: int) -> bytes:
         full = self._key(key)
         with self._errors("read", key):

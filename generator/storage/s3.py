@@ -162,6 +162,35 @@ class S3Connector(Connector):
             )
         return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
 
+    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> list[Entry]:
+        """Page through the listing (1,000 keys a request) until `limit` files; S3 lists in key order."""
+        if folder:
+            self._key(folder, allow_folder=True)
+        base_key = folder if not folder or folder.endswith("/") else folder + "/"
+        list_prefix = join_key(self.prefix, base_key)
+        arguments = {"Bucket": self.bucket, "Prefix": list_prefix, "PaginationConfig": {"PageSize": LIST_LIMIT}}
+        if not recursive:
+            arguments["Delimiter"] = "/"
+        files: list[Entry] = []
+        with self._errors("list"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(**arguments):
+                for item in page.get("Contents", ()):
+                    relative = item["Key"][len(list_prefix) :]
+                    if not relative or relative.endswith("/") or not self._addressable(base_key + relative):
+                        continue
+                    files.append(
+                        Entry(
+                            name=posixpath.basename(relative),
+                            key=base_key + relative,
+                            is_folder=False,
+                            size=item.get("Size"),
+                            modified=item.get("LastModified"),
+                        )
+                    )
+                    if len(files) >= limit:
+                        return files
+        return files
+
     @staticmethod
     def _addressable(key: str) -> bool:
         # Objects whose names break the key rules cannot be used as input, so they are not shown.

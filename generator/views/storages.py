@@ -16,12 +16,10 @@ from generator.middleware import TeamRequest
 from generator.services.storage_connections import storage_check as run_storage_check
 from generator.services.storage_connections import storage_create, storage_delete, storage_folder_list
 from generator.services.thumbnails import thumbnail_jpeg
-from generator.storage.base import StorageError
+from generator.storage.base import IMAGE_EXTENSIONS, StorageError
 from generator.storage.registry import supported_types
 from generator.storage.uris import KeyRejected, validate_key
 from generator.views.common import back, page, require_manager, storage_or_404, team_required
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 
 
 @team_required
@@ -124,7 +122,7 @@ def storage_browse(request: TeamRequest, pk: int) -> HttpResponse:
         "parent": "/".join(parts[:-1]) + "/" if len(parts) > 1 else "",
         "folders": [e for e in entries if e.is_folder],
         "files": [e for e in entries if not e.is_folder],
-        "image_exts": IMAGE_EXTS,
+        "image_exts": IMAGE_EXTENSIONS,
         "pick": request.GET.get("pick") == "1",
         "error": error,
         "active": "storages",
