@@ -542,3 +542,14 @@ class BatchItem(models.Model):
 
     def __str__(self) -> str:
         return f"Item {self.position} of batch {self.batch_id} ({self.state})"
+
+    @property
+    def status(self) -> str:
+        """PENDING until submitted, then its job's status (ERROR when it was refused); see selectors.ITEM_STATUS."""
+        if self.state == self.State.PENDING:
+            return "PENDING"
+        if self.state == self.State.CANCELLED:
+            return "CANCELLED"
+        if self.state == self.State.REFUSED or self.generation is None:
+            return "ERROR"
+        return self.generation.status

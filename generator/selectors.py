@@ -341,7 +341,8 @@ def team_balance(*, team) -> int:
 # --- Batches ------------------------------------------------------------------------------
 
 
-ITEM_STATUS_EXPRESSION = Case(
+# The same rule as BatchItem.status, in SQL, to count and filter by it.
+ITEM_STATUS = Case(
     When(state=BatchItem.State.PENDING, then=Value("PENDING")),
     When(state=BatchItem.State.CANCELLED, then=Value("CANCELLED")),
     When(state=BatchItem.State.REFUSED, then=Value("ERROR")),
@@ -369,13 +370,13 @@ def batch_counts(batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     counts = {pk: dict.fromkeys(ITEM_STATUSES, 0) for pk in ids}
     rows = (
         BatchItem.objects.filter(batch_id__in=ids)
-        .annotate(status=ITEM_STATUS_EXPRESSION)
+        .annotate(item_status=ITEM_STATUS)
         .order_by()
-        .values("batch_id", "status")
+        .values("batch_id", "item_status")
         .annotate(n=Count("pk"))
     )
     for row in rows:
-        counts[row["batch_id"]][row["status"]] = row["n"]
+        counts[row["batch_id"]][row["item_status"]] = row["n"]
     return counts
 
 
@@ -384,11 +385,10 @@ def batch_items(*, batch, status: str | None = None, after: int | None = None) -
     qs = (
         BatchItem.objects.filter(batch=batch)
         .select_related("generation", "generation__team", "generation__output_storage")
-        .annotate(status=ITEM_STATUS_EXPRESSION)
         .order_by("position")
     )
     if status:
-        qs = qs.filter(status=status)
+        qs = qs.alias(item_status=ITEM_STATUS).filter(item_status=status)
     if after is not None:
         qs = qs.filter(position__gt=after)
     return qs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from generator import selectors
 from generator.api.idempotent import idempotent_post
@@ -78,7 +79,7 @@ def batch_cancel(request: ApiRequest, pk: int) -> HttpResponse:
     return JsonResponse({"data": batch_to_api(batch, base_url=_base(request))})
 
 
-def batch_results(request: ApiRequest, pk: int) -> HttpResponse:
+def batch_results(request: ApiRequest, pk: int) -> HttpResponseBase:
     """GET /v1/video/batches/{id}/results.csv: input, status, link and error of every item, streamed."""
     batch = _own_batch(request, pk)
     response = StreamingHttpResponse(batch_csv_chunks(batch), content_type="text/csv; charset=utf-8")
@@ -86,7 +87,7 @@ def batch_results(request: ApiRequest, pk: int) -> HttpResponse:
     return response
 
 
-def batch_archive(request: ApiRequest, pk: int) -> HttpResponse:
+def batch_archive(request: ApiRequest, pk: int) -> HttpResponseBase:
     """GET /v1/video/batches/{id}/archive.zip: the finished videos, streamed (never built in memory)."""
     batch = _own_batch(request, pk)
     response = StreamingHttpResponse(batch_archive_chunks(batch), content_type="application/zip")

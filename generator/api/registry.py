@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
@@ -31,7 +32,7 @@ PUBLIC = "public"  # the scope of endpoints that need no key
 ANY_KEY = None  # the scope of endpoints any valid key may call
 _PARAM = re.compile(r"\{(\w+)\}")
 
-Handler = Callable[..., HttpResponse]
+Handler = Callable[..., HttpResponseBase]
 
 
 class ApiRequest(HttpRequest):
@@ -116,7 +117,7 @@ def _authenticate(request: HttpRequest) -> ApiKey | None:
     return apikey_authenticate(raw.strip()) if scheme.lower() == "bearer" else None
 
 
-def _guarded(endpoint: Endpoint, request: HttpRequest, kwargs: dict) -> HttpResponse:
+def _guarded(endpoint: Endpoint, request: HttpRequest, kwargs: dict) -> HttpResponseBase:
     api_request: ApiRequest = request  # type: ignore[assignment]
     api_request.endpoint = endpoint
     if endpoint.scope != PUBLIC:
@@ -142,14 +143,14 @@ def _guarded(endpoint: Endpoint, request: HttpRequest, kwargs: dict) -> HttpResp
         return error_from_exception(InternalError("internal error"))
 
 
-def _dispatcher(endpoints: Sequence[Endpoint]) -> Callable[..., HttpResponse]:
+def _dispatcher(endpoints: Sequence[Endpoint]) -> Callable[..., HttpResponseBase]:
     by_method = {endpoint.method: endpoint for endpoint in endpoints}
     if "GET" in by_method and by_method["GET"].scope == PUBLIC:
         by_method.setdefault("HEAD", by_method["GET"])
     allowed = tuple(by_method)
 
     @csrf_exempt
-    def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    def view(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         endpoint = by_method.get(request.method or "")
         if endpoint is None:
             return method_not_allowed(request, allowed)

@@ -249,8 +249,8 @@ class BatchItemsQuery(_Query):
     """The query of GET /v1/video/batches/{id}: one page of items, in input order."""
 
     status: Annotated[
-        ItemStatus, BeforeValidator(_item_status_rule), Field(description="Only items in this status.")
-    ] = None  # type: ignore[assignment]
+        ItemStatus | None, BeforeValidator(_item_status_rule), Field(description="Only items in this status.")
+    ] = None
     limit: Annotated[
         int,
         Field(ge=1, le=ITEMS_LIMIT_MAX, description="Items per page."),

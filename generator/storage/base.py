@@ -40,6 +40,9 @@ class Entry:
     modified: datetime | None = None
 
 
+Entries = list[Entry]
+
+
 @dataclass
 class CheckStep:
     name: str  # "list", "write", "read", "delete"
@@ -100,9 +103,9 @@ class Connector(ABC):
     def list(self, folder: str = "") -> list[Entry]:
         """List one folder level (folders first)."""
 
-    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> list[Entry]:
+    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> Entries:
         """Return up to `limit` files of a folder (and, recursive, of its subfolders), ordered by key."""
-        files: list[Entry] = []
+        files: Entries = []
         pending = [folder]
         while pending and len(files) < limit:
             entries = self.list(pending.pop(0))

@@ -35,7 +35,7 @@ from requests.exceptions import RequestException
 from storages.backends.gcloud import GoogleCloudStorage
 
 from generator.netpolicy import host_allowed_by_list
-from generator.storage.base import Connector, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
+from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
 from generator.storage.endpoints import check_endpoint_address
 from generator.storage.s3 import LIST_LIMIT, MAX_URL_TTL_S, S3Connector
 from generator.storage.uris import join_key
@@ -203,13 +203,13 @@ class GCSServiceAccountConnector(Connector):
             )
         return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
 
-    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> list[Entry]:
+    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> Entries:
         """Page through the listing until `limit` files; GCS lists in key order."""
         if folder:
             self._key(folder, allow_folder=True)
         base_key = folder if not folder or folder.endswith("/") else folder + "/"
         list_prefix = join_key(self.prefix, base_key)
-        files: list[Entry] = []
+        files: Entries = []
         with self._errors("list"):
             blobs = self.storage.client.list_blobs(
                 self.bucket_name,

@@ -17,7 +17,7 @@ from django.core.files import File
 from django.views.decorators.debug import sensitive_variables
 from storages.backends.s3 import S3Storage
 
-from generator.storage.base import Connector, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
+from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
 from generator.storage.endpoints import check_endpoint_address
 from generator.storage.uris import KeyRejected, join_key, validate_key
 
@@ -162,7 +162,7 @@ class S3Connector(Connector):
             )
         return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
 
-    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> list[Entry]:
+    def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> Entries:
         """Page through the listing (1,000 keys a request) until `limit` files; S3 lists in key order."""
         if folder:
             self._key(folder, allow_folder=True)
@@ -171,7 +171,7 @@ class S3Connector(Connector):
         arguments = {"Bucket": self.bucket, "Prefix": list_prefix, "PaginationConfig": {"PageSize": LIST_LIMIT}}
         if not recursive:
             arguments["Delimiter"] = "/"
-        files: list[Entry] = []
+        files: Entries = []
         with self._errors("list"):
             for page in self.client.get_paginator("list_objects_v2").paginate(**arguments):
                 for item in page.get("Contents", ()):
