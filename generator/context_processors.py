@@ -7,6 +7,7 @@ from django.urls import reverse
 NAV_ITEMS = (
     ("generate", "Generate", "generator:home"),
     ("jobs", "Jobs", "generator:jobs"),
+    ("batches", "Batches", "generator:batches"),
     ("gallery", "Gallery", "generator:gallery"),
     ("storages", "Storages", "generator:storages"),
     ("credits", "Credits", "generator:credits"),

@@ -97,6 +97,77 @@ _FIELD_FOR_DETAIL = {
 }
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files under one name (Django's documented recipe); cleans to a list."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else []
+
+
+class BatchForm(GenerateForm):
+    """The Batch mode of the Generate page: many images, one set of options (the service checks each input)."""
+
+    BATCH_SOURCE_CHOICES = [
+        ("folder", "A storage folder"),
+        ("list", "A list of URLs"),
+        ("files", "Upload files"),
+    ]
+
+    batch_source = forms.ChoiceField(choices=BATCH_SOURCE_CHOICES, initial="folder", widget=forms.RadioSelect)
+    input_folder = forms.CharField(required=False, label="Folder", max_length=1100)
+    recursive = forms.BooleanField(required=False, label="Include subfolders")
+    url_list = forms.CharField(
+        required=False, label="Image URLs", widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})
+    )
+    url_file = forms.FileField(required=False, label="Or a CSV or text file")
+    images = MultipleFileField(
+        required=False, label="Image files", widget=MultipleFileInput(attrs={"accept": "image/*"})
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].required = False  # the single video's photo source is not part of a batch
+
+    def to_batch_body(self) -> dict:
+        """Build the batch API body's options and output; the view adds the inputs."""
+        body = self.to_body(input_value="")
+        body.pop("input")
+        return body
+
+    def add_api_errors(self, details: dict[str, list[str]]) -> None:
+        """Attach the batch API's details: inputs.<i> and CSV lines to the list (or files), the rest as one video's."""
+        source = self.cleaned_data.get("batch_source", "folder")
+        inputs_field = {"folder": "input_folder", "files": "images"}.get(source, "url_list")
+        rest: dict[str, list[str]] = {}
+        for key, messages in details.items():
+            head, _, index = key.partition(".")
+            if head == "inputs" and index.isdigit():
+                label = "File" if source == "files" else "Entry"
+                for message in messages:
+                    self.add_error(inputs_field, f"{label} {int(index) + 1}: {message}")
+            elif key.startswith("line "):
+                for message in messages:
+                    self.add_error("url_list", f"{key[:1].upper()}{key[1:]}: {message}")
+            elif key in {"inputs", "input_folder", "images", "recursive"}:
+                for message in messages:
+                    self.add_error(inputs_field if key != "recursive" else "recursive", message)
+            else:
+                rest[key] = messages
+        if rest:
+            super().add_api_errors(rest)
+
+
 class StorageForm(forms.Form):
     """Connect a storage; parameters and credentials are assembled into the API's shape."""
 

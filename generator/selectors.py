@@ -98,12 +98,20 @@ def storage_get(*, team, pk: int | None = None, name: str | None = None) -> Stor
 
 
 def generation_gallery(
-    *, team, status: str | None = None, member_id: int | None = None, date_from=None, date_to=None
+    *,
+    team,
+    status: str | None = None,
+    member_id: int | None = None,
+    date_from=None,
+    date_to=None,
+    batch_id: int | None = None,
 ) -> QuerySet[Generation]:
     """Return the team's generations for the gallery, newest first, with what each card shows."""
     qs = generation_list(team=team, status=status).select_related("created_by", "output_storage")
     if member_id is not None:
         qs = qs.filter(created_by_id=member_id)
+    if batch_id is not None:
+        qs = qs.filter(batch_item__batch_id=batch_id)
     if date_from is not None:
         qs = qs.filter(created_at__date__gte=date_from)
     if date_to is not None:
@@ -350,6 +358,11 @@ ITEM_STATUS = Case(
     output_field=CharField(),
 )
 ITEM_STATUSES = ("PENDING", "PROCESSING", "DONE", "ERROR", "CANCELLED")
+
+
+def batch_choices(*, team, limit: int = 50) -> list[Batch]:
+    """Return the team's latest batches, for the gallery's batch filter."""
+    return list(Batch.objects.filter(team=team).order_by("-created_at", "-pk")[:limit])
 
 
 def batch_list(*, team) -> QuerySet[Batch]:

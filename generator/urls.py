@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generator.views import accounts, credits, gallery, generate, jobs, keys, storages, team
+from generator.views import accounts, batches, credits, gallery, generate, jobs, keys, storages, team
 
 app_name = "generator"
 
@@ -11,6 +11,13 @@ urlpatterns = [
     path("jobs/<uuid:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<uuid:pk>/cancel", jobs.job_cancel, name="job-cancel"),
     path("jobs/<uuid:pk>/retry", jobs.job_retry, name="job-retry"),
+    path("batches/", batches.batches, name="batches"),
+    path("batches/new", batches.batch_new, name="batch-new"),
+    path("batches/<uuid:pk>/", batches.batch_detail, name="batch-detail"),
+    path("batches/<uuid:pk>/cancel", batches.batch_cancel, name="batch-cancel"),
+    path("batches/<uuid:pk>/retry", batches.batch_retry, name="batch-retry"),
+    path("batches/<uuid:pk>/results.csv", batches.batch_results, name="batch-results"),
+    path("batches/<uuid:pk>/archive.zip", batches.batch_archive, name="batch-archive"),
     path("gallery/", gallery.gallery, name="gallery"),
     path("videos/<uuid:pk>/poster.jpg", gallery.poster, name="poster"),
     path("videos/<uuid:pk>/delete", gallery.video_delete, name="video-delete"),

@@ -191,9 +191,13 @@ def test_pasted_text_and_shop_csv_exports_give_their_urls():
     ]
     csv_text = 'sku,title,image_url\n1,"Shoe, red",https://shop.example/1.jpg\n2,Mug,https://shop.example/2.jpg\n'
     assert batch_inputs_from_text(csv_text) == ["https://shop.example/1.jpg", "https://shop.example/2.jpg"]
+    assert batch_inputs_from_text("url\nhttps://shop.example/1.jpg\nnot a url\n") == [
+        "https://shop.example/1.jpg",
+        "not a url",
+    ]
     with pytest.raises(ValidationFailed) as caught:
-        batch_inputs_from_text("https://shop.example/1.jpg\nnot a url\n")
-    assert caught.value.details == {"line 2": ["has no http(s):// or storage:// address"]}
+        batch_inputs_from_text("sku,image\n1,https://shop.example/1.jpg\n2,none\n")
+    assert caught.value.details == {"line 3": ["has no http(s):// or storage:// address"]}
     with pytest.raises(ValidationFailed):
         batch_inputs_from_text("sku,title\n")
 
@@ -437,3 +441,49 @@ def test_dispatchers_on_many_threads_at_once_submit_each_item_exactly_once():
         assert holds(t) == generations_of_team
         t.refresh_from_db()
         assert t.balance == ledger_sum(t) == 100_000 - 35 * generations_of_team
+
+
+# --- the operator command -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_batch_submit_starts_a_folder_or_csv_batch_and_prints_id_count_and_cost(settings, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    team = make_team("Shop", credits=0)
+    photo_folder(settings, team, files=("a.png", "b.png", "sub/c.png"))
+    out = StringIO()
+    call_command("batch_submit", "Shop", "--folder", "storage://in/", "--recursive", "--duration", "10", stdout=out)
+    batch = Batch.objects.get()
+    assert out.getvalue().splitlines() == ["items: 3", "total_cost: 210", f"batch: {batch.pk}"]
+    assert (batch.created_by, batch.options["duration"], batch.source["via"]) == (None, 10, "cli")
+    listing = tmp_path / "export.csv"
+    listing.write_text("sku,image\n1,https://shop.example/1.jpg\n2,https://shop.example/2.jpg\n")
+    out = StringIO()
+    call_command(
+        "batch_submit", "Shop", "--csv", str(listing), "--auto", "--output", "storage://in/videos/", stdout=out
+    )
+    second = Batch.objects.exclude(pk=batch.pk).get()
+    assert out.getvalue().splitlines()[-1] == f"batch: {second.pk}"
+    assert second.options["prompt"] == {"generate": True}
+    assert second.output == "storage://in/videos/"
+
+
+@pytest.mark.django_db
+def test_batch_submit_names_every_bad_input_on_one_line(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    make_team("Shop")
+    listing = tmp_path / "list.txt"
+    listing.write_text("https://shop.example/1.jpg\nftp://shop.example/2.jpg\nstorage://nope/3.png\n")
+    with pytest.raises(CommandError) as caught:
+        call_command("batch_submit", "Shop", "--csv", str(listing))
+    message = str(caught.value)
+    assert "inputs.1: only http and https URLs are allowed" in message
+    assert "inputs.2: no storage named 'nope' in this team" in message
+    assert "\n" not in message
+    with pytest.raises(CommandError, match="no team named"):
+        call_command("batch_submit", "Nobody", "--csv", str(listing))
+    assert Batch.objects.count() == 0

@@ -60,7 +60,8 @@ Clock = Callable[[], datetime]
 def batch_inputs_from_text(text: str) -> list[str]:
     """Read image addresses from pasted text or a CSV: per line, its first http(s):// or storage:// cell.
 
-    A first line without one is a header and skipped; a later line without one is a 422 naming it.
+    A line of one value is taken as it is (its check as an input names what is wrong). A first line
+    without an address is a header and skipped; a later row of several cells without one is a 422.
     """
     inputs: list[str] = []
     faults: Details = {}
@@ -71,7 +72,9 @@ def batch_inputs_from_text(text: str) -> list[str]:
         found = next((cell for cell in cells if cell.lower().startswith(("http://", "https://", STORAGE_SCHEME))), None)
         if found is not None:
             inputs.append(found)
-        elif number > 1 or len(cells) == 1 and "://" in cells[0]:
+        elif len(cells) == 1 and (number > 1 or "://" in cells[0]):
+            inputs.append(cells[0])  # a plain list: the input's own check says what is wrong with it
+        elif number > 1:
             faults[f"line {number}"] = ["has no http(s):// or storage:// address"]
     if faults:
         raise validation_failed(_trimmed(faults))

@@ -74,6 +74,10 @@ def gallery(request: TeamRequest) -> HttpResponse:
         member_id = int(request.GET["member"]) if request.GET.get("member") else None
     except ValueError:
         member_id = None
+    try:
+        batch_id = int(request.GET["batch"]) if request.GET.get("batch") else None
+    except ValueError:
+        batch_id = None
     date_from, date_to = (
         _parse_date(request.GET.get("from")),
         _parse_date(request.GET.get("to")),
@@ -84,6 +88,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
         member_id=member_id,
         date_from=date_from,
         date_to=date_to,
+        batch_id=batch_id,
     )
     results = Paginator(qs, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
@@ -94,6 +99,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
             "member": member_id,
             "from": date_from,
             "to": date_to,
+            "batch": batch_id,
         }.items()
         if v
     }
@@ -101,6 +107,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
         "page": results,
         "cards": [generation_card(g, now) for g in results.object_list],
         "members": selectors.member_list(team=request.team),
+        "batches": selectors.batch_choices(team=request.team),
         "statuses": Generation.Status.choices,
         "filters": filters,
         "filter_query": urlencode(filters),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generator import selectors
 from generator.errors import InsufficientCredits, RateLimited, ValidationFailed
-from generator.forms import GenerateForm
+from generator.forms import BatchForm, GenerateForm
 from generator.middleware import TeamRequest
 from generator.services.billing import PRICE_BY_DURATION, member_spent_this_month
 from generator.services.generations import generation_create, parse_generate_request
@@ -19,9 +19,17 @@ from generator.services.uploads import upload_discard, upload_store
 from generator.views.common import refusal, team_required
 
 
-def _generate_context(request: TeamRequest, form: GenerateForm, **extra) -> dict:
+def generate_context(
+    request: TeamRequest, form: GenerateForm | None = None, *, batch_form: BatchForm | None = None, **extra
+) -> dict:
+    """The Generate page's context: one video's form, or (mode "batch") the batch form."""
+    if extra.get("mode") == "batch":
+        form = form or GenerateForm(initial=INITIAL)
+        batch_form = batch_form or BatchForm(initial={**INITIAL, "batch_source": "folder"})
     return {
         "form": form,
+        "batch_form": batch_form,
+        "mode": extra.pop("mode", "single"),
         "prices": PRICE_BY_DURATION,
         "storages": list(selectors.storage_list(team=request.team)),
         "spent_this_month": member_spent_this_month(team=request.team, user=request.user)
@@ -32,24 +40,17 @@ def _generate_context(request: TeamRequest, form: GenerateForm, **extra) -> dict
     }
 
 
+INITIAL = {"source": "url", "prompt_mode": "text", "duration": 5, "output_mode": "temporary"}
+
+
 @team_required
 @require_GET
 def home(request: TeamRequest) -> HttpResponse:
     """Show the Generate page."""
-    form = GenerateForm(
-        initial={
-            "source": "url",
-            "prompt_mode": "text",
-            "duration": 5,
-            "output_mode": "temporary",
-        }
-    )
     recent = selectors.generation_recent(team=request.team, limit=5)
-    return render(
-        request,
-        "generator/generate.html",
-        _generate_context(request, form, recent=recent),
-    )
+    mode = "batch" if request.GET.get("mode") == "batch" else "single"
+    context = generate_context(request, GenerateForm(initial=INITIAL), recent=recent, mode=mode)
+    return render(request, "generator/generate.html", context)
 
 
 @team_required
@@ -93,6 +94,6 @@ def generate(request: TeamRequest) -> HttpResponse:
     return render(
         request,
         "generator/generate.html",
-        _generate_context(request, form, refusal=refused),
+        generate_context(request, form, refusal=refused),
         status=status,
     )

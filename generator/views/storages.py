@@ -123,7 +123,8 @@ def storage_browse(request: TeamRequest, pk: int) -> HttpResponse:
         "folders": [e for e in entries if e.is_folder],
         "files": [e for e in entries if not e.is_folder],
         "image_exts": IMAGE_EXTENSIONS,
-        "pick": request.GET.get("pick") == "1",
+        # "1": clicking an image picks it; "folder": a button picks the folder shown (batches).
+        "pick": request.GET.get("pick") if request.GET.get("pick") in {"1", "folder"} else "",
         "error": error,
         "active": "storages",
     }
