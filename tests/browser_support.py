@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
+from tests.harness import manage, manage_shell, project_env
 from tests.loopback import LoopbackServer, Route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,31 +152,18 @@ class Stack:
         self.photos.routes["/products/cup.jpg"] = Route(body=jpeg_of("coffee"), headers={"Content-Type": "image/jpeg"})
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        base_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
-        base_env.update(
-            {
-                "DEBUG": "1",
-                "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-                "GENERATOR_DATA_DIR": str(tmp),
-                "GENERATOR_LOCAL_STORAGE_ROOT": str(tmp / "storages"),
-                "MEDIA_ROOT": str(tmp / "media"),
-                "GENERATOR_PUBLIC_URL": self.base,
-                "GENERATOR_FETCH_ALLOW_HOSTS": f"127.0.0.1:{self.photos.port}",
-                "GENERATOR_WORKERS": "1",
-                "PYTHONUNBUFFERED": "1",
-                **(env or {}),
-            }
+        self.env = project_env(
+            tmp,
+            DEBUG="1",
+            GENERATOR_PUBLIC_URL=self.base,
+            GENERATOR_FETCH_ALLOW_HOSTS=f"127.0.0.1:{self.photos.port}",
+            GENERATOR_WORKERS="1",
+            PYTHONUNBUFFERED="1",
+            **(env or {}),
         )
-        self.env = base_env
         (tmp / "storages").mkdir()
         (tmp / "media").mkdir()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            timeout=180,
-        )
+        manage(self.env, "migrate", "-v", "0")
         self.shell(SEED.format(password=PASSWORD, fixtures=FIXTURES, count=seed_count))
         self.logs = open(tmp / "processes.log", "w")  # noqa: SIM115 - closed in stop()
         self.web = subprocess.Popen(
@@ -197,17 +185,7 @@ class Stack:
         assert wait_for(lambda: port_open(self.port), 60), self.log_tail()
 
     def shell(self, code: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", code],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        lines = result.stdout.strip().splitlines()
-        return lines[-1] if lines else ""
+        return manage_shell(self.env, code)
 
     def log_tail(self) -> str:
         self.logs.flush()

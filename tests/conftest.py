@@ -104,3 +104,50 @@ def dns(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return answers, lookups
+
+
+# --- the fixtures most modules share -----------------------------------------------------------
+# (plain helpers they share are in tests/harness.py and tests/factories.py)
+
+
+@pytest.fixture
+def team(db):
+    """The team a test acts as: Acme (slug acme), 1000 credits, the default rate limits."""
+    from tests.factories import make_team
+
+    return make_team("Acme", credits=1000, slug="acme")
+
+
+@pytest.fixture
+def key(team) -> str:
+    """A raw API key of the team with every scope."""
+    from tests.factories import make_api_key
+
+    return make_api_key(team)
+
+
+@pytest.fixture
+def mine_storage(team):
+    """A local storage named "mine" at the root of the team's folder (for storage:// inputs and outputs)."""
+    from generator.models import Storage
+
+    return Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
+
+
+@pytest.fixture
+def unlimited(team):
+    """Lift the team's rate limits, for tests about something else than the limits."""
+    team.rate_per_second = team.rate_per_minute = 1000
+    team.save(update_fields=["rate_per_second", "rate_per_minute"])
+    return team
+
+
+@pytest.fixture
+def loopback(settings):
+    """A scripted HTTP server on 127.0.0.1 that the fetcher may reach (input photos, webhook receivers)."""
+    from tests.loopback import LoopbackServer
+
+    server = LoopbackServer()
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
+    yield server
+    server.close()

@@ -9,6 +9,8 @@ from generator.services.apikeys import apikey_create
 from generator.services.billing import credits_grant
 
 _counter = itertools.count(1)
+# What the worker reports about tests/fixtures/chelsea.png (451 x 300 px).
+CHELSEA_INPUT = {"ext": "png", "mps": 0.14, "mime": "image/png", "format": "png", "width": 451, "height": 300}
 PASSWORD = "correct-horse-battery-staple"
 
 

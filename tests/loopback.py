@@ -31,6 +31,18 @@ class Route:
 
 Responder = Callable[[Seen], Route]
 
+# Loopback in the spellings the C resolver accepts: each must be refused wherever a URL is checked.
+LOOPBACK_SPELLINGS = [
+    "127.0.0.1",
+    "127.1",
+    "2130706433",
+    "0x7f.1",
+    "017700000001",
+    "0.0.0.0",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+]
+
 
 class LoopbackServer:
     """Serve scripted answers on 127.0.0.1 and record every request."""

@@ -20,6 +20,20 @@ from botocore.config import Config
 
 REGION = "us-east-1"
 
+# Keys that try to leave a storage's prefix; a connector must refuse each before any request.
+TRAVERSAL_KEYS = [
+    "../outside.png",
+    "a/../../outside.png",
+    "/outside.png",
+    "%2e%2e/outside.png",
+    "..%2foutside.png",
+    "a%252f..%252f..%252foutside.png",
+    "a\\..\\outside.png",
+    "a//b.png",
+    "nul\x00.png",
+    "k" * 1025,
+]
+
 
 @dataclass(frozen=True)
 class S3Server:
@@ -148,3 +162,14 @@ def gcs_bucket(gcs_server) -> str:
     name = f"bucket-{uuid.uuid4().hex[:12]}"
     gcs_server.client().create_bucket(name)
     return name
+
+
+def assert_reads_with_a_size_cap(connector, key: str, data: bytes) -> None:
+    """The connector reads an object whole, refuses it past max_bytes, and says ObjectMissing for none."""
+    from generator.storage.base import ObjectMissing, StorageError
+
+    assert connector.read(key, max_bytes=10_000_000) == data
+    with pytest.raises(StorageError, match="larger than"):
+        connector.read(key, max_bytes=100)
+    with pytest.raises(ObjectMissing):
+        connector.read(key.rsplit("/", 1)[0] + "/missing.png", max_bytes=100)

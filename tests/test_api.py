@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from generator.models import ApiKey, CreditLedger, Generation, Storage
 from tests.factories import make_api_key, make_member, make_team
+from tests.loopback import LOOPBACK_SPELLINGS
 
 URL = "https://shop.example/shoe.jpg"
 BODY = {"input": URL, "options": {"prompt": "slow zoom in"}}
@@ -42,11 +43,8 @@ class Api:
         return self.client.generic(method, path, "", **self._headers(headers))
 
 
-@pytest.fixture
-def team(db):
-    team = make_team(credits=1000)
-    Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
-    return team
+# Every test's team has a local storage named "mine".
+pytestmark = pytest.mark.usefixtures("mine_storage")
 
 
 @pytest.fixture
@@ -153,16 +151,6 @@ BAD_BODIES = [
     ({"input": URL, "output": "storage://mine/%2E%2E/v.mp4", "options": {"prompt": "zoom in"}}, "output"),
     ({"input": URL, "output": "storage://mine/a//v.mp4", "options": {"prompt": "zoom in"}}, "output"),
     ({"input": URL, "output": "storage://mine/v.mov", "options": {"prompt": "zoom in"}}, "output"),
-]
-LOOPBACK_SPELLINGS = [
-    "127.0.0.1",
-    "127.1",
-    "2130706433",
-    "0x7f.1",
-    "017700000001",
-    "0.0.0.0",
-    "[::1]",
-    "[::ffff:127.0.0.1]",
 ]
 for _host in [
     *LOOPBACK_SPELLINGS,

@@ -18,8 +18,8 @@ from PIL import Image
 
 from generator.models import Generation, Storage
 from generator.services.worker import generation_run
-from tests.factories import make_api_key, make_team
-from tests.loopback import LoopbackServer, Route
+from tests.factories import CHELSEA_INPUT, make_api_key, make_team
+from tests.loopback import Route
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OPTIONS = {"prompt": "slow zoom in", "duration": "5"}
@@ -60,21 +60,13 @@ def download(client, url: str, **headers) -> tuple[int, bytes, dict]:
     return response.status_code, body, response
 
 
-@pytest.fixture
-def image_server(settings):
-    server = LoopbackServer()
-    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
-    yield server
-    server.close()
-
-
 @pytest.mark.slow
-def test_url_input_to_temporary_store_is_done_with_a_playable_link(client, session, image_server):
+def test_url_input_to_temporary_store_is_done_with_a_playable_link(client, session, loopback):
     team, call, document = session
-    image_server.routes["/cat.png"] = Route(
+    loopback.routes["/cat.png"] = Route(
         body=(FIXTURES / "chelsea.png").read_bytes(), headers={"Content-Type": "image/png"}
     )
-    accepted = call("POST", "/v1/video/generate", {"input": image_server.url("/cat.png"), "options": OPTIONS})
+    accepted = call("POST", "/v1/video/generate", {"input": loopback.url("/cat.png"), "options": OPTIONS})
     assert accepted.status_code == 200, accepted.content
     conforms(document, "GenerationAccepted", accepted.json()["data"])
     generation_id = accepted.json()["data"]["id"]
@@ -84,14 +76,7 @@ def test_url_input_to_temporary_store_is_done_with_a_playable_link(client, sessi
     data = call("GET", urlsplit(accepted.json()["data"]["result_url"]).path).json()["data"]
     conforms(document, "Generation", data)
     assert data["status"] == "DONE", data["errors"]
-    assert data["result"]["input_object"] == {
-        "ext": "png",
-        "mps": 0.14,
-        "mime": "image/png",
-        "format": "png",
-        "width": 451,
-        "height": 300,
-    }
+    assert data["result"]["input_object"] == CHELSEA_INPUT
     output = data["result"]["output_object"]
     assert set(output) == {"ext", "mime", "format", "tmp_url"}
     status, video, response = download(client, output["tmp_url"])
@@ -147,14 +132,14 @@ def test_storage_input_and_folder_output_report_the_object(client, session, sett
         ("small", "300"),
     ],
 )
-def test_input_that_fails_in_the_worker_ends_error_with_refund(client, session, image_server, route, reason):
+def test_input_that_fails_in_the_worker_ends_error_with_refund(client, session, loopback, route, reason):
     team, call, document = session
     if route == "small":
         small = io.BytesIO()
         Image.open(FIXTURES / "chelsea.png").convert("RGB").resize((299, 200)).save(small, format="JPEG")
         route = Route(body=small.getvalue(), headers={"Content-Type": "image/jpeg"})
-    image_server.routes["/photo.jpg"] = route
-    accepted = call("POST", "/v1/video/generate", {"input": image_server.url("/photo.jpg"), "options": OPTIONS})
+    loopback.routes["/photo.jpg"] = route
+    accepted = call("POST", "/v1/video/generate", {"input": loopback.url("/photo.jpg"), "options": OPTIONS})
     assert accepted.status_code == 200
     generation_run(accepted.json()["data"]["id"])
     data = call("GET", f"/v1/video/generate/{accepted.json()['data']['id']}").json()["data"]

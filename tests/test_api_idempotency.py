@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -15,6 +13,7 @@ from generator.models import CreditLedger, Generation, IdempotencyRecord
 from generator.services.billing import credits_grant
 from generator.services.idempotency import body_digest
 from tests.factories import make_api_key, make_team
+from tests.harness import run_together
 
 BODY = {"input": "https://shop.example/shoe.jpg", "options": {"prompt": "slow zoom in"}}
 
@@ -26,17 +25,8 @@ def post(client, key: str, body, idempotency_key: str | None = None):
     return client.post("/v1/video/generate", json.dumps(body), content_type="application/json", **headers)
 
 
-@pytest.fixture
-def team(db):
-    team = make_team(credits=1000)
-    team.rate_per_second = team.rate_per_minute = 1000
-    team.save(update_fields=["rate_per_second", "rate_per_minute"])
-    return team
-
-
-@pytest.fixture
-def key(team):
-    return make_api_key(team)
+# Limits lifted: what is tested is the key, not the rate windows.
+pytestmark = pytest.mark.usefixtures("unlimited")
 
 
 def holds(team) -> int:
@@ -205,24 +195,7 @@ def test_ten_parallel_requests_with_one_key_make_one_job_and_one_charge():
     # Limits lifted, so only the key can stop the other nine from being accepted.
     team = make_team(credits=1000, rate_per_second=1000, rate_per_minute=1000)
     key = make_api_key(team)
-    barrier = threading.Barrier(10)
-    responses: list = []
-    lock = threading.Lock()
-
-    def submit() -> None:
-        try:
-            barrier.wait()
-            response = post(Client(), key, BODY, "parallel")
-            with lock:
-                responses.append((response.status_code, response.json()))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    responses = [(r.status_code, r.json()) for r in run_together(10, lambda: post(Client(), key, BODY, "parallel"))]
     assert len(responses) == 10
     statuses = sorted(status for status, _ in responses)
     assert set(statuses) <= {200, 409}
@@ -244,24 +217,7 @@ def test_parallel_retries_of_a_refused_key_make_one_job():
     team = make_team(credits=1000, rate_per_second=1000, rate_per_minute=1000)
     key = make_api_key(team)
     IdempotencyRecord.objects.create(team=team, key="again", body_digest=body_digest(BODY), status_code=402)
-    barrier = threading.Barrier(8)
-    responses: list = []
-    lock = threading.Lock()
-
-    def submit() -> None:
-        try:
-            barrier.wait()
-            response = post(Client(), key, BODY, "again")
-            with lock:
-                responses.append((response.status_code, response.json()))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    responses = [(r.status_code, r.json()) for r in run_together(8, lambda: post(Client(), key, BODY, "again"))]
     assert len(responses) == 8
     assert {status for status, _ in responses} <= {200, 409}
     assert len({body["data"]["id"] for status, body in responses if status == 200}) == 1

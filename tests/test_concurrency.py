@@ -1,55 +1,31 @@
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
-import threading
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from generator.contract.generate import GenerateRequest
 from generator.errors import InsufficientCredits, RateLimited
 from generator.models import CreditLedger, Generation, Team
 from generator.services.generations import generation_create
 from tests.factories import make_team
+from tests.harness import manage, project_env, run_together
 
-ROOT = Path(__file__).resolve().parent.parent
 REQUEST = GenerateRequest(input="https://shop.example/shoe.jpg", options={"prompt": "zoom in", "duration": 5})
 
 
 def submit_together(team: Team, count: int) -> Counter:
     """Submit `count` jobs from `count` threads released at the same instant; tally the outcomes."""
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def one() -> None:
-        try:
-            barrier.wait(timeout=30)
-            try:
-                generation_create(team=Team.objects.get(pk=team.pk), request=REQUEST)
-                outcome = "accepted"
-            except InsufficientCredits:
-                outcome = "402"
-            except RateLimited:
-                outcome = "429"
-            except Exception as exc:  # anything else is a failure of the proof, reported below
-                outcome = f"{type(exc).__name__}: {exc}"
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=one) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return Counter(outcomes)
+    results = run_together(count, lambda: generation_create(team=Team.objects.get(pk=team.pk), request=REQUEST))
+    names = {InsufficientCredits: "402", RateLimited: "429"}
+    # Anything but accepted, 402 or 429 is a failure of the proof, and is reported as itself.
+    return Counter(
+        names.get(type(result), f"{type(result).__name__}: {result}")
+        if isinstance(result, BaseException)
+        else "accepted"
+        for result in results
+    )
 
 
 def ledger_sum(team: Team) -> int:
@@ -151,29 +127,9 @@ print(repr((first, second, lifted.balance, total)))
 
 @pytest.mark.slow
 def test_sqlite_file_database_serializes_the_same_races_without_lock_errors(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "GENERATOR_DATA_DIR": str(tmp_path),
-        }
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SQLITE_RACE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    env = project_env(tmp_path)
+    manage(env, "migrate", "-v", "0")
+    result = manage(env, "shell", "-c", SQLITE_RACE, timeout_s=300)
     assert "locked" not in result.stderr
     first, second, balance, total = ast.literal_eval(result.stdout.strip().splitlines()[-1])
     assert first == {"accepted": 2, "402": 18}

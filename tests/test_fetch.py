@@ -14,7 +14,7 @@ import pytest
 
 from generator import fetch
 from generator.fetch import FetchError, fetch_image_bytes
-from tests.loopback import LoopbackServer, Route
+from tests.loopback import LOOPBACK_SPELLINGS, LoopbackServer, Route
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PNG = (FIXTURES / "coffee.png").read_bytes()
@@ -320,19 +320,7 @@ def test_userinfo_and_bad_ports_are_refused_before_resolving(dns, dials):
     assert dials == []
 
 
-LOOPBACK_LITERALS = [
-    "127.0.0.1",
-    "127.1",
-    "2130706433",
-    "0x7f.1",
-    "017700000001",
-    "0.0.0.0",
-    "[::1]",
-    "[::ffff:127.0.0.1]",
-]
-
-
-@pytest.mark.parametrize("host", LOOPBACK_LITERALS)
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
 def test_loopback_ip_literals_are_refused_before_resolving(host, dns, dials):
     with pytest.raises(FetchError, match="private, loopback or reserved"):
         fetch_image_bytes(f"http://{host}/x.png")

@@ -23,6 +23,16 @@ def clock(monkeypatch):
     return state
 
 
+def make_local_output(settings) -> Generation:
+    """A finished job whose video went to out/v.mp4 in a local storage "shop" of a new team."""
+    team = make_team()
+    storage = Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
+    target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / "v.mp4"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(PAYLOAD)
+    return make_done(team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4")
+
+
 def make_done(team, settings, *, temporary=True, **fields) -> Generation:
     generation = Generation.objects.create(
         team=team,
@@ -150,12 +160,7 @@ def test_link_urls_exist_only_for_finished_live_videos(settings):
 
 @pytest.mark.django_db
 def test_local_storage_output_link_lives_24_h_from_minting(client, settings, clock):
-    team = make_team()
-    storage = Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
-    target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / "v.mp4"
-    target.parent.mkdir(parents=True)
-    target.write_bytes(PAYLOAD)
-    generation = make_done(team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4")
+    generation = make_local_output(settings)
     minted_at = DONE_AT + timedelta(days=3)
     clock["now"] = minted_at
     url = path_of(link_url(generation))
@@ -166,7 +171,7 @@ def test_local_storage_output_link_lives_24_h_from_minting(client, settings, clo
     assert b"".join(response.streaming_content) == PAYLOAD[:10]
     clock["now"] = minted_at + timedelta(seconds=86_401)
     assert client.get(url).status_code == 410
-    target.unlink()
+    (settings.GENERATOR_LOCAL_STORAGE_ROOT / generation.team.slug / "out" / "v.mp4").unlink()
     clock["now"] = minted_at
     assert client.get(url).status_code == 410
 
@@ -205,12 +210,8 @@ def test_cloud_output_link_redirects_to_a_five_minute_presigned_url(client, sett
 
 @pytest.mark.django_db
 def test_disconnected_output_storage_link_is_410_and_no_new_link_is_offered(client, settings, clock):
-    team = make_team()
-    storage = Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
-    target = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "out" / "v.mp4"
-    target.parent.mkdir(parents=True)
-    target.write_bytes(PAYLOAD)
-    generation = make_done(team, settings, temporary=False, output_storage=storage, output_key="out/v.mp4")
+    generation = make_local_output(settings)
+    storage = generation.output_storage
     assert links.link_is_available(generation)
     shown = path_of(link_url(generation))
     poster = path_of(link_url(generation, file="poster"))
@@ -222,7 +223,7 @@ def test_disconnected_output_storage_link_is_410_and_no_new_link_is_offered(clie
     assert link_expires_at(generation) is None
     assert client.get(shown).status_code == 410
     assert client.get(poster).status_code == 200
-    temporary = make_done(team, settings)
+    temporary = make_done(generation.team, settings)
     assert links.link_is_available(temporary)
     temporary.deleted_at = timezone.now()
     assert not links.link_is_available(temporary)

@@ -24,11 +24,8 @@ def refused(payload, team=None) -> dict[str, list[str]]:
     return caught.value.details
 
 
-@pytest.fixture
-def team(db):
-    team = make_team(credits=0)
-    Storage.objects.create(team=team, name="mine", type="local", parameters={"path": ""})
-    return team
+# Every test's team has a local storage named "mine".
+pytestmark = pytest.mark.usefixtures("mine_storage")
 
 
 def test_minimal_body_is_normalised_with_defaults(team):

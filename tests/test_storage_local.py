@@ -14,37 +14,24 @@ from generator.services.storage_connections import storage_create, storage_to_ap
 from generator.storage.base import ObjectMissing, StorageError
 from generator.storage.registry import get_connector, supported_types
 from tests.factories import make_api_key, make_team
+from tests.harness import bearer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.django_db
 
 
-def _auth(key: str) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
 def _post(client, key, body, url="/v1/storage/storages"):
-    return client.post(url, data=json.dumps(body), content_type="application/json", **_auth(key))
+    return client.post(url, data=json.dumps(body), content_type="application/json", **bearer(key))
 
 
 def _patch(client, key, pk, body):
     return client.patch(
-        f"/v1/storage/storages/{pk}", data=json.dumps(body), content_type="application/json", **_auth(key)
+        f"/v1/storage/storages/{pk}", data=json.dumps(body), content_type="application/json", **bearer(key)
     )
 
 
-@pytest.fixture
-def team():
-    return make_team(slug="acme")
-
-
-@pytest.fixture
-def key(team):
-    return make_api_key(team, scopes=["storage"])
-
-
 def test_storage_types_lists_the_supported_types(client, key):
-    response = client.get("/v1/storage/storage-types", **_auth(key))
+    response = client.get("/v1/storage/storage-types", **bearer(key))
     assert response.status_code == 200
     assert response.json() == {"data": ["s3", "gcs", "local"]}
     assert supported_types() == ["s3", "gcs", "local"]
@@ -65,15 +52,15 @@ def test_create_local_storage_makes_the_team_folder_and_answers_the_contract(cli
 
 def test_list_detail_patch_delete_round_trip(client, key, team):
     pk = _post(client, key, {"name": "a", "type": "local", "parameters": {}}).json()["data"]["id"]
-    assert [s["name"] for s in client.get("/v1/storage/storages", **_auth(key)).json()["data"]] == ["a"]
-    assert client.get(f"/v1/storage/storages/{pk}", **_auth(key)).json()["data"]["name"] == "a"
+    assert [s["name"] for s in client.get("/v1/storage/storages", **bearer(key)).json()["data"]] == ["a"]
+    assert client.get(f"/v1/storage/storages/{pk}", **bearer(key)).json()["data"]["name"] == "a"
     patched = _patch(client, key, pk, {"name": "b", "parameters": {"path": "x"}})
     assert patched.status_code == 200, patched.content
     assert patched.json()["data"]["name"] == "b"
     assert patched.json()["data"]["parameters"] == {"path": "x"}
-    deleted = client.delete(f"/v1/storage/storages/{pk}", **_auth(key))
+    deleted = client.delete(f"/v1/storage/storages/{pk}", **bearer(key))
     assert deleted.json() == {"data": {"id": pk}}
-    assert client.get(f"/v1/storage/storages/{pk}", **_auth(key)).status_code == 404
+    assert client.get(f"/v1/storage/storages/{pk}", **bearer(key)).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -112,7 +99,7 @@ def test_duplicate_name_in_the_same_team_is_422_but_fine_in_another_team(client,
 
 
 def test_malformed_json_is_400(client, key):
-    response = client.post("/v1/storage/storages", data="{nope", content_type="application/json", **_auth(key))
+    response = client.post("/v1/storage/storages", data="{nope", content_type="application/json", **bearer(key))
     assert response.status_code == 400
     assert response.json()["error_code"] == "1000"
 
@@ -121,17 +108,17 @@ def test_another_teams_storage_is_404_for_every_method(client, key):
     other = make_team(slug="other")
     foreign = storage_create(team=other, user=None, name="theirs", type="local", parameters={})
     url = f"/v1/storage/storages/{foreign.pk}"
-    assert client.get(url, **_auth(key)).status_code == 404
+    assert client.get(url, **bearer(key)).status_code == 404
     assert _patch(client, key, foreign.pk, {"name": "mine"}).status_code == 404
-    assert client.delete(url, **_auth(key)).status_code == 404
+    assert client.delete(url, **bearer(key)).status_code == 404
     assert Storage.objects.filter(pk=foreign.pk, name="theirs").exists()
-    assert client.get("/v1/storage/storages", **_auth(key)).json() == {"data": []}
+    assert client.get("/v1/storage/storages", **bearer(key)).json() == {"data": []}
 
 
 def test_key_without_storage_scope_is_403_and_missing_key_401(client, team):
     generation_only = make_api_key(team, scopes=["video_generation"])
     for url in ("/v1/storage/storage-types", "/v1/storage/storages", "/v1/storage/storages/1"):
-        assert client.get(url, **_auth(generation_only)).status_code == 403
+        assert client.get(url, **bearer(generation_only)).status_code == 403
         assert client.get(url).status_code == 401
     assert _post(client, generation_only, {"name": "x", "type": "local"}).status_code == 403
 
@@ -140,7 +127,7 @@ def test_patch_cannot_change_the_type_and_rejects_unknown_fields(client, key):
     pk = _post(client, key, {"name": "a", "type": "local"}).json()["data"]["id"]
     assert _patch(client, key, pk, {"type": "s3"}).status_code == 422
     assert _patch(client, key, pk, {"colour": "red"}).status_code == 422
-    assert client.put(f"/v1/storage/storages/{pk}", **_auth(key)).status_code == 405
+    assert client.put(f"/v1/storage/storages/{pk}", **bearer(key)).status_code == 405
 
 
 def test_local_connector_reads_writes_lists_and_describes(team, tmp_path):

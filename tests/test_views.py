@@ -74,11 +74,6 @@ def make_generation(
 
 
 @pytest.fixture
-def team():
-    return make_team("Acme", credits=1000, slug="acme")
-
-
-@pytest.fixture
 def owner(team):
     return make_member(
         team,
@@ -281,6 +276,13 @@ def test_retry_creates_a_new_charged_job_with_the_same_request(member_client, te
 # --- generate ---------------------------------------------------------------------------------
 
 
+def named_upload(data: bytes, name: str) -> io.BytesIO:
+    """A file as a browser uploads it: bytes with a file name."""
+    upload = io.BytesIO(data)
+    upload.name = name
+    return upload
+
+
 def form_data(**overrides) -> dict:
     data = {
         "source": "url",
@@ -385,8 +387,7 @@ def test_generate_refuses_over_the_rate_limit_with_when_to_retry(member_client, 
 
 
 def test_upload_is_kept_in_the_team_uploads_storage_and_submitted_as_storage_input(member_client, team, settings):
-    upload = io.BytesIO(png_bytes())
-    upload.name = "shoe.png"
+    upload = named_upload(png_bytes(), "shoe.png")
     response = member_client.post(
         reverse("generator:generate"),
         {**form_data(source="upload", url=""), "upload": upload},
@@ -402,8 +403,7 @@ def test_upload_is_kept_in_the_team_uploads_storage_and_submitted_as_storage_inp
 
 
 def test_upload_of_a_non_image_is_refused_inline(member_client, team):
-    upload = io.BytesIO(b"<html>not an image</html>")
-    upload.name = "shoe.jpg"
+    upload = named_upload(b"<html>not an image</html>", "shoe.jpg")
     response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
     assert response.status_code == 422
     assert "not a JPEG, PNG, WEBP or HEIF image" in response.content.decode()
@@ -901,8 +901,7 @@ def test_heic_upload_is_accepted_and_kept_with_its_extension(member_client, team
     register_heif_opener()
     buffer = io.BytesIO()
     Image.new("RGB", (400, 320), (10, 120, 60)).save(buffer, "HEIF")
-    upload = io.BytesIO(buffer.getvalue())
-    upload.name = "IMG_0001.HEIC"
+    upload = named_upload(buffer.getvalue(), "IMG_0001.HEIC")
     response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
     assert response.status_code == 302
     assert Generation.objects.get(team=team).request["input"].endswith(".heic")
@@ -912,8 +911,7 @@ def test_mpo_upload_from_a_camera_is_accepted_as_a_jpeg(member_client, team):
     first, second = Image.new("RGB", (400, 320), (10, 120, 60)), Image.new("RGB", (400, 320), (200, 20, 20))
     buffer = io.BytesIO()
     first.save(buffer, "MPO", save_all=True, append_images=[second])
-    upload = io.BytesIO(buffer.getvalue())
-    upload.name = "DSCF0001.JPG"
+    upload = named_upload(buffer.getvalue(), "DSCF0001.JPG")
     response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Generation.objects.get(team=team).request["input"].endswith(".jpg")
@@ -976,8 +974,7 @@ def test_generate_page_shows_how_much_of_the_cap_is_used(client, team):
 
 
 def test_refused_upload_leaves_no_file_behind(member_client, team, settings):
-    upload = io.BytesIO(png_bytes())
-    upload.name = "shoe.png"
+    upload = named_upload(png_bytes(), "shoe.png")
     response = member_client.post(
         reverse("generator:generate"),
         {**form_data(source="upload", prompt="ab"), "upload": upload},

@@ -30,11 +30,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def receiver(settings):
-    srv = LoopbackServer()
-    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{srv.port}"]
-    yield srv
-    srv.close()
+def receiver(loopback):
+    """The team's webhook endpoint: a loopback server the fetcher may post to."""
+    return loopback
 
 
 def _answers(*statuses: int):

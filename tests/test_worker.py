@@ -8,10 +8,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -26,51 +24,13 @@ from generator.models import CreditLedger, Generation, Storage
 from generator.services.generations import generation_create
 from generator.services.reaper import generations_reap
 from generator.services.worker import generation_run
-from tests.factories import make_team
+from tests.factories import CHELSEA_INPUT, make_team
+from tests.harness import manage, manage_shell, project_env
+from tests.loopback import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 OPTIONS = {"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5}
-
-
-class ImageServer:
-    """A real HTTP server on 127.0.0.1 serving scripted bodies by path."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, str, bytes]] = {}
-        routes = self.routes
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, content_type, body = routes.get(self.path, (404, "text/plain", b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def image_server(settings):
-    server = ImageServer()
-    settings.GENERATOR_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
-    yield server
-    server.close()
 
 
 def png_bytes(size: tuple[int, int] | None = None, name: str = "chelsea.png") -> bytes:
@@ -110,10 +70,10 @@ def ledger(generation) -> list[tuple[str, int]]:
 
 
 @pytest.mark.django_db
-def test_url_job_ends_done_with_a_real_mp4_and_poster(image_server, settings):
-    image_server.routes["/chelsea.png"] = (200, "image/png", png_bytes())
+def test_url_job_ends_done_with_a_real_mp4_and_poster(loopback, settings):
+    loopback.routes["/chelsea.png"] = Route(body=png_bytes(), headers={"Content-Type": "image/png"})
     team = make_team(credits=100)
-    generation = submit(team, input=image_server.url("/chelsea.png"))
+    generation = submit(team, input=loopback.url("/chelsea.png"))
     with CaptureQueriesContext(connection) as queries:
         started = time.monotonic()
         generation_run(generation.pk)
@@ -126,14 +86,7 @@ def test_url_job_ends_done_with_a_real_mp4_and_poster(image_server, settings):
         generation.attempts,
         generation.errors,
     ) == ("done", 100, 1, [])
-    assert generation.input_object == {
-        "ext": "png",
-        "mps": 0.14,
-        "mime": "image/png",
-        "format": "png",
-        "width": 451,
-        "height": 300,
-    }
+    assert generation.input_object == CHELSEA_INPUT
     assert generation.output_object == {
         "ext": "mp4",
         "mime": "video/mp4",
@@ -160,10 +113,10 @@ def test_url_job_ends_done_with_a_real_mp4_and_poster(image_server, settings):
 
 
 @pytest.mark.django_db
-def test_running_a_finished_job_again_changes_nothing(image_server, settings):
-    image_server.routes["/c.png"] = (200, "image/png", png_bytes())
+def test_running_a_finished_job_again_changes_nothing(loopback, settings):
+    loopback.routes["/c.png"] = Route(body=png_bytes(), headers={"Content-Type": "image/png"})
     team = make_team(credits=100)
-    generation = submit(team, input=image_server.url("/c.png"))
+    generation = submit(team, input=loopback.url("/c.png"))
     generation_run(generation.pk)
     generation.refresh_from_db()
     finished = (generation.status, generation.attempts, generation.completed_at)
@@ -237,13 +190,11 @@ def closed_port() -> int:
         ("storage-missing", "no object"),
     ],
 )
-def test_failed_job_ends_error_with_one_refund_and_no_files(image_server, settings, case, expected):
-    image_server.routes["/page.jpg"] = (
-        200,
-        "image/jpeg",
-        b"<html><body>not an image</body></html>",
+def test_failed_job_ends_error_with_one_refund_and_no_files(loopback, settings, case, expected):
+    loopback.routes["/page.jpg"] = Route(
+        body=b"<html><body>not an image</body></html>", headers={"Content-Type": "image/jpeg"}
     )
-    image_server.routes["/tiny.png"] = (200, "image/png", png_bytes((200, 200)))
+    loopback.routes["/tiny.png"] = Route(body=png_bytes((200, 200)), headers={"Content-Type": "image/png"})
     team = make_team(credits=100)
     Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     port = closed_port()
@@ -253,9 +204,9 @@ def test_failed_job_ends_error_with_one_refund_and_no_files(image_server, settin
     ]
     inputs = {
         "unreachable": f"http://127.0.0.1:{port}/photo.jpg",
-        "html": image_server.url("/page.jpg"),
-        "tiny": image_server.url("/tiny.png"),
-        "missing": image_server.url("/gone.jpg"),
+        "html": loopback.url("/page.jpg"),
+        "tiny": loopback.url("/tiny.png"),
+        "missing": loopback.url("/gone.jpg"),
         "storage-missing": "storage://shop/nothing/here.jpg",
     }
     generation = submit(
@@ -333,45 +284,20 @@ def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(
 
 @pytest.fixture
 def worker_env(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "GENERATOR_DATA_DIR": str(tmp_path),
-            "GENERATOR_LOCAL_STORAGE_ROOT": str(tmp_path / "storages"),
-            "MEDIA_ROOT": str(tmp_path / "media"),
-            "GENERATOR_LEASE_S": "3",
-            "GENERATOR_LEASE_RENEW_S": "1",
-            "GENERATOR_WORKERS": "1",
-            "Q_TIMEOUT": "120",
-            "Q_RETRY": "180",
-        }
+    env = project_env(
+        tmp_path,
+        GENERATOR_LEASE_S="3",
+        GENERATOR_LEASE_RENEW_S="1",
+        GENERATOR_WORKERS="1",
+        Q_TIMEOUT="120",
+        Q_RETRY="180",
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    manage(env, "migrate", "-v", "0")
     folder = tmp_path / "storages" / "kill" / "in"
     folder.mkdir(parents=True)
     # Astronaut (512x512) renders 300 frames at 1024x1024: long enough to be caught mid-render.
     shutil.copy(FIXTURES / "astronaut.png", folder / "photo.png")
     return env, tmp_path / "db.sqlite3"
-
-
-def manage_shell(env: dict, code: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
 
 
 CREATE_JOB = """
@@ -482,29 +408,29 @@ def test_worker_killed_on_its_last_attempt_ends_error_with_one_refund(worker_env
 
 
 @pytest.mark.django_db
-def test_finished_jobs_hand_over_to_the_webhook_once(image_server, settings, monkeypatch):
+def test_finished_jobs_hand_over_to_the_webhook_once(loopback, settings, monkeypatch):
     from generator.services import webhooks
 
     handed = []
     monkeypatch.setattr(webhooks, "webhook_deliver_later", handed.append)
-    image_server.routes["/ok.png"] = (200, "image/png", png_bytes())
+    loopback.routes["/ok.png"] = Route(body=png_bytes(), headers={"Content-Type": "image/png"})
     team = make_team(credits=100, rate_per_second=10)
-    done = submit(team, input=image_server.url("/ok.png"))
-    failed = submit(team, input=image_server.url("/missing.png"))
+    done = submit(team, input=loopback.url("/ok.png"))
+    failed = submit(team, input=loopback.url("/missing.png"))
     for generation in (done, failed, done, failed):
         generation_run(generation.pk)
     assert handed == [done.pk, failed.pk]
 
 
 @pytest.mark.django_db
-def test_failed_store_to_storage_refunds_and_removes_the_poster(image_server, settings):
-    image_server.routes["/ok.png"] = (200, "image/png", png_bytes())
+def test_failed_store_to_storage_refunds_and_removes_the_poster(loopback, settings):
+    loopback.routes["/ok.png"] = Route(body=png_bytes(), headers={"Content-Type": "image/png"})
     team = make_team(credits=100)
     Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     team_root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug
     team_root.mkdir()
     (team_root / "out").write_bytes(b"a file where the folder should be")
-    generation = submit(team, input=image_server.url("/ok.png"), output="storage://shop/out/")
+    generation = submit(team, input=loopback.url("/ok.png"), output="storage://shop/out/")
     generation_run(generation.pk)
     generation.refresh_from_db()
     assert generation.status == "ERROR"

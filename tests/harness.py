@@ -1,0 +1,88 @@
+"""Helpers several test modules share (their fixtures are in conftest.py).
+
+- bearer(key): the test client's Authorization header.
+- run_together(count, work): the same work from `count` threads released at one instant.
+- project_env / manage / manage_shell: run manage.py in a subprocess over a SQLite file of the
+  test's own, as an operator, a web server or a worker would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+# Settings a parent test run may carry that must not leak into a subprocess project.
+_INHERITED_OUT = {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    """Return the Django test client's keyword for `Authorization: Bearer <key>`."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def run_together(count: int, work: Callable[[], T], *, timeout_s: float = 120) -> list[T | BaseException]:
+    """Run `work` in `count` threads released together by a barrier; return each result or the error it raised.
+
+    Each thread closes its own database connection, so PostgreSQL sees `count` real sessions.
+    """
+    barrier = threading.Barrier(count)
+    results: list[T | BaseException] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            try:
+                outcome: T | BaseException = work()
+            except Exception as exc:  # returned, so the test can say which outcome it expected
+                outcome = exc
+            with lock:
+                results.append(outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout_s)
+    return results
+
+
+def project_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Return an environment for manage.py over tmp_path: its own SQLite file, data, media and storage roots."""
+    env = {key: value for key, value in os.environ.items() if key not in _INHERITED_OUT}
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "GENERATOR_DATA_DIR": str(tmp_path),
+            "GENERATOR_LOCAL_STORAGE_ROOT": str(tmp_path / "storages"),
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            **extra,
+        }
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run `manage.py <args>` in a subprocess; fail the test with its error output if it fails."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def manage_shell(env: dict[str, str], code: str, *, timeout_s: float = 180) -> str:
+    """Run Python in `manage.py shell` and return the last line it printed ("" if none)."""
+    lines = manage(env, "shell", "-c", code, timeout_s=timeout_s).stdout.strip().splitlines()
+    return lines[-1] if lines else ""
