@@ -66,26 +66,10 @@ def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, Pla
     for i, fr in zip(picks, frames, strict=True):
         h, w = fr.shape[:2]
         th = cv2.resize(fr, (THUMB_W, round(h * THUMB_W / w)), interpolation=cv2.INTER_AREA)
-        cv2.putText(
-            th,
-            f"{i / result.fps:4.1f}s",
-            (8, th.shape[0] - 10),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.5,
-            (0, 0, 0),
-            3,
-            cv2.LINE_AA,
-        )
-        cv2.putText(
-            th,
-            f"{i / result.fps:4.1f}s",
-            (8, th.shape[0] - 10),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.5,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
+        # The time, in white on a black outline, readable on any frame.
+        for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            label = f"{i / result.fps:4.1f}s"
+            cv2.putText(th, label, (8, th.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, thickness, cv2.LINE_AA)
         thumbs.append(th)
     gap = 6
     th_h = thumbs[0].shape[0]

@@ -12,17 +12,7 @@ from django.utils import timezone
 
 from generator.errors import ValidationFailed
 from generator.forms import GrantCreditsForm
-from generator.models import (
-    ApiKey,
-    CreditLedger,
-    Generation,
-    Invite,
-    Membership,
-    Storage,
-    Team,
-    User,
-    WebhookDelivery,
-)
+from generator.models import ApiKey, CreditLedger, Generation, Invite, Membership, Storage, Team, User, WebhookDelivery
 from generator.selectors import usage_total
 from generator.services.apikeys import apikey_revoke
 from generator.services.billing import credits_grant, month_start
@@ -42,16 +32,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class LedgerInline(ReadOnlyInline):
     model = CreditLedger
-    fields = (
-        "created_at",
-        "kind",
-        "amount",
-        "balance_after",
-        "reason",
-        "user",
-        "actor",
-        "generation",
-    )
+    fields = ("created_at", "kind", "amount", "balance_after", "reason", "user", "actor", "generation")
     readonly_fields = fields
     ordering = ("-created_at", "-pk")
     show_change_link = False
@@ -134,14 +115,7 @@ def grant_credits(modeladmin, request, queryset):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = (
-        "name",
-        "balance",
-        "monthly_allowance",
-        "rate_per_second",
-        "rate_per_minute",
-        "created_at",
-    )
+    list_display = ("name", "balance", "monthly_allowance", "rate_per_second", "rate_per_minute", "created_at")
     search_fields = ("name", "slug")
     readonly_fields = ("balance", "usage_this_month", "created_at", "updated_at")
     fields = (
@@ -250,37 +224,11 @@ def revoke_keys(modeladmin, request, queryset):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = (
-        "name",
-        "prefix",
-        "team",
-        "created_by",
-        "scopes",
-        "last_used_at",
-        "revoked_at",
-        "created_at",
-    )
+    list_display = ("name", "prefix", "team", "created_by", "scopes", "last_used_at", "revoked_at", "created_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "team__name", "created_by__email")
-    readonly_fields = (
-        "prefix",
-        "digest",
-        "team",
-        "created_by",
-        "last_used_at",
-        "revoked_at",
-        "created_at",
-    )
-    fields = (
-        "name",
-        "team",
-        "created_by",
-        "prefix",
-        "scopes",
-        "last_used_at",
-        "revoked_at",
-        "created_at",
-    )
+    readonly_fields = ("prefix", "digest", "team", "created_by", "last_used_at", "revoked_at", "created_at")
+    fields = ("name", "team", "created_by", "prefix", "scopes", "last_used_at", "revoked_at", "created_at")
     list_select_related = ("team", "created_by")
     actions = (revoke_keys,)
 
@@ -304,17 +252,7 @@ class StorageAdmin(admin.ModelAdmin):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "team",
-        "created_by",
-        "status",
-        "stage",
-        "progress",
-        "duration",
-        "cost",
-        "created_at",
-    )
+    list_display = ("id", "team", "created_by", "status", "stage", "progress", "duration", "cost", "created_at")
     list_filter = (
         "status",
         "stage",
@@ -322,13 +260,7 @@ class GenerationAdmin(admin.ModelAdmin):
         "is_temporary",
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = (
-        "=id",
-        "uuid",
-        "team__name",
-        "created_by__email",
-        "generated_prompt",
-    )
+    search_fields = ("=id", "uuid", "team__name", "created_by__email", "generated_prompt")
     list_select_related = ("team", "created_by")
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -340,16 +272,7 @@ class GenerationAdmin(admin.ModelAdmin):
 
 @admin.register(CreditLedger)
 class CreditLedgerAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "team",
-        "kind",
-        "amount",
-        "balance_after",
-        "reason",
-        "user",
-        "actor",
-    )
+    list_display = ("created_at", "team", "kind", "amount", "balance_after", "reason", "user", "actor")
     list_filter = ("kind",)
     search_fields = ("team__name", "reason", "user__email", "actor__email")
     list_select_related = ("team", "user", "actor")
@@ -368,14 +291,7 @@ class CreditLedgerAdmin(admin.ModelAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ("generation", "attempt", "status_code", "error", "created_at")
-    readonly_fields = (
-        "generation",
-        "url",
-        "attempt",
-        "status_code",
-        "error",
-        "created_at",
-    )
+    readonly_fields = ("generation", "url", "attempt", "status_code", "error", "created_at")
     list_select_related = ("generation",)
 
     def has_add_permission(self, request) -> bool:

@@ -18,26 +18,6 @@ class GeneratorError(Exception):
         self.details = details or {}
 
 
-class MalformedBody(GeneratorError):
-    """The request body is not JSON, not a JSON object, or too large."""
-
-    status, code, type = 400, "1000", "general"
-
-
-class Unauthorized(GeneratorError):
-    status, code, type = 401, "111", "auth"
-
-
-class MethodNotAllowed(GeneratorError):
-    status, code, type = 405, "1005", "general"
-
-
-class InternalError(GeneratorError):
-    """A bug: the client gets the envelope, the log gets the traceback."""
-
-    status, code, type = 500, "1000", "general"
-
-
 class ValidationFailed(GeneratorError):
     status, code, type = 422, "9000", "validation"
 
@@ -89,6 +69,27 @@ class RateLimited(GeneratorError):
 
 class JobFailed(GeneratorError):
     """A job cannot complete; the message becomes the job's error reason."""
+
+
+# Refusals only the HTTP layer makes (a service never sees a request).
+
+
+class MalformedBody(GeneratorError):
+    """The request body is not JSON, not a JSON object, or too large (the base kind's 400 / 1000)."""
+
+
+class Unauthorized(GeneratorError):
+    status, code, type = 401, "111", "auth"
+
+
+class MethodNotAllowed(GeneratorError):
+    status, code = 405, "1005"
+
+
+class InternalError(GeneratorError):
+    """A bug: the client gets the envelope, the log gets the traceback."""
+
+    status = 500
 
 
 def error_kinds() -> list[type[GeneratorError]]:

@@ -21,6 +21,15 @@ from django.utils import timezone
 PUBLIC_ID_MAX = 2**63 - 1
 
 
+class AppendOnlyModel(models.Model):
+    """A row written once and never changed (ledger entries, idempotency records, delivery attempts)."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -335,7 +344,7 @@ class CreditLedgerQuerySet(models.QuerySet):
         return self.aggregate(**totals)
 
 
-class CreditLedger(models.Model):
+class CreditLedger(AppendOnlyModel):
     """Append-only record of every credit change; Team.balance is its running sum."""
 
     class Kind(models.TextChoices):
@@ -369,7 +378,6 @@ class CreditLedger(models.Model):
     balance_after = models.IntegerField()
     reason = models.CharField(max_length=500, blank=True)
     period = models.CharField(max_length=7, blank=True, help_text="YYYY-MM for monthly allowances")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = CreditLedgerQuerySet.as_manager()
 
@@ -398,7 +406,7 @@ class CreditLedger(models.Model):
         return f"{self.kind} {self.amount:+d} ({self.team})"
 
 
-class IdempotencyRecord(models.Model):
+class IdempotencyRecord(AppendOnlyModel):
     """The first response to an Idempotency-Key, replayed for 24 h."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="idempotency_records")
@@ -407,7 +415,6 @@ class IdempotencyRecord(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while in flight")
     response = models.JSONField(null=True, blank=True)
     generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         constraints = [
@@ -418,7 +425,7 @@ class IdempotencyRecord(models.Model):
         return f"Idempotency-Key {self.key} ({self.team})"
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(AppendOnlyModel):
     """One attempt to POST a generation's (or a batch's) final state to the team's webhook URL."""
 
     generation = models.ForeignKey(
@@ -431,7 +438,6 @@ class WebhookDelivery(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name_plural = "webhook deliveries"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 
@@ -63,6 +66,14 @@ class CheckReport:
         return next((f"{s.name}: {s.detail}" for s in self.steps if not s.ok), "")
 
 
+def _addressable(key: str) -> bool:
+    try:
+        validate_key(key)
+    except KeyRejected:
+        return False
+    return True
+
+
 def prefix_from(parameters: dict) -> str:
     """Return the storage's normalised `path` prefix, or raise StorageError naming it."""
     try:
@@ -90,6 +101,41 @@ class Connector(ABC):
         self.parameters = parameters
         self.secrets = secrets
         self.team_slug = team_slug
+        self.prefix = prefix_from(parameters)
+
+    def _list_prefix(self, folder: str) -> tuple[str, str]:
+        """Check a folder to list; return its key ending in '/' ("" for the top) and the full prefix to list."""
+        if folder:
+            self._key(folder, allow_folder=True)
+        base_key = folder if not folder or folder.endswith("/") else folder + "/"
+        return base_key, join_key(self.prefix, base_key)  # "p/" for the top of prefix "p"
+
+    @staticmethod
+    def _entries(
+        *, base_key: str, list_prefix: str, prefixes: Iterable[str], objects: Iterable[tuple[str, int | None, Any]]
+    ) -> list[Entry]:
+        """Turn one level of a bucket listing (common prefixes; objects as (full key, size, modified)) into entries.
+
+        Objects whose names break the key rules cannot be used as input, so they are not shown.
+        """
+        folders = []
+        for common in prefixes:
+            relative = common[len(list_prefix) :]
+            if _addressable(base_key + relative):
+                folders.append(Entry(name=relative.rstrip("/"), key=base_key + relative, is_folder=True))
+        found = (Connector._file_entry(base_key, list_prefix, *listed) for listed in objects)
+        files = [entry for entry in found if entry is not None]
+        return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
+
+    @staticmethod
+    def _file_entry(base_key: str, list_prefix: str, full: str, size: int | None, modified: Any) -> Entry | None:
+        """The entry of one listed object, or None for a folder marker or a name that breaks the key rules."""
+        relative = full[len(list_prefix) :]
+        if not relative or relative.endswith("/") or not _addressable(base_key + relative):
+            return None
+        return Entry(
+            name=posixpath.basename(relative), key=base_key + relative, is_folder=False, size=size, modified=modified
+        )
 
     def _key(self, key: str, *, allow_folder: bool = False) -> str:
         """Return the full object key (prefix + key) after the key rules."""

@@ -18,7 +18,6 @@ defaults wait up to minutes.
 from __future__ import annotations
 
 import contextlib
-import posixpath
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
@@ -35,10 +34,9 @@ from requests.exceptions import RequestException
 from storages.backends.gcloud import GoogleCloudStorage
 
 from generator.netpolicy import host_allowed_by_list
-from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
+from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from
 from generator.storage.endpoints import check_endpoint_address
 from generator.storage.s3 import LIST_LIMIT, MAX_URL_TTL_S, S3Connector
-from generator.storage.uris import join_key
 
 GOOGLE_XML_ENDPOINT = "https://storage.googleapis.com"
 TIMEOUT = (3, 10)  # connect, read (seconds)
@@ -102,7 +100,6 @@ class GCSServiceAccountConnector(Connector):
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
         self.bucket_name = bucket_from(parameters)
-        self.prefix = prefix_from(parameters)
         info = secrets.get("service_account")
         if not isinstance(info, dict):
             raise StorageError("credentials are missing")
@@ -167,12 +164,7 @@ class GCSServiceAccountConnector(Connector):
         return self.storage.bucket
 
     def list(self, folder: str = "") -> list[Entry]:
-        if folder:
-            self._key(folder, allow_folder=True)
-        base_key = folder if not folder or folder.endswith("/") else folder + "/"
-        list_prefix = join_key(self.prefix, base_key)
-        folders: list[Entry] = []
-        files: list[Entry] = []
+        base_key, list_prefix = self._list_prefix(folder)
         with self._errors("list"):
             iterator = self.storage.client.list_blobs(
                 self.bucket_name,
@@ -184,32 +176,16 @@ class GCSServiceAccountConnector(Connector):
             )
             blobs = list(iterator)
             prefixes = sorted(iterator.prefixes)
-        for common in prefixes:
-            relative = common[len(list_prefix) :]
-            if S3Connector._addressable(base_key + relative):
-                folders.append(Entry(name=relative.rstrip("/"), key=base_key + relative, is_folder=True))
-        for blob in blobs:
-            relative = blob.name[len(list_prefix) :]
-            if not relative or not S3Connector._addressable(base_key + relative):
-                continue
-            files.append(
-                Entry(
-                    name=posixpath.basename(relative),
-                    key=base_key + relative,
-                    is_folder=False,
-                    size=blob.size,
-                    modified=blob.updated,
-                )
-            )
-        return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
+        return self._entries(
+            base_key=base_key,
+            list_prefix=list_prefix,
+            prefixes=prefixes,
+            objects=[(blob.name, blob.size, blob.updated) for blob in blobs],
+        )
 
     def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> Entries:
         """Page through the listing until `limit` files; GCS lists in key order."""
-        if folder:
-            self._key(folder, allow_folder=True)
-        base_key = folder if not folder or folder.endswith("/") else folder + "/"
-        list_prefix = join_key(self.prefix, base_key)
-        files: Entries = []
+        base_key, list_prefix = self._list_prefix(folder)
         with self._errors("list"):
             blobs = self.storage.client.list_blobs(
                 self.bucket_name,
@@ -220,20 +196,8 @@ class GCSServiceAccountConnector(Connector):
                 timeout=TIMEOUT,
                 retry=RETRY,
             )
-            for blob in blobs:
-                relative = blob.name[len(list_prefix) :]
-                if not relative or relative.endswith("/") or not S3Connector._addressable(base_key + relative):
-                    continue
-                files.append(
-                    Entry(
-                        name=posixpath.basename(relative),
-                        key=base_key + relative,
-                        is_folder=False,
-                        size=blob.size,
-                        modified=blob.updated,
-                    )
-                )
-        return files
+            found = [self._file_entry(base_key, list_prefix, blob.name, blob.size, blob.updated) for blob in blobs]
+        return [entry for entry in found if entry is not None]
 
     def read(self, key: str, *, max_bytes: int) -> bytes:
         full = self._key(key)

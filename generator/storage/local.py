@@ -25,7 +25,6 @@ from generator.storage.base import (
     Entry,
     ObjectMissing,
     StorageError,
-    prefix_from,
 )
 from generator.storage.uris import KeyRejected, join_key, validate_key
 
@@ -43,7 +42,6 @@ class LocalConnector(Connector):
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
         if not _SLUG_RE.match(team_slug or ""):
             raise StorageError("the team has no usable folder name")
-        self.prefix = prefix_from(parameters)
         base = Path(settings.GENERATOR_LOCAL_STORAGE_ROOT).resolve()
         self.team_root = (base / team_slug).resolve()
         if not _inside(self.team_root, base) or self.team_root == base:

@@ -8,7 +8,6 @@ its own keys allow. Every client has short timeouts and two attempts in total.
 from __future__ import annotations
 
 import contextlib
-import posixpath
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,9 +16,8 @@ from django.core.files import File
 from django.views.decorators.debug import sensitive_variables
 from storages.backends.s3 import S3Storage
 
-from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from, prefix_from
+from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from
 from generator.storage.endpoints import check_endpoint_address
-from generator.storage.uris import KeyRejected, join_key, validate_key
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 10
@@ -61,27 +59,24 @@ def describe_error(exc: Exception) -> str:
     return exc.__class__.__name__
 
 
+# django-storages settings that must not come from Django settings or the environment.
+_CREDENTIAL_SETTINGS = ("access_key", "secret_key", "security_token", "session_profile")
+_DELIVERY_SETTINGS = ("custom_domain", "cloudfront_key_id", "cloudfront_key", "default_acl", "proxies", "verify")
+
+
 class _Storage(S3Storage):
     """S3Storage whose settings all come from the constructor, never from Django settings."""
 
     def get_default_settings(self) -> dict:
         defaults = super().get_default_settings()
+        # Credentials, proxies and domains only ever come from the storage's own parameters.
+        defaults.update(dict.fromkeys(_CREDENTIAL_SETTINGS + _DELIVERY_SETTINGS))
         defaults.update(
-            access_key=None,
-            secret_key=None,
-            security_token=None,
-            session_profile=None,
-            custom_domain=None,
-            cloudfront_key_id=None,
-            cloudfront_key=None,
             object_parameters={},
-            default_acl=None,
             querystring_auth=True,
             querystring_expire=MAX_URL_TTL_S,
             file_overwrite=True,
             gzip=False,
-            proxies=None,
-            verify=None,
             location="",
         )
         return defaults
@@ -97,7 +92,6 @@ class S3Connector(Connector):
     def __init__(self, *, parameters: dict, secrets: dict, team_slug: str) -> None:
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
         self.bucket = bucket_from(parameters)
-        self.prefix = prefix_from(parameters)
         custom = parameters.get("endpoint_url") or None
         if custom:
             check_endpoint_address(custom)  # UrlRejected propagates: the caller maps it to 422 / job error
@@ -133,41 +127,21 @@ class S3Connector(Connector):
             raise StorageError(f"{action} failed: {describe_error(exc)}") from None
 
     def list(self, folder: str = "") -> list[Entry]:
-        if folder:
-            self._key(folder, allow_folder=True)
-        base_key = folder if not folder or folder.endswith("/") else folder + "/"
-        list_prefix = join_key(self.prefix, base_key)  # "p/" for the root of prefix "p"
-        folders: list[Entry] = []
-        files: list[Entry] = []
+        base_key, list_prefix = self._list_prefix(folder)
         with self._errors("list"):
             page = self.client.list_objects_v2(
                 Bucket=self.bucket, Prefix=list_prefix, Delimiter="/", MaxKeys=LIST_LIMIT
             )
-        for common in page.get("CommonPrefixes", ()):
-            relative = common["Prefix"][len(list_prefix) :]
-            if self._addressable(base_key + relative):
-                folders.append(Entry(name=relative.rstrip("/"), key=base_key + relative, is_folder=True))
-        for item in page.get("Contents", ()):
-            relative = item["Key"][len(list_prefix) :]
-            if not relative or not self._addressable(base_key + relative):
-                continue
-            files.append(
-                Entry(
-                    name=posixpath.basename(relative),
-                    key=base_key + relative,
-                    is_folder=False,
-                    size=item.get("Size"),
-                    modified=item.get("LastModified"),
-                )
-            )
-        return sorted(folders, key=lambda e: e.name) + sorted(files, key=lambda e: e.name)
+        return self._entries(
+            base_key=base_key,
+            list_prefix=list_prefix,
+            prefixes=[common["Prefix"] for common in page.get("CommonPrefixes", ())],
+            objects=[(item["Key"], item.get("Size"), item.get("LastModified")) for item in page.get("Contents", ())],
+        )
 
     def walk(self, folder: str = "", *, recursive: bool = False, limit: int) -> Entries:
         """Page through the listing (1,000 keys a request) until `limit` files; S3 lists in key order."""
-        if folder:
-            self._key(folder, allow_folder=True)
-        base_key = folder if not folder or folder.endswith("/") else folder + "/"
-        list_prefix = join_key(self.prefix, base_key)
+        base_key, list_prefix = self._list_prefix(folder)
         arguments = {"Bucket": self.bucket, "Prefix": list_prefix, "PaginationConfig": {"PageSize": LIST_LIMIT}}
         if not recursive:
             arguments["Delimiter"] = "/"
@@ -175,30 +149,14 @@ class S3Connector(Connector):
         with self._errors("list"):
             for page in self.client.get_paginator("list_objects_v2").paginate(**arguments):
                 for item in page.get("Contents", ()):
-                    relative = item["Key"][len(list_prefix) :]
-                    if not relative or relative.endswith("/") or not self._addressable(base_key + relative):
-                        continue
-                    files.append(
-                        Entry(
-                            name=posixpath.basename(relative),
-                            key=base_key + relative,
-                            is_folder=False,
-                            size=item.get("Size"),
-                            modified=item.get("LastModified"),
-                        )
+                    entry = self._file_entry(
+                        base_key, list_prefix, item["Key"], item.get("Size"), item.get("LastModified")
                     )
+                    if entry is not None:
+                        files.append(entry)
                     if len(files) >= limit:
                         return files
         return files
-
-    @staticmethod
-    def _addressable(key: str) -> bool:
-        # Objects whose names break the key rules cannot be used as input, so they are not shown.
-        try:
-            validate_key(key)
-        except KeyRejected:
-            return False
-        return True
 
     def read(self, key: str, *, max_bytes: int) -> bytes:
         full = self._key(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,6 +16,8 @@ from generator import selectors
 from generator.errors import Forbidden, GeneratorError, NotFound, RateLimited
 from generator.middleware import TeamRequest
 from generator.models import Generation, Storage
+
+T = TypeVar("T")
 
 
 def team_required(view):
@@ -63,18 +66,19 @@ def back(request: TeamRequest, default: str) -> HttpResponse:
     return redirect(target)
 
 
-def generation_or_404(request: TeamRequest, pk) -> Generation:
-    generation = selectors.generation_get(team=request.team, uuid=pk)
-    if generation is None:
+def found(obj: T | None) -> T:
+    """Return what a team-scoped lookup found, or answer 404 (another team's object is never found)."""
+    if obj is None:
         raise Http404
-    return generation
+    return obj
+
+
+def generation_or_404(request: TeamRequest, pk) -> Generation:
+    return found(selectors.generation_get(team=request.team, uuid=pk))
 
 
 def storage_or_404(request: TeamRequest, pk: int) -> Storage:
-    storage = selectors.storage_get(team=request.team, pk=pk)
-    if storage is None:
-        raise Http404
-    return storage
+    return found(selectors.storage_get(team=request.team, pk=pk))
 
 
 def refusal(exc: GeneratorError) -> str:

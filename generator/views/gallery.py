@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
@@ -21,7 +21,7 @@ from generator.models import Generation
 from generator.services import links
 from generator.services.generation_files import poster_open
 from generator.services.generations import generation_delete
-from generator.views.common import back, generation_or_404, page, team_required
+from generator.views.common import back, found, generation_or_404, page, team_required
 
 GALLERY_PAGE_SIZE = 24
 
@@ -121,10 +121,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
 @cache_control(private=True, max_age=3600)
 def poster(request: TeamRequest, pk: uuid.UUID) -> FileResponse:
     """Serve a video's poster (kept even after the video expires) to members of its team."""
-    poster_file = poster_open(generation_or_404(request, pk))
-    if poster_file is None:
-        raise Http404
-    return FileResponse(poster_file, content_type="image/jpeg")
+    return FileResponse(found(poster_open(generation_or_404(request, pk))), content_type="image/jpeg")
 
 
 @team_required

@@ -6,7 +6,7 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,7 +18,7 @@ from generator import selectors
 from generator.errors import Conflict, InsufficientCredits, RateLimited, ValidationFailed
 from generator.middleware import TeamRequest
 from generator.services.generations import generation_cancel, generation_retry
-from generator.views.common import back, generation_or_404, page, refusal, team_required
+from generator.views.common import back, found, generation_or_404, page, refusal, team_required
 from generator.views.gallery import generation_card
 
 JOBS_PAGE_SIZE = 20
@@ -44,9 +44,7 @@ def jobs(request: TeamRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     """Show one job; for htmx, its row, answering 286 once the job has ended so polling stops."""
-    generation = selectors.generation_job_get(team=request.team, uuid=pk)
-    if generation is None:
-        raise Http404
+    generation = found(selectors.generation_job_get(team=request.team, uuid=pk))
     context = {"job": generation, "active": "jobs"}
     if request.htmx:
         response = render(request, "generator/jobs.html#job-row", context)

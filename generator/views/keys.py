@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -12,7 +12,7 @@ from generator import selectors
 from generator.forms import ApiKeyForm
 from generator.middleware import TeamRequest
 from generator.services import apikeys
-from generator.views.common import back, require_manager, team_required
+from generator.views.common import back, found, require_manager, team_required
 
 
 def _keys_context(request: TeamRequest, form: ApiKeyForm, **extra) -> dict:
@@ -57,9 +57,7 @@ def api_key_create(request: TeamRequest) -> HttpResponse:
 @require_POST
 def api_key_revoke(request: TeamRequest, pk: int) -> HttpResponse:
     require_manager(request)
-    key = selectors.apikey_get(team=request.team, pk=pk)
-    if key is None:
-        raise Http404
+    key = found(selectors.apikey_get(team=request.team, pk=pk))
     apikeys.apikey_revoke(team=request.team, key=key)
     messages.success(request, f"Revoked {key}.")
     return back(request, reverse("generator:keys"))

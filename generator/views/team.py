@@ -18,7 +18,7 @@ from generator.models import Membership
 from generator.services import teams
 from generator.services.billing import month_start
 from generator.services.webhooks import webhook_configure
-from generator.views.common import back, require_manager, team_required
+from generator.views.common import back, found, require_manager, team_required
 
 
 def _team_context(request: TeamRequest, **extra) -> dict:
@@ -116,10 +116,7 @@ def team_webhook(request: TeamRequest) -> HttpResponse:
 
 
 def _membership(request: TeamRequest, pk: int) -> Membership:
-    membership = selectors.member_get(team=request.team, pk=pk)
-    if membership is None:
-        raise Http404
-    return membership
+    return found(selectors.member_get(team=request.team, pk=pk))
 
 
 @team_required

@@ -25,7 +25,7 @@ class _OneLineParser(CommandParser):
 
 
 class OperatorCommand(BaseCommand):
-    """A command for operators and scripts (SPEC 8.1)."""
+    """A command for operators and scripts (README, "Command line")."""
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -38,6 +38,17 @@ class OperatorCommand(BaseCommand):
             return super().execute(*args, **options)
         except GeneratorError as exc:
             raise CommandError(exc.message) from None
+
+
+class TeamCommand(OperatorCommand):
+    """An operator command about one team, named (exactly) as the first argument."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("team", help="the team's exact name")
+        self.add_options(parser)
+
+    def add_options(self, parser) -> None:
+        """Add the command's own arguments after TEAM."""
 
 
 def team_named(name: str) -> Team:

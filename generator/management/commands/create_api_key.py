@@ -7,14 +7,13 @@ from django.core.management.base import CommandError
 from generator.models import ApiKey
 from generator.services.apikeys import apikey_create
 
-from ._base import OperatorCommand, team_named
+from ._base import TeamCommand, team_named
 
 
-class Command(OperatorCommand):
+class Command(TeamCommand):
     help = "Create an API key for a team; the key is printed alone on the last line of stdout."
 
-    def add_arguments(self, parser):
-        parser.add_argument("team")
+    def add_options(self, parser):
         parser.add_argument("--name", default="cli")
         parser.add_argument("--scopes", default="video_generation,storage")
 

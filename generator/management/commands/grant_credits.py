@@ -6,14 +6,13 @@ from django.core.management.base import CommandError
 
 from generator.services.billing import credits_grant
 
-from ._base import OperatorCommand, credit_amount, team_named
+from ._base import TeamCommand, credit_amount, team_named
 
 
-class Command(OperatorCommand):
+class Command(TeamCommand):
     help = "Add (or, negative, deduct) credits through the ledger and print the new balance."
 
-    def add_arguments(self, parser):
-        parser.add_argument("team")
+    def add_options(self, parser):
         parser.add_argument("amount", type=credit_amount)
         parser.add_argument("--reason", required=True)
 

@@ -7,14 +7,13 @@ from django.core.management.base import CommandError
 
 from generator.models import Team
 
-from ._base import OperatorCommand, rate_limit, team_named
+from ._base import TeamCommand, rate_limit, team_named
 
 
-class Command(OperatorCommand):
+class Command(TeamCommand):
     help = "Override a team's rate limits (--reset restores the defaults of 1 per second and 15 per minute)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("team")
+    def add_options(self, parser):
         parser.add_argument("--per-second", type=rate_limit)
         parser.add_argument("--per-minute", type=rate_limit)
         parser.add_argument("--reset", action="store_true")
