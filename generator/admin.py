@@ -58,7 +58,7 @@ def _revoke_user_keys(user: User) -> None:
 
 
 class MembershipInlineFormSet(BaseInlineFormSet):
-    """Removing or reassigning a member on the team page revokes their keys (SPEC 10)."""
+    """Removing or reassigning a member on the team page revokes their keys (docs/security.md)."""
 
     def delete_existing(self, obj, commit=True):
         if commit:
@@ -189,7 +189,7 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user", "team")
     list_select_related = ("user", "team")
 
-    # Every way the admin removes a member revokes their keys, like the dashboard (SPEC 10).
+    # Every way the admin removes a member revokes their keys, like the dashboard does.
     def save_model(self, request, obj, form, change) -> None:
         with transaction.atomic():
             _revoke_keys_if_reassigned(obj)

@@ -40,7 +40,7 @@ class InsufficientCredits(GeneratorError):
 
 @dataclass(frozen=True)
 class RateLimitStatus:
-    """State of the two sliding windows for one team at one moment (SPEC 10)."""
+    """State of the two sliding windows for one team at one moment (docs/credits.md, "Rate limits")."""
 
     per_second: int
     per_minute: int

@@ -1,4 +1,4 @@
-"""The one safe outbound HTTP client: input images and webhooks (SPEC 9, 10).
+"""The one safe outbound HTTP client: input images and webhooks (docs/security.md).
 
 Every hop is checked twice: the URL's syntax (netpolicy.check_url_syntax), then the host's
 addresses (netpolicy.check_host_addresses). The checked addresses are pinned in a custom httpcore

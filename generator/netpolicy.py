@@ -1,4 +1,4 @@
-"""The outbound address policy shared by input URLs, webhooks and storage endpoints (SPEC 9, 10).
+"""The outbound address policy shared by input URLs, webhooks and storage endpoints (docs/security.md).
 
 Syntax checks (scheme, userinfo, control characters, port, IP literals in any spelling the C
 resolver accepts) run at submit time; name resolution runs in the worker (generator/fetch.py).

@@ -1,4 +1,4 @@
-"""The JSON shapes of a generation (SPEC 2.2) and a batch: the API answers them and webhooks POST them."""
+"""The JSON shapes of a generation and a batch (docs/api.md): the API answers them and webhooks POST them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ INPUT_FIELDS = ("ext", "mps", "mime", "format", "width", "height", "generated_pr
 
 
 def timestamp(moment: datetime | str | None) -> str | None:
-    """Format a moment as ISO 8601 in UTC with microseconds and +00:00 (SPEC 10 "Time")."""
+    """Format a moment as ISO 8601 in UTC with microseconds and +00:00, as every API timestamp is."""
     if moment is None:
         return None
     if isinstance(moment, str):
@@ -77,7 +77,7 @@ def generation_to_api(generation: Generation) -> dict:
 
 
 def generation_accepted_to_api(generation: Generation, *, result_url: str) -> dict:
-    """Return the "data" object of an accepted POST /v1/video/generate (SPEC 2.1)."""
+    """Return the "data" object of an accepted POST /v1/video/generate."""
     return {
         "id": generation.pk,
         "status": generation.status,

@@ -272,7 +272,7 @@ def test_403_on_generate_post_carries_rate_headers_but_not_on_other_endpoints(cl
     assert refused["RateLimit-Remaining"] == "1"
     assert refused["RateLimit-Reset"] == "0"
     assert "Retry-After" not in refused
-    # SPEC 10 asks for them on POST /v1/video/generate only; 401 has no team to count.
+    # They belong to POST /v1/video/generate only (docs/credits.md); 401 has no team to count.
     assert "RateLimit-Limit" not in assert_envelope_response(api.get("/v1/video/generate"), 403)
     assert "RateLimit-Limit" not in assert_envelope_response(api.post("/v1/video/generate/1/cancel"), 403)
     assert "RateLimit-Limit" not in assert_envelope_response(Api(client, None).post("/v1/video/generate", BODY), 401)

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /v1/video/generate (SPEC 2.6, 10)."""
+"""Idempotency-Key on POST /v1/video/generate (docs/api.md, "Extensions")."""
 
 from __future__ import annotations
 

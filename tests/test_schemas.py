@@ -169,7 +169,7 @@ def test_input_of_exactly_512_characters_is_accepted(team):
 
 
 def test_host_names_are_left_to_the_worker(team):
-    # SPEC 10: names (localhost, metadata) are resolved and refused in the worker, not at submit.
+    # Host names (localhost, metadata) are resolved and refused in the worker, not at submit.
     request = parse_generate_request({"input": "http://localhost/a.jpg", "options": {"prompt": "zoom in"}}, team=team)
     assert request.input == "http://localhost/a.jpg"
 

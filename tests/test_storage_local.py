@@ -1,4 +1,4 @@
-"""Local storages: the API, validation rules and the folder-escape guards (SPEC 2.5, 9, 10)."""
+"""Local storages: the API, validation rules and the folder-escape guards (docs/api.md, docs/security.md)."""
 
 from __future__ import annotations
 

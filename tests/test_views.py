@@ -15,14 +15,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from PIL import Image
 
-from generator.models import (
-    ApiKey,
-    CreditLedger,
-    Generation,
-    Invite,
-    Membership,
-    Storage,
-)
+from generator.models import ApiKey, CreditLedger, Generation, Invite, Membership, Storage
 from generator.services.billing import credits_hold
 from generator.services.teams import invite_create
 from generator.services.webhooks import webhook_secret

@@ -107,7 +107,7 @@ def test_url_job_ends_done_with_a_real_mp4_and_poster(loopback, settings):
     with Image.open(settings.MEDIA_ROOT / generation.poster_name) as poster:
         assert (poster.format, poster.size) == ("JPEG", (902, 600))
     assert ledger(generation) == [("hold", -35)]
-    # Progress writes are throttled (SPEC 10: about 2 a second per job).
+    # Progress writes are throttled (about 2 a second per job: docs/jobs.md).
     writes = [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "generator_generation"')]
     assert len(writes) <= 2 * elapsed + 8
 

@@ -50,7 +50,7 @@ def open_h264(path: str, width: int, height: int, *, preset: str = PRESET, crf: 
         "preset": preset,
         "crf": str(crf),
         # Write the same tags into the bitstream VUI so every player reads BT.709.
-        # b-adapt=0 (a fixed B-frame pattern) keeps the video deterministic (SPEC 6): with
+        # b-adapt=0 (a fixed B-frame pattern) keeps the video deterministic (same image and options, same file): with
         # adaptive B-frame placement plus mbtree, this libx264 (core 165) reads uninitialised
         # heap memory, so the bitstream followed whatever garbage the heap held. Proof: one
         # process, one thread, identical input, and MALLOC_PERTURB_=85 vs 170 gave different

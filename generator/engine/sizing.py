@@ -1,4 +1,4 @@
-"""Output and working sizes (SPEC 3)."""
+"""Output and working sizes (the rule is in docs/links.md, "The video file")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /v1/video/generate and /v1/video/batches (SPEC 2.6, 10 "Idempotency").
+"""Idempotency-Key on POST /v1/video/generate and /v1/video/batches (docs/api.md, "Extensions").
 
 The in-flight row is inserted and committed on its own before the job is created, so the unique
 (team, key) constraint makes concurrent twins wait for it and then see it. An accepted job's

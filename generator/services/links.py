@@ -1,4 +1,4 @@
-"""Signed bearer links /v/<token> to a generation's video or poster (SPEC 3, 10 "Links").
+"""Signed bearer links /v/<token> to a generation's video or poster (docs/links.md).
 
 The token names the generation's UUID and the file. A temporary video's link works while
 now < completed_at + 24 h, checked on every click whatever token is shown; other links live

@@ -1,4 +1,4 @@
-"""Webhooks (SPEC 2.6): POST a finished generation (or batch) to the team's URL, signed, retried with back-off."""
+"""Webhooks (docs/api.md): POST a finished generation (or batch) to the team's URL, signed, retried with back-off."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def batch_webhook_body(batch: Batch) -> bytes:
 
 @dataclass(frozen=True)
 class _Subject:
-    """What a delivery is about: a generation (SPEC 2.6) or a batch (docs/batches.md)."""
+    """What a delivery is about: a generation (docs/api.md) or a batch (docs/batches.md)."""
 
     model: type[Generation] | type[Batch]
     field: str  # WebhookDelivery's foreign key to it

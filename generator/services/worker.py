@@ -40,7 +40,7 @@ from generator.storage.uris import parse_storage_uri
 
 logger = logging.getLogger(__name__)
 
-# At most ~2 progress writes a second per job (SQLite, SPEC 10).
+# At most ~2 progress writes a second per job, so SQLite is never "locked" (docs/jobs.md).
 PROGRESS_INTERVAL_S = 0.5
 POLL_S = 0.25
 PROGRESS_FETCHED = 5

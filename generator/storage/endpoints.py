@@ -1,4 +1,4 @@
-"""The address policy for a storage's custom `endpoint_url` (SPEC 9, 10).
+"""The address policy for a storage's custom `endpoint_url` (docs/security.md).
 
 Decisions:
 - Syntax as for input URLs (http/https, no userinfo, no control characters, IP literals must be

@@ -1,4 +1,4 @@
-"""storage://<name>/<key> URIs and the key rules of SPEC 10."""
+"""storage://<name>/<key> URIs and the key rules (docs/security.md, "Storages")."""
 
 from __future__ import annotations
 
