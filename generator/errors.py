@@ -35,7 +35,21 @@ class Conflict(GeneratorError):
 
 
 class InsufficientCredits(GeneratorError):
+    """Not enough credits, or the member's monthly cap; the figures let the dashboard say it in words."""
+
     status, code, type = 402, "3000", "billing"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cost: int | None = None,
+        balance: int | None = None,
+        spent: int | None = None,
+        cap: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.cost, self.balance, self.spent, self.cap = cost, balance, spent, cap
 
 
 @dataclass(frozen=True)

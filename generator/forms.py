@@ -6,7 +6,9 @@ import json
 
 from django import forms
 
+from generator.contract.generate import STORAGE_SCHEME
 from generator.models import ApiKey, Membership, Storage
+from generator.wording import plain
 
 
 class GenerateForm(forms.Form):
@@ -44,6 +46,44 @@ class GenerateForm(forms.Form):
     output_mode = forms.ChoiceField(choices=OUTPUT_CHOICES, initial="temporary", widget=forms.RadioSelect)
     output_storage = forms.CharField(required=False, label="Storage")
     output_path = forms.CharField(required=False, label="Path or folder", max_length=1024)
+    # Names this filled-in form: sent twice, it starts one job (services/submissions.py).
+    token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    DEFAULTS = {"source": "url", "prompt_mode": "text", "duration": 5, "output_mode": "temporary"}
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        if data.get("source") == "upload" and not data.get("upload") and "upload" not in self.errors:
+            self.add_error("upload", "Choose a photo to upload (JPEG, PNG, WEBP or HEIC).")
+        return data
+
+    @classmethod
+    def initial_for_input(cls, value: str) -> dict:
+        """Return the initial values that put `value` (a URL or storage:// URI) in the right photo field."""
+        if value.startswith(STORAGE_SCHEME):
+            return {"source": "storage", "storage_input": value}
+        return {"source": "url", "url": value}
+
+    @classmethod
+    def initial_from_request(cls, body: dict) -> dict:
+        """Return the initial values of a form that stands for a stored API request (to edit and resend it)."""
+        options = body.get("options") or {}
+        prompt = options.get("prompt")
+        initial: dict = {**cls.DEFAULTS, **cls.initial_for_input(str(body.get("input") or ""))}
+        if isinstance(prompt, dict):
+            initial.update(prompt_mode="auto", guidelines=prompt.get("guidelines") or "")
+        else:
+            initial.update(prompt_mode="text", prompt=prompt or "")
+        initial.update(
+            negative_prompt=options.get("negative_prompt") or "",
+            duration=options.get("duration", 5),
+            guidance_scale=options.get("guidance_scale", 0.5),
+        )
+        output = body.get("output")
+        if isinstance(output, str) and output.startswith(STORAGE_SCHEME):
+            name, _, path = output[len(STORAGE_SCHEME) :].partition("/")
+            initial.update(output_mode="storage", output_storage=name, output_path=path)
+        return initial
 
     def to_body(self, *, input_value: str) -> dict:
         """Build the API body this form stands for."""
@@ -80,8 +120,9 @@ class GenerateForm(forms.Form):
                 field = {"url": "url", "storage": "storage_input", "upload": "upload"}[source]
             if field == "output_path" and self.cleaned_data.get("output_mode") != "storage":
                 field = None
+            target = field if field in self.fields else None
             for message in messages:
-                self.add_error(field if field in self.fields else None, message)
+                self.add_error(target, plain(target, message, value=str(self.data.get(target or "", ""))))
 
 
 _FIELD_FOR_DETAIL = {
@@ -182,7 +223,8 @@ class StorageForm(forms.Form):
         required=False,
         max_length=512,
         label="Secret access key",
-        widget=forms.PasswordInput(render_value=False),
+        # Kept after an error (the page is no-store): retyping a 40-character secret is where work is lost.
+        widget=forms.PasswordInput(render_value=True),
     )
     service_account = forms.CharField(
         required=False,
@@ -228,8 +270,12 @@ class StorageForm(forms.Form):
             field = key if key in self.fields else (leaf if leaf in self.fields else None)
             if key.startswith("parameters.credentials"):
                 field = "service_account" if "service_account" in key else "secret_access_key"
+                if key.endswith(".access_key"):
+                    field = "access_key"
             for message in messages:
-                self.add_error(field, message)
+                if key == "parameters":  # the connection test itself failed: say so, then the storage's reason
+                    message = f"We could not connect with these details. The storage answered: {message}"
+                self.add_error(field, plain(field, message, value=str(self.data.get(field or "", ""))))
 
 
 class ApiKeyForm(forms.Form):
@@ -248,6 +294,16 @@ class ApiKeyForm(forms.Form):
 class InviteForm(forms.Form):
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class WebhookForm(forms.Form):
+    webhook_url = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="URL",
+        help_text="Leave empty and save to turn webhooks off.",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/video"}),
+    )
 
 
 class MemberForm(forms.Form):

@@ -252,6 +252,11 @@ class Generation(TimeStampedModel):
     output_object = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
     generated_prompt = models.TextField(blank=True)
+    source_name = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The photo's own file name when the input cannot tell it (an upload); see generator/naming.py",
+    )
     plan = models.JSONField(default=dict, blank=True, help_text="What the motion engine did")
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)

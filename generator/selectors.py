@@ -337,6 +337,10 @@ def invite_list_pending(*, team) -> QuerySet[Invite]:
     return Invite.objects.filter(team=team, used_at__isnull=True, expires_at__gt=timezone.now()).order_by("-created_at")
 
 
+def invite_get(*, team, pk: int) -> Invite | None:
+    return Invite.objects.filter(team=team, pk=pk).first()
+
+
 def member_get(*, team, pk: int) -> Membership | None:
     return Membership.objects.select_related("user").filter(team=team, pk=pk).first()
 

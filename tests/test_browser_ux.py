@@ -8,10 +8,11 @@ the issue item it covers.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
-from tests.browser_support import MEMBER, OWNER, PHONE, WIDE, log_in, shot
+from tests.browser_support import MEMBER, OWNER, PASSWORD, PHONE, WIDE, log_in, shot
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +145,258 @@ def test_item10_without_javascript_the_menu_is_open_and_wraps_on_a_phone(stack, 
     assert_fits_the_phone(page, "generate without JS")
     page.set_viewport_size(WIDE)
     assert re.search(r"/$", page.url)
+
+
+# --- helpers for the form items -----------------------------------------------------------------------
+
+COUNT = "from generator.models import {model}; print({model}.objects.filter({filter}).count())"
+
+
+def count(stack, model: str, filter: str = "") -> int:
+    return int(stack.shell(COUNT.format(model=model, filter=filter)))
+
+
+def end_session(stack, page) -> None:
+    """End the browser's session on the server, as an expiry would (the cookie stays, the session is gone)."""
+    key = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
+    stack.shell(
+        f"from django.contrib.sessions.models import Session; Session.objects.filter(session_key={key!r}).delete()"
+    )
+
+
+def fill_generate(page, *, url: str, prompt: str, negative: str = "", ten: bool = False) -> None:
+    page.get_by_text("Image URL", exact=True).first.click()
+    page.locator("#id_url").fill(url)
+    page.get_by_label("Prompt", exact=True).fill(prompt)
+    if negative:
+        page.get_by_label("Negative prompt (optional)").fill(negative)
+    page.get_by_text("10 seconds" if ten else "5 seconds").click()
+
+
+def wait_a_rate_second() -> None:
+    time.sleep(1.1)  # the team may start one video per second
+
+
+# --- item 1: a lapsed session keeps the form ------------------------------------------------------------
+
+
+def test_item1_a_lapsed_session_keeps_the_generate_form_through_the_login(stack, page):
+    log_in(page, stack.base, MEMBER)
+    before = count(stack, "Generation")
+    fill_generate(
+        page, url=stack.photos.url("/products/cup.jpg"), prompt="slow zoom out, light sweep", negative="shake", ten=True
+    )
+    end_session(stack, page)
+    page.get_by_role("button", name="Generate video").click()
+    page.wait_for_url(re.compile(r".*/accounts/login/\?next=/$"))
+    page.audit.check("login after the session ended")
+    page.get_by_label("Email").fill(MEMBER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{stack.base}/")
+    page.audit.check("the form kept through the login")
+    assert "Your session had ended, so nothing was sent" in page.locator("#refusal").inner_text()
+    assert page.locator("#id_url").input_value() == stack.photos.url("/products/cup.jpg")
+    assert page.get_by_label("Prompt", exact=True).input_value() == "slow zoom out, light sweep"
+    assert page.get_by_label("Negative prompt (optional)").input_value() == "shake"
+    assert page.locator("input[name=duration][value='10']").is_checked()
+    assert count(stack, "Generation") == before  # nothing was sent
+
+    # /generate/ itself answers GET with the form (a bookmark, or the login's `next`).
+    response = page.goto(f"{stack.base}/generate/")
+    assert response.status == 200
+    page.audit.check()
+    assert page.get_by_label("Prompt", exact=True).input_value() == "slow zoom out, light sweep"
+    wait_a_rate_second()
+    page.get_by_role("button", name="Generate video").click()
+    page.wait_for_url(re.compile(r".*/jobs/"))
+    page.audit.check()
+    assert count(stack, "Generation") == before + 1
+
+
+# --- item 2: Post/Redirect/Get everywhere -----------------------------------------------------------------
+
+
+def test_item2_every_successful_post_redirects_and_a_reload_repeats_nothing(stack, page):
+    log_in(page, stack.base, OWNER)
+    page.goto(f"{stack.base}/keys/")
+    page.audit.check()
+    keys = count(stack, "ApiKey")
+    page.get_by_label("Name").fill("Reload check")
+    page.get_by_role("button", name="Create key").click()
+    page.wait_for_url(f"{stack.base}/keys/#new-key")
+    page.audit.check()
+    assert page.locator("#raw-key").inner_text().startswith("iv_")
+    page.reload()
+    page.audit.check("keys after a reload")
+    assert count(stack, "ApiKey") == keys + 1  # the reload created no second key
+    assert page.locator("#raw-key").count() == 0  # and the secret was shown once only
+
+    page.goto(f"{stack.base}/team/")
+    page.audit.check()
+    invites = count(stack, "Invite")
+    page.get_by_label("Email").fill("nina@example.com")
+    page.get_by_role("button", name="Create invite link").click()
+    page.wait_for_url(f"{stack.base}/team/#invite-created")
+    page.audit.check()
+    assert "/invite/" in page.locator("#invite-link").inner_text()
+    page.reload()
+    page.audit.check("team after a reload")
+    assert count(stack, "Invite") == invites + 1
+    assert page.locator("#invite-link").count() == 0
+
+    # An errored Generate form comes back at / (a GET): a reload resends nothing and keeps the values.
+    page.goto(f"{stack.base}/")
+    page.audit.check()
+    jobs = count(stack, "Generation")
+    fill_generate(page, url=stack.photos.url("/products/cup.jpg"), prompt="ab")
+    page.get_by_role("button", name="Generate video").click()
+    page.wait_for_url(f"{stack.base}/")
+    page.audit.check("generate with an error")
+    assert page.locator("[data-error-summary]").is_visible()
+    page.reload()
+    page.audit.check("generate with an error, reloaded")
+    assert page.get_by_label("Prompt", exact=True).input_value() == "ab"
+    assert count(stack, "Generation") == jobs
+
+    # A sent form, then Back: the form page again, nothing resent.
+    page.get_by_label("Prompt", exact=True).fill("gentle float")
+    wait_a_rate_second()
+    page.get_by_role("button", name="Generate video").click()
+    page.wait_for_url(re.compile(r".*/jobs/"))
+    page.audit.check()
+    page.go_back()
+    page.wait_for_url(f"{stack.base}/")
+    page.audit.check("generate after Back")
+    page.reload()
+    page.audit.check("generate after Back and a reload")
+    assert count(stack, "Generation") == jobs + 1
+
+
+# --- item 3: double submits -----------------------------------------------------------------------------
+
+
+def test_item3_quick_clicks_and_a_resent_form_start_one_job_charged_once(stack, page):
+    log_in(page, stack.base, MEMBER)
+    jobs, holds = count(stack, "Generation"), count(stack, "CreditLedger", "kind='hold'")
+    wait_a_rate_second()
+    fill_generate(page, url=stack.photos.url("/products/cup.jpg"), prompt="three quick clicks")
+    page.get_by_role("button", name="Generate video").click(click_count=3, delay=30)
+    page.wait_for_url(re.compile(r".*/jobs/"))
+    page.audit.check()
+    assert "Too many videos" not in page.content()
+    assert count(stack, "Generation") == jobs + 1
+    assert count(stack, "CreditLedger", "kind='hold'") == holds + 1
+
+    # Without the button's guard (no JS, a flaky connection): the same form sent three times at once.
+    page.goto(f"{stack.base}/")
+    page.audit.check()
+    wait_a_rate_second()
+    fill_generate(page, url=stack.photos.url("/products/cup.jpg"), prompt="the same form, thrice")
+    answers = page.evaluate(
+        """async () => {
+          const form = document.getElementById('generate-form');
+          const send = () => fetch(form.action, {method: 'POST', body: new FormData(form)}).then(r => r.text());
+          return Promise.all([send(), send(), send()]);
+        }"""
+    )
+    assert len(answers) == 3
+    assert not any("Too many videos" in answer for answer in answers)
+    assert count(stack, "Generation") == jobs + 2  # one more job for three posts
+    assert count(stack, "CreditLedger", "kind='hold'") == holds + 2
+    page.goto(f"{stack.base}/jobs/")
+    page.audit.check()
+
+
+# --- item 5: what was typed survives every error; roles save on their own -------------------------------------
+
+
+def test_item5_typed_values_survive_errors_and_a_role_change_saves_by_itself(stack, page):
+    log_in(page, stack.base, OWNER)
+    page.goto(f"{stack.base}/storages/")
+    page.audit.check()
+    page.get_by_label("Name", exact=True).fill("shop-s3")
+    page.get_by_label("Type").select_option("s3")
+    page.get_by_label("Bucket").fill("x")
+    page.get_by_label("Access key", exact=True).fill("AKIAEXAMPLE")
+    page.get_by_label("Secret access key").fill("my-secret-value-123")
+    page.get_by_role("button", name="Test and connect").click()
+    page.wait_for_url(f"{stack.base}/storages/")
+    page.audit.check("storages with an error")
+    assert page.get_by_label("Bucket").input_value() == "x"
+    assert page.get_by_label("Secret access key").input_value() == "my-secret-value-123"
+    assert page.get_by_label("Access key", exact=True).input_value() == "AKIAEXAMPLE"
+    error = page.locator("#id_bucket_error").inner_text()
+    assert "A bucket name has 3 to 222 characters" in error
+    assert "(“x” has 1)" in error
+    assert page.evaluate("() => document.activeElement.id") == "id_bucket"
+
+    page.goto(f"{stack.base}/team/")
+    page.audit.check()
+    page.get_by_label("URL").fill("http://10.1.2.3/hooks/video")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save webhook").click()
+    page.audit.check("team with a webhook error")
+    assert page.get_by_label("URL").input_value() == "http://10.1.2.3/hooks/video"
+    assert "webhooks can only go to a public address" in page.locator("#id_webhook_url_error").inner_text()
+
+    role = page.get_by_label("Role of Mia Chen")
+    role.select_option("admin")  # no Save click: the change saves itself
+    page.wait_for_load_state("load")
+    page.get_by_text("Updated Mia Chen").wait_for()
+    page.audit.check("team after a role change")
+    assert page.get_by_label("Role of Mia Chen").input_value() == "admin"
+    assert (
+        stack.shell(
+            "from generator.models import Membership; print(Membership.objects.get(user__email='mia@example.com', team__slug='acme-studio').role)"
+        )
+        == "admin"
+    )
+    page.get_by_label("Role of Mia Chen").select_option("member")
+    page.get_by_text("Updated Mia Chen").wait_for()
+    assert page.get_by_label("Role of Mia Chen").input_value() == "member"
+
+
+# --- item 6: errors in plain words, a summary, focus on the first ---------------------------------------------
+
+
+def test_item6_errors_say_what_to_do_next_to_each_field_with_a_summary_and_focus(stack, page):
+    stack.shell(
+        "from generator.models import Membership, Team, User; "
+        "u = User.objects.create_user(email='cam@example.com', password='" + PASSWORD + "', name='Cam Capped'); "
+        "Membership.objects.create(team=Team.objects.get(slug='acme-studio'), user=u, role='member', monthly_cap=30); print('ok')"
+    )
+    log_in(page, stack.base, MEMBER)
+    fill_generate(page, url="http://shop.example:8080/cup.jpg", prompt="ab")
+    page.get_by_role("button", name="Generate video").click()
+    page.wait_for_url(f"{stack.base}/")
+    page.audit.check("generate with two errors")
+    summary = page.locator("[data-error-summary]")
+    assert "There are 2 problems" in summary.inner_text()
+    assert page.evaluate("() => document.activeElement.id") == "id_url"  # the first field in error
+    url_error = page.locator("#id_url_error").inner_text()
+    assert "This link uses port 8080" in url_error
+    assert "standard web ports (80 and 443)" in url_error
+    assert page.locator("#id_prompt_error").inner_text().endswith("Enter a prompt of at least 3 characters.")
+    assert page.locator("#id_prompt").get_attribute("aria-invalid") == "true"
+    assert "id_prompt_error" in page.locator("#id_prompt").get_attribute("aria-describedby")
+    summary.get_by_role("link", name="Enter a prompt of at least 3 characters.").click()
+    assert page.evaluate("() => document.activeElement.id") == "id_prompt"
+    shot(page, "generate-errors", full_page=True)
+
+    capped = page.context.browser.new_context(viewport=PHONE)
+    try:
+        other = capped.new_page()
+        other.audit = type(page.audit)(other)
+        log_in(other, stack.base, "cam@example.com")
+        fill_generate(other, url=stack.photos.url("/products/cup.jpg"), prompt="over the cap")
+        other.get_by_role("button", name="Generate video").click()
+        other.wait_for_url(f"{stack.base}/")
+        other.audit.check("generate refused by the cap")
+        assert (
+            "You have used 0 of your 30 credits this month; this video costs 35."
+            in other.locator("#refusal").inner_text()
+        )
+        other.audit.finish()
+    finally:
+        capped.close()

@@ -12,7 +12,6 @@ from django.core import mail
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
 from PIL import Image
 
 from generator.models import ApiKey, CreditLedger, Generation, Invite, Membership, Storage
@@ -146,7 +145,6 @@ def test_user_without_team_sees_an_explanation_not_an_error(client):
 
 
 MUTATING = [
-    ("generator:generate", {}),
     ("generator:job-cancel", {"pk": uuid.uuid4()}),
     ("generator:job-retry", {"pk": uuid.uuid4()}),
     ("generator:video-delete", {"pk": uuid.uuid4()}),
@@ -311,6 +309,37 @@ def test_generate_accepts_a_url_and_charges_through_the_service(member_client, t
     assert team.balance == 1000 - 70
 
 
+def test_generate_url_answers_get_with_the_form(member_client):
+    response = member_client.get(reverse("generator:generate"))
+    assert response.status_code == 200
+    assert 'id="generate-form"' in response.content.decode()
+
+
+def test_a_post_after_the_session_ended_keeps_the_form_through_the_login(client, team, member):
+    response = client.post(reverse("generator:generate"), form_data(prompt="kept through the login", duration="10"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login") + "?next=/"
+    assert not Generation.objects.filter(team=team).exists()
+    client.force_login(member.user)  # logging in keeps the session's data (Django cycles the key)
+    html = client.get(reverse("generator:home")).content.decode()
+    assert "Your session had ended, so nothing was sent" in html
+    assert "kept through the login</textarea>" in html
+    assert 'value="10" id="id_duration_1" data-price="70" checked' in html
+    assert "Your session had ended" not in client.get(reverse("generator:home")).content.decode()  # said once
+
+
+def test_the_same_form_sent_twice_starts_one_job_and_answers_with_it(member_client, team):
+    first = member_client.post(reverse("generator:generate"), form_data(token="tok-1"))
+    second = member_client.post(reverse("generator:generate"), form_data(token="tok-1"))
+    assert first.status_code == second.status_code == 302
+    generation = Generation.objects.get(team=team)
+    assert first["Location"] == second["Location"] == reverse("generator:jobs") + f"#job-{generation.uuid}"
+    team.refresh_from_db()
+    assert team.balance == 1000 - 35
+    html = member_client.get(second["Location"]).content.decode()
+    assert "This form was already sent: here is the video it started (charged once)." in html
+
+
 def test_generate_auto_prompt_with_guidelines(member_client, team):
     response = member_client.post(
         reverse("generator:generate"),
@@ -323,37 +352,30 @@ def test_generate_auto_prompt_with_guidelines(member_client, team):
     }
 
 
-def test_generate_shows_the_api_validation_words_next_to_the_fields(member_client, team):
-    from generator.errors import ValidationFailed
-    from generator.services.generations import parse_generate_request
+def refused_form_page(client, data, **extra) -> str:
+    """Post the Generate form, expect the redirect back to the form (Post/Redirect/Get), return that page."""
+    response = client.post(reverse("generator:generate"), data, **extra)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == reverse("generator:home")
+    return client.get(response["Location"]).content.decode()
 
-    body = {
-        "input": "ftp://shop.example/a.jpg",
-        "options": {"prompt": "ab", "duration": 5, "guidance_scale": 0.5},
-    }
-    with pytest.raises(ValidationFailed) as api:
-        parse_generate_request(body, team=team)
-    response = member_client.post(
-        reverse("generator:generate"),
-        form_data(url="ftp://shop.example/a.jpg", prompt="ab"),
-    )
-    assert response.status_code == 422
-    html = response.content.decode()
-    for messages in api.value.details.values():
-        for message in messages:
-            assert escape(message) in html
-    assert 'id="id_url-errors"' in html
-    assert 'id="id_prompt-errors"' in html
+
+def test_generate_says_the_validators_verdicts_in_plain_words_next_to_the_fields(member_client, team):
+    html = refused_form_page(member_client, form_data(url="ftp://shop.example/a.jpg", prompt="ab"))
+    assert "Enter a web link that starts with https:// (or http://), or upload the photo." in html
+    assert "Enter a prompt of at least 3 characters." in html
+    assert 'id="id_url_error"' in html
+    assert 'id="id_prompt_error"' in html
+    assert 'aria-describedby="id_prompt_helptext id_prompt_error"' in html
+    assert "There are 2 problems" in html  # the summary at the top
+    assert 'value="ftp://shop.example/a.jpg"' in html  # what was typed is kept
     assert not Generation.objects.filter(team=team).exists()
 
 
 def test_generate_with_unknown_output_storage_is_an_inline_error(member_client, team):
-    response = member_client.post(
-        reverse("generator:generate"),
-        form_data(output_mode="storage", output_storage="nope", output_path="out/"),
-    )
-    assert response.status_code == 422
-    assert 'id="id_output_path-errors"' in response.content.decode()
+    html = refused_form_page(member_client, form_data(output_mode="storage", output_storage="nope", output_path="out/"))
+    assert 'id="id_output_path_error"' in html
+    assert "There is no storage called “nope” in this team" in html
     assert not Generation.objects.filter(team=team).exists()
 
 
@@ -361,19 +383,15 @@ def test_generate_refuses_when_credits_are_short_and_says_nothing_was_charged(cl
     poor = make_team("Poor", credits=20, slug="poor")
     membership = make_member(poor)
     client.force_login(membership.user)
-    response = client.post(reverse("generator:generate"), form_data())
-    assert response.status_code == 402
-    html = response.content.decode()
-    assert "not enough credits" in html.lower()
+    html = refused_form_page(client, form_data())
+    assert "The team has 20 credits left; this video costs 35." in html
     assert "Nothing was charged" in html
     assert not Generation.objects.filter(team=poor).exists()
 
 
 def test_generate_refuses_over_the_rate_limit_with_when_to_retry(member_client, team):
-    assert member_client.post(reverse("generator:generate"), form_data()).status_code == 302
-    response = member_client.post(reverse("generator:generate"), form_data())
-    assert response.status_code == 429
-    html = response.content.decode()
+    assert member_client.post(reverse("generator:generate"), form_data(token="first")).status_code == 302
+    html = refused_form_page(member_client, form_data(token="second"))
     assert "Try again in" in html
     assert "1 per second" in html
     assert Generation.objects.filter(team=team).count() == 1
@@ -397,9 +415,9 @@ def test_upload_is_kept_in_the_team_uploads_storage_and_submitted_as_storage_inp
 
 def test_upload_of_a_non_image_is_refused_inline(member_client, team):
     upload = named_upload(b"<html>not an image</html>", "shoe.jpg")
-    response = member_client.post(reverse("generator:generate"), {**form_data(source="upload"), "upload": upload})
-    assert response.status_code == 422
-    assert "not a JPEG, PNG, WEBP or HEIF image" in response.content.decode()
+    html = refused_form_page(member_client, {**form_data(source="upload"), "upload": upload})
+    assert "This file is not a photo we can use: choose a JPEG, PNG, WEBP or HEIC image." in html
+    assert "Choose the photo again" in html
     assert not Generation.objects.filter(team=team).exists()
 
 
@@ -558,8 +576,11 @@ def test_connect_a_local_storage_and_test_it_step_by_step(owner_client, team):
 
 def test_connect_storage_with_a_bad_name_shows_the_error(owner_client, team):
     response = owner_client.post(reverse("generator:storage-connect"), {"name": "bad name!", "type": "local"})
-    assert response.status_code == 422
-    assert 'class="errorlist"' in response.content.decode()
+    assert response.status_code == 302
+    html = owner_client.get(response["Location"]).content.decode()
+    assert 'id="id_name_error"' in html
+    assert "Use 1 to 50 letters, digits, - or _" in html
+    assert 'value="bad name!"' in html
     assert not Storage.objects.filter(team=team).exists()
 
 
@@ -693,8 +714,10 @@ def test_create_key_shows_the_secret_once_and_it_works(owner_client, team):
         reverse("generator:key-create"),
         {"name": "shop import", "scopes": ["video_generation"]},
     )
-    assert response.status_code == 200
-    html = response.content.decode()
+    assert response.status_code == 302  # Post/Redirect/Get: a reload of the page cannot create a second key
+    shown = owner_client.get(reverse("generator:keys"))
+    assert shown["Cache-Control"] == "no-store"
+    html = shown.content.decode()
     raw = html.split('id="raw-key">')[1].split("<")[0]
     assert apikey_authenticate(raw).team == team
     assert 'data-copy="raw-key"' in html
@@ -733,8 +756,11 @@ def test_another_teams_key_is_404(owner_client, other_team):
 
 def test_invite_link_creates_the_account_once(owner_client, client, team, owner):
     response = owner_client.post(reverse("generator:team-invite"), {"email": "new@example.com", "role": "member"})
-    assert response.status_code == 200
-    link = response.content.decode().split('id="invite-link">')[1].split("<")[0]
+    assert response.status_code == 302
+    page = owner_client.get(reverse("generator:team"))
+    assert page["Cache-Control"] == "no-store"
+    link = page.content.decode().split('id="invite-link">')[1].split("<")[0]
+    assert link not in owner_client.get(reverse("generator:team")).content.decode()  # shown once
     path = link.removeprefix("http://testserver")
     owner_client.logout()
 
@@ -792,9 +818,8 @@ def test_owner_sets_a_monthly_cap_that_the_credit_hold_enforces(owner_client, cl
     client.force_login(member.user)
     assert client.post(reverse("generator:generate"), form_data()).status_code == 302
     Generation.objects.update(created_at=timezone.now() - timedelta(seconds=5))
-    refused = client.post(reverse("generator:generate"), form_data())
-    assert refused.status_code == 402
-    assert "cap" in refused.content.decode()
+    html = refused_form_page(client, form_data(prompt="another prompt"))
+    assert "You have used 35 of your 40 credits this month; this video costs 35." in html
 
 
 def test_another_teams_member_is_404(owner_client, other_team):
@@ -861,11 +886,11 @@ def test_owner_sets_a_webhook_and_sees_the_secret_once_and_the_delivery_log(owne
         reverse("generator:team-webhook"),
         {"webhook_url": "https://hooks.example.com/video"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 302
     team.refresh_from_db()
     assert team.webhook_url == "https://hooks.example.com/video"
     secret = webhook_secret(team)
-    assert f'id="webhook-secret">{secret}<' in response.content.decode()
+    assert f'id="webhook-secret">{secret}<' in owner_client.get(reverse("generator:team")).content.decode()
     generation = make_generation(team)
     WebhookDelivery.objects.create(generation=generation, url=team.webhook_url, attempt=2, status_code=503)
     page = owner_client.get(reverse("generator:team")).content.decode()
@@ -875,8 +900,10 @@ def test_owner_sets_a_webhook_and_sees_the_secret_once_and_the_delivery_log(owne
 
 def test_webhook_to_a_private_address_is_refused_inline(owner_client, team):
     response = owner_client.post(reverse("generator:team-webhook"), {"webhook_url": "http://127.0.0.1/hook"})
-    assert response.status_code == 422
-    assert 'class="errorlist"' in response.content.decode()
+    assert response.status_code == 302
+    html = owner_client.get(reverse("generator:team")).content.decode()
+    assert "webhooks can only go to a public address" in html
+    assert 'value="http://127.0.0.1/hook"' in html  # what was typed is kept
     team.refresh_from_db()
     assert team.webhook_url == ""
 
@@ -968,12 +995,8 @@ def test_generate_page_shows_how_much_of_the_cap_is_used(client, team):
 
 def test_refused_upload_leaves_no_file_behind(member_client, team, settings):
     upload = named_upload(png_bytes(), "shoe.png")
-    response = member_client.post(
-        reverse("generator:generate"),
-        {**form_data(source="upload", prompt="ab"), "upload": upload},
-    )
-    assert response.status_code == 422
-    assert "id_prompt-errors" in response.content.decode()
+    html = refused_form_page(member_client, {**form_data(source="upload", prompt="ab"), "upload": upload})
+    assert "id_prompt_error" in html
     folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "uploads"
     assert not [p for p in folder.rglob("*") if p.is_file()]
 

@@ -71,13 +71,25 @@ def test_connect_s3_through_the_form_then_browse_with_thumbnails(owner_client, s
     assert Image.open(io.BytesIO(thumb.content)).size == (240, 180)
 
 
-def test_wrong_s3_secret_is_refused_on_the_form_without_echoing_it(owner_client, s3_server, s3_bucket):
+def test_wrong_s3_secret_is_refused_on_the_form_kept_once_and_never_stored_in_clear(owner_client, s3_server, s3_bucket):
+    from django.contrib.sessions.models import Session
+
     response = owner_client.post(
         reverse("generator:storage-connect"),
         s3_form(s3_server, s3_bucket, secret_access_key="wrong-secret-value-123"),
     )
-    assert response.status_code == 422
-    html = response.content.decode()
-    assert 'class="errorlist"' in html
-    assert "wrong-secret-value-123" not in html
+    assert response.status_code == 302
+    # Between the POST and the page, the typed secret waits encrypted in the session.
+    assert all(b"wrong-secret-value-123" not in s.session_data.encode() for s in Session.objects.all())
+    assert all("wrong-secret-value-123" not in str(s.get_decoded()) for s in Session.objects.all())
+    shown = owner_client.get(response["Location"])
+    assert shown["Cache-Control"] == "no-store"
+    html = shown.content.decode()
+    assert "We could not connect with these details. The storage answered:" in html
+    assert "SignatureDoesNotMatch" in html
+    # The user's own secret comes back once in its password field, so a typo in the bucket does not cost it.
+    assert 'type="password" name="secret_access_key" value="wrong-secret-value-123"' in html
+    again = owner_client.get(response["Location"]).content.decode()
+    assert "wrong-secret-value-123" not in again
+    assert 'value="' + s3_bucket + '"' in again  # the other fields stay
     assert not Storage.objects.filter(team=owner_client.team).exists()

@@ -34,6 +34,8 @@ def _append(*, team: Team, amount: int, kind: str, **fields) -> CreditLedger:
     if new_balance < 0:
         raise InsufficientCredits(
             f"not enough credits: this needs {-amount}, the balance is {team.balance}",
+            cost=-amount,
+            balance=team.balance,
         )
     Team.objects.filter(pk=team.pk).update(balance=new_balance)
     team.balance = new_balance
@@ -55,12 +57,17 @@ def credits_hold(*, team: Team, generation: Generation, user=None, monthly_cap: 
     """Take the generation's cost from a team locked by the caller; 402 if the balance or cap is short."""
     cost = generation.cost
     if team.balance < cost:
-        raise InsufficientCredits(f"not enough credits: this needs {cost}, the balance is {team.balance}")
+        raise InsufficientCredits(
+            f"not enough credits: this needs {cost}, the balance is {team.balance}", cost=cost, balance=team.balance
+        )
     if user is not None and monthly_cap is not None:
         spent = member_spent_this_month(team=team, user=user)
         if spent + cost > monthly_cap:
             raise InsufficientCredits(
-                f"monthly spending cap reached: {spent} of {monthly_cap} credits used, this needs {cost}"
+                f"monthly spending cap reached: {spent} of {monthly_cap} credits used, this needs {cost}",
+                cost=cost,
+                spent=spent,
+                cap=monthly_cap,
             )
     return _append(
         team=team,

@@ -102,6 +102,7 @@ def generation_create(
     user=None,
     api_key: ApiKey | None = None,
     now: datetime | None = None,
+    source_name: str = "",
 ) -> CreateResult:
     """Accept a job: re-check storages, rate windows (429), then credits and cap (402); enqueue after commit."""
     if user is None and api_key is not None:
@@ -127,7 +128,11 @@ def generation_create(
         duration = request.duration
         cost = billing.price_for(duration)
         if locked.balance < cost:
-            raise InsufficientCredits(f"not enough credits: this needs {cost}, the balance is {locked.balance}")
+            raise InsufficientCredits(
+                f"not enough credits: this needs {cost}, the balance is {locked.balance}",
+                cost=cost,
+                balance=locked.balance,
+            )
         monthly_cap = None
         if user is not None:
             monthly_cap = (
@@ -145,6 +150,7 @@ def generation_create(
             output_key=output_key,
             created_at=now,
             lease_expires_at=now + timedelta(seconds=queued_stale_s()),
+            source_name=source_name[:255],
         )
         billing.credits_hold(team=locked, generation=generation, user=user, monthly_cap=monthly_cap)
         rate = ratelimit_status(team=locked, now=now)
@@ -183,7 +189,7 @@ def generation_cancel(*, team: Team, generation: Generation) -> Generation:
 def generation_retry(*, team: Team, user, generation: Generation, api_key: ApiKey | None = None) -> CreateResult:
     """Submit the same request again as a new, charged and rate-limited generation."""
     request = GenerateRequest.parse(generation.request)
-    return generation_create(team=team, request=request, user=user, api_key=api_key)
+    return generation_create(team=team, request=request, user=user, api_key=api_key, source_name=generation.source_name)
 
 
 def generation_delete(*, team: Team, user, generation: Generation) -> None:

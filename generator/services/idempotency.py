@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generator.errors import Conflict, ValidationFailed
+from generator.errors import Conflict, GeneratorError, ValidationFailed
 from generator.models import Generation, IdempotencyRecord, Team
 
 KEY_MAX_CHARS = 255
@@ -27,6 +30,7 @@ TTL_S = 86_400
 IN_FLIGHT_STALE_S = 120
 HEADER = "Idempotency-Key"
 _CLAIM_ATTEMPTS = 3
+_IN_FLIGHT_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -120,3 +124,60 @@ def idempotency_purge(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(seconds=TTL_S)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lte=cutoff).delete()
     return deleted
+
+
+@dataclass
+class Guard:
+    """One request holding an idempotency key (or none): replay the first answer, or complete this one."""
+
+    claim: Claim | None
+
+    @property
+    def replay(self) -> tuple[int | None, Any] | None:
+        return self.claim.replay if self.claim is not None else None
+
+    @property
+    def replayed_generation_id(self) -> int | None:
+        return self.claim.record.generation_id if self.claim is not None and not self.claim.owned else None
+
+    def complete(self, *, status_code: int, response: Any, generation: Generation | None) -> None:
+        """Store this request's accepted answer for replay (inside the transaction that created the job)."""
+        if self.claim is not None:
+            idempotency_complete(
+                record=self.claim.record, status_code=status_code, response=response, generation=generation
+            )
+
+
+def _claim_or_wait(*, team: Team, key: str, digest: str, wait_s: float) -> Claim:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return idempotency_claim(team=team, key=key, digest=digest)
+        except Conflict:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(_IN_FLIGHT_POLL_S)
+
+
+@contextmanager
+def idempotency_guard(*, team: Team, key: str | None, body: Any, wait_s: float = 0.0) -> Iterator[Guard]:
+    """Hold `key` around accepting one request; without a key the guard does nothing.
+
+    `guard.replay` is the first answer when this is a repeat. An exception inside the block marks the
+    key refused (its body stays bound to it) and propagates. A repeat that finds the first request
+    still in flight is a Conflict at once (the API's 409), or after waiting up to `wait_s` for it.
+    """
+    if key is None:
+        yield Guard(claim=None)
+        return
+    claim = _claim_or_wait(team=team, key=key, digest=body_digest(body), wait_s=wait_s)
+    guard = Guard(claim=claim)
+    if not claim.owned:
+        yield guard
+        return
+    try:
+        yield guard
+    except BaseException as exc:
+        status_code = exc.status if isinstance(exc, GeneratorError) else 500
+        idempotency_refuse(record=claim.record, status_code=status_code)
+        raise

@@ -105,3 +105,20 @@ def wbr(text: str, autoescape: bool = True) -> str:
     """Let a long name or path wrap after / _ . - (never mid-word) on a narrow screen."""
     escaped = str(conditional_escape(text) if autoescape else text)
     return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", escaped))
+
+
+@register.simple_tag
+def widget(field, help: str = "") -> str:
+    """Render a field's widget tied to its help text and errors (aria-describedby), as _field.html lays them out."""
+    ids = []
+    if help or field.help_text:
+        ids.append(f"{field.auto_id}_helptext")
+    if field.errors:
+        ids.append(f"{field.auto_id}_error")
+    return field.as_widget(attrs={"aria-describedby": " ".join(ids)} if ids else None)
+
+
+@register.filter
+def error_count(form) -> int:
+    """Count a form's error messages, for the summary's heading."""
+    return sum(len(errors) for errors in form.errors.values())

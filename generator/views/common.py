@@ -3,39 +3,75 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TypeVar
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from generator import selectors
-from generator.errors import Forbidden, GeneratorError, NotFound, RateLimited
+from generator.errors import Forbidden, NotFound
 from generator.middleware import TeamRequest
 from generator.models import Generation, Storage
+from generator.views.drafts import draft_save
+
+SESSION_ENDED = "Your session had ended, so nothing was sent. We kept what you typed: check it and send it again."
 
 T = TypeVar("T")
 
 
-def team_required(view):
-    """Require login and a team; show a friendly page to a user who is in no team."""
+def team_required(
+    view: Callable | None = None,
+    *,
+    back_to: str | None = None,
+    draft: str | None = None,
+    secret_fields: tuple[str, ...] = (),
+) -> Callable:
+    """Require login and a team; show a friendly page to a user who is in no team.
 
-    @login_required
-    @functools.wraps(view)
-    def wrapper(request: TeamRequest, *args, **kwargs):
-        if not request.membership:
-            return render(request, "generator/no_team.html", status=403)
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound:
-            raise Http404 from None
-        except Forbidden as exc:
-            raise PermissionDenied(exc.message) from None
+    A POST that arrives after the session ended goes through the login page back to `back_to` (the
+    page holding the form, never the POST-only URL), with its values kept as the draft `draft`.
+    """
 
-    return wrapper
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(request: TeamRequest, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return _to_login(request, back_to=back_to, draft=draft, secret_fields=secret_fields)
+            if not request.membership:
+                return render(request, "generator/no_team.html", status=403)
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound:
+                raise Http404 from None
+            except Forbidden as exc:
+                raise PermissionDenied(exc.message) from None
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def _to_login(
+    request: TeamRequest, *, back_to: str | None, draft: str | None, secret_fields: tuple[str, ...]
+) -> HttpResponse:
+    target = request.get_full_path()
+    if request.method == "POST":
+        if draft:
+            draft_save(request, draft, request.POST, notice=SESSION_ENDED, secret_fields=secret_fields)
+        if back_to:
+            target = reverse(back_to)
+    elif request.htmx:
+        target = request.htmx.current_url_abs_path or target
+    response = redirect_to_login(target)
+    if request.htmx:
+        return HttpResponseClientRedirect(response["Location"])
+    return response
 
 
 def require_manager(request: TeamRequest) -> None:
@@ -79,17 +115,3 @@ def generation_or_404(request: TeamRequest, pk) -> Generation:
 
 def storage_or_404(request: TeamRequest, pk: int) -> Storage:
     return found(selectors.storage_get(team=request.team, pk=pk))
-
-
-def refusal(exc: GeneratorError) -> str:
-    """Explain a refused submission and say when to try again."""
-    if isinstance(exc, RateLimited):
-        rate = exc.rate
-        return (
-            f"Too many videos started at once: this team may start {rate.per_second} per second and "
-            f"{rate.per_minute} per minute. Nothing was charged. Try again in {max(1, rate.reset_s)} s."
-        )
-    message = exc.message[:1].upper() + exc.message[1:]
-    if "cap" in exc.message:
-        return f"{message}. Nothing was charged. Your cap resets on the 1st; a team owner or admin can raise it."
-    return f"{message}. Nothing was charged. Ask your operator to add credits (or wait for the monthly allowance), then try again."

@@ -124,7 +124,7 @@ def poster(request: TeamRequest, pk: uuid.UUID) -> FileResponse:
     return FileResponse(found(poster_open(generation_or_404(request, pk))), content_type="image/jpeg")
 
 
-@team_required
+@team_required(back_to="generator:gallery")
 @require_POST
 def video_delete(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)

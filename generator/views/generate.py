@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import secrets
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from generator import selectors
 from generator.errors import InsufficientCredits, RateLimited, ValidationFailed
 from generator.forms import BatchForm, GenerateForm
 from generator.middleware import TeamRequest
+from generator.models import Generation
 from generator.services.billing import PRICE_BY_DURATION, member_spent_this_month
-from generator.services.generations import generation_create, parse_generate_request
-from generator.services.uploads import upload_discard, upload_store
-from generator.views.common import refusal, team_required
+from generator.services.submissions import generation_submit
+from generator.views.common import team_required
+from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors
+from generator.wording import refusal
+
+DRAFT = "generate"
+INITIAL = GenerateForm.DEFAULTS
 
 
 def generate_context(
@@ -40,60 +48,90 @@ def generate_context(
     }
 
 
-INITIAL = {"source": "url", "prompt_mode": "text", "duration": 5, "output_mode": "temporary"}
+def _starting_point(request: TeamRequest) -> tuple[dict, Generation | None]:
+    """The form's starting values: the defaults, a job to edit and send again (?from=), or a photo (?input=)."""
+    initial: dict = dict(INITIAL)
+    source = None
+    if request.GET.get("from") and _is_uuid(request.GET["from"]):
+        source = selectors.generation_get(team=request.team, uuid=request.GET["from"])
+        if source is not None:
+            initial = GenerateForm.initial_from_request(source.request or {})
+    elif request.GET.get("input"):
+        initial.update(GenerateForm.initial_for_input(request.GET["input"][:2000]))
+    return {**initial, "token": secrets.token_urlsafe(16)}, source
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @team_required
 @require_GET
 def home(request: TeamRequest) -> HttpResponse:
-    """Show the Generate page."""
+    """Show the Generate page: a fresh form, the draft the user left, or a job or photo to start from."""
+    return _page(request)
+
+
+def _page(request: TeamRequest) -> HttpResponse:
     recent = selectors.generation_recent(team=request.team, limit=5)
-    mode = "batch" if request.GET.get("mode") == "batch" else "single"
-    context = generate_context(request, GenerateForm(initial=INITIAL), recent=recent, mode=mode)
+    if request.GET.get("mode") == "batch":
+        context = generate_context(request, GenerateForm(initial=INITIAL), recent=recent, mode="batch")
+        return render(request, "generator/generate.html", context)
+    if request.GET.get("fresh") or request.GET.get("from") or request.GET.get("input"):
+        draft_discard(request, DRAFT)  # an explicit start wins over an old draft
+    if request.GET.get("fresh"):
+        return redirect("generator:home")
+    initial, editing_job = _starting_point(request)
+    restored = draft_load(request, DRAFT, GenerateForm, initial=initial)
+    context = generate_context(
+        request,
+        restored.form,
+        recent=recent,
+        notice=restored.notice,
+        notice_level=restored.notice_level,
+        has_draft=restored.from_draft,
+        upload_again=restored.from_draft and restored.form.data.get("source") == "upload",
+        editing_job=editing_job,
+    )
     return render(request, "generator/generate.html", context)
 
 
-@team_required
-@require_POST
+@team_required(back_to="generator:home", draft=DRAFT)
+@require_http_methods(["GET", "POST"])
 def generate(request: TeamRequest) -> HttpResponse:
-    """Submit a job through the same validator and service as the API."""
+    """Submit the form (GET shows it): a job through the API's validator, or back to the form with the errors."""
+    if request.method == "GET":
+        return _page(request)
     form = GenerateForm(request.POST, request.FILES)
-    refused, status, uploaded = "", 422, None
+    notice = ""
     if form.is_valid():
-        source = form.cleaned_data["source"]
+        data = form.cleaned_data
+        upload = data["upload"] if data["source"] == "upload" else None
+        input_value = {"storage": data["storage_input"], "url": data["url"]}.get(data["source"], "").strip()
         try:
-            if source == "upload":
-                upload = form.cleaned_data["upload"]
-                if upload is None:
-                    raise ValidationFailed("no file", details={"input": ["choose an image file to upload"]})
-                input_value = uploaded = upload_store(
-                    team=request.team,
-                    user=request.user,
-                    data=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1),
-                )
-            elif source == "storage":
-                input_value = form.cleaned_data["storage_input"].strip()
-            else:
-                input_value = form.cleaned_data["url"].strip()
-            generate_request = parse_generate_request(form.to_body(input_value=input_value), team=request.team)
-            result = generation_create(team=request.team, request=generate_request, user=request.user)
+            submitted = generation_submit(
+                team=request.team,
+                user=request.user,
+                body=form.to_body(input_value=input_value),
+                token=data["token"],
+                upload=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1) if upload else None,
+                upload_name=upload.name if upload else "",
+            )
         except ValidationFailed as exc:
             form.add_api_errors(exc.details or {"": [exc.message]})
         except (RateLimited, InsufficientCredits) as exc:
-            refused, status = refusal(exc), exc.status
+            notice = refusal(exc)
         else:
-            generation = result.generation
-            messages.success(
-                request,
-                f"Started a {generation.duration} s video ({generation.cost} credits).",
-            )
+            draft_discard(request, DRAFT)
+            generation = submitted.generation
+            if submitted.replayed:
+                messages.info(request, "This form was already sent: here is the video it started (charged once).")
+            else:
+                messages.success(request, f"Started a {generation.duration} s video ({generation.cost} credits).")
             return redirect(reverse("generator:jobs") + f"#job-{generation.uuid}")
-    if uploaded:
-        upload_discard(team=request.team, uri=uploaded)
-    request.team.balance = selectors.team_balance(team=request.team)
-    return render(
-        request,
-        "generator/generate.html",
-        generate_context(request, form, refusal=refused),
-        status=status,
-    )
+    draft_save(request, DRAFT, request.POST, errors=form_errors(form), notice=notice)
+    return redirect("generator:home")

@@ -18,8 +18,9 @@ from generator import selectors
 from generator.errors import Conflict, InsufficientCredits, RateLimited, ValidationFailed
 from generator.middleware import TeamRequest
 from generator.services.generations import generation_cancel, generation_retry
-from generator.views.common import back, found, generation_or_404, page, refusal, team_required
+from generator.views.common import back, found, generation_or_404, page, team_required
 from generator.views.gallery import generation_card
+from generator.wording import refusal
 
 JOBS_PAGE_SIZE = 20
 
@@ -61,7 +62,7 @@ def job_detail(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     return render(request, "generator/job.html", context)
 
 
-@team_required
+@team_required(back_to="generator:jobs")
 @require_POST
 def job_cancel(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)
@@ -74,7 +75,7 @@ def job_cancel(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     return back(request, reverse("generator:jobs"))
 
 
-@team_required
+@team_required(back_to="generator:jobs")
 @require_POST
 def job_retry(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,24 +22,36 @@ from generator.storage.base import IMAGE_EXTENSIONS, StorageError
 from generator.storage.registry import supported_types
 from generator.storage.uris import KeyRejected, validate_key
 from generator.views.common import back, page, require_manager, storage_or_404, team_required
+from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors, once_pop, once_put
+
+DRAFT = "storage"
+SECRET_FIELDS = ("secret_access_key", "service_account")
+CHECK_RESULT = "storage-check"
 
 
 @team_required
 @require_GET
 def storages(request: TeamRequest) -> HttpResponse:
-    """List connected storages and offer to connect one."""
+    """List connected storages and offer to connect one; a connection test run without JS shows here."""
+    restored = draft_load(request, DRAFT, StorageForm, initial={"type": "local"}, types=supported_types())
     context = {
         "storages": selectors.storage_list(team=request.team),
-        "form": StorageForm(types=supported_types(), initial={"type": "local"}),
+        "form": restored.form,
         "active": "storages",
     }
-    return render(request, "generator/storages.html", context)
+    checked = once_pop(request, CHECK_RESULT)
+    if checked:
+        context.update(storage=selectors.storage_get(team=request.team, pk=checked["pk"]), report=checked["report"])
+    response = render(request, "generator/storages.html", context)
+    if restored.secret_shown:
+        response["Cache-Control"] = "no-store"  # the page holds the secret the user typed
+    return response
 
 
-@team_required
+@team_required(back_to="generator:storages", draft=DRAFT, secret_fields=SECRET_FIELDS)
 @require_POST
 def storage_connect(request: TeamRequest) -> HttpResponse:
-    """Connect a storage after the service has checked it; errors come back on the form."""
+    """Connect a storage after the service has checked it; errors come back on the form, with what was typed."""
     require_manager(request)
     form = StorageForm(request.POST, types=supported_types())
     if form.is_valid():
@@ -52,35 +66,32 @@ def storage_connect(request: TeamRequest) -> HttpResponse:
         except ValidationFailed as exc:
             form.add_api_errors(exc.details or {"": [exc.message]})
         else:
+            draft_discard(request, DRAFT)
             messages.success(request, f"Connected {storage.name}.")
             return redirect("generator:storages")
-    context = {
-        "storages": selectors.storage_list(team=request.team),
-        "form": form,
-        "active": "storages",
-    }
-    return render(request, "generator/storages.html", context, status=422)
+    draft_save(request, DRAFT, request.POST, errors=form_errors(form), secret_fields=SECRET_FIELDS)
+    return redirect("generator:storages")  # no #fragment: app.js moves the focus to the field in error
 
 
-@team_required
+@team_required(back_to="generator:storages")
 @require_POST
 def storage_check(request: TeamRequest, pk: int) -> HttpResponse:
     """Run the connection test (list, write, read, delete a probe) and show each step."""
     require_manager(request)  # it writes into the bucket: owners and admins only (docs/security.md)
     storage = storage_or_404(request, pk)
     report = run_storage_check(storage=storage)
-    context = {
-        "storage": storage,
-        "report": report,
-        "storages": selectors.storage_list(team=request.team),
-    }
     if request.htmx:
+        context = {"storage": storage, "report": report}
         return render(request, "generator/storages.html#check-result", context)
-    context.update(form=StorageForm(types=supported_types()), active="storages")
-    return render(request, "generator/storages.html", context)
+    once_put(
+        request,
+        CHECK_RESULT,
+        {"pk": storage.pk, "report": {"ok": report.ok, "steps": [asdict(s) for s in report.steps]}},
+    )
+    return redirect(reverse("generator:storages") + f"#check-{storage.pk}")
 
 
-@team_required
+@team_required(back_to="generator:storages")
 @require_POST
 def storage_disconnect(request: TeamRequest, pk: int) -> HttpResponse:
     require_manager(request)

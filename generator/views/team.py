@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,17 +11,22 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from generator import selectors
-from generator.errors import Conflict, NotFound, ValidationFailed
-from generator.forms import InviteForm, MemberForm
+from generator.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from generator.forms import InviteForm, MemberForm, WebhookForm
 from generator.middleware import SESSION_TEAM_KEY, TeamRequest
 from generator.models import Membership
 from generator.services import teams
 from generator.services.billing import month_start
 from generator.services.webhooks import webhook_configure
 from generator.views.common import back, found, require_manager, team_required
+from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors, once_pop, once_put
+from generator.wording import plain, sentence
+
+INVITE_DRAFT, WEBHOOK_DRAFT = "invite", "webhook"
+NEW_INVITE, NEW_WEBHOOK_SECRET = "invite", "webhook-secret"
 
 
-def _team_context(request: TeamRequest, **extra) -> dict:
+def _team_context(request: TeamRequest) -> dict:
     spent = {
         row["user_id"]: row["credits"]
         for row in selectors.usage_by_member(team=request.team, since=month_start(timezone.now()))
@@ -41,22 +46,35 @@ def _team_context(request: TeamRequest, **extra) -> dict:
         "deliveries": selectors.webhook_delivery_list(team=request.team) if request.membership.can_manage else [],
         "members": members,
         "invites": selectors.invite_list_pending(team=request.team),
-        "invite_form": InviteForm(),
+        "invite_form": draft_load(request, INVITE_DRAFT, InviteForm).form,
+        "webhook_form": draft_load(
+            request, WEBHOOK_DRAFT, WebhookForm, initial={"webhook_url": request.team.webhook_url}
+        ).form,
         "active": "team",
-        **extra,
     }
 
 
 @team_required
 @require_GET
 def team(request: TeamRequest) -> HttpResponse:
-    return render(request, "generator/team.html", _team_context(request))
+    """Members, roles and caps, invites and the webhook; a new invite link or signing secret is shown once."""
+    context = _team_context(request)
+    invite = once_pop(request, NEW_INVITE)
+    if invite:
+        context.update(invite_link=invite["link"], new_invite=selectors.invite_get(team=request.team, pk=invite["id"]))
+    secret = once_pop(request, NEW_WEBHOOK_SECRET)
+    if secret:
+        context.update(webhook_secret=secret["secret"])
+    response = render(request, "generator/team.html", context)
+    if invite or secret:
+        response["Cache-Control"] = "no-store"
+    return response
 
 
-@team_required
+@team_required(back_to="generator:team", draft=INVITE_DRAFT)
 @require_POST
 def team_invite(request: TeamRequest) -> HttpResponse:
-    """Create an invite link (shown once) for an email and a role."""
+    """Create an invite link for an email and a role; the Team page shows it once."""
     require_manager(request)
     form = InviteForm(request.POST)
     if form.is_valid():
@@ -69,57 +87,51 @@ def team_invite(request: TeamRequest) -> HttpResponse:
             )
         except ValidationFailed as exc:
             for field, msgs in exc.details.items():
+                target = field if field in form.fields else None
                 for message in msgs:
-                    form.add_error(field if field in form.fields else None, message)
+                    form.add_error(target, plain(target, message))
+        except Forbidden as exc:
+            form.add_error("role", sentence(exc.message))
         else:
+            draft_discard(request, INVITE_DRAFT)
             link = request.build_absolute_uri(reverse("generator:invite-accept", args=[raw]))
-            response = render(
-                request,
-                "generator/team.html",
-                _team_context(request, invite_link=link, new_invite=invite),
-            )
-            response["Cache-Control"] = "no-store"
-            return response
-    return render(
-        request,
-        "generator/team.html",
-        _team_context(request, invite_form=form),
-        status=422,
-    )
+            once_put(request, NEW_INVITE, {"id": invite.pk, "link": link})
+            return redirect(reverse("generator:team") + "#invite-created")
+    draft_save(request, INVITE_DRAFT, request.POST, errors=form_errors(form))
+    return redirect("generator:team")  # no #fragment: app.js moves the focus to the field in error
 
 
-@team_required
+@team_required(back_to="generator:team", draft=WEBHOOK_DRAFT)
 @require_POST
 def team_webhook(request: TeamRequest) -> HttpResponse:
-    """Set or clear the team's webhook URL; a new signing secret is shown once."""
+    """Set or clear the team's webhook URL; a new signing secret is shown once on the Team page."""
     require_manager(request)
+    form = WebhookForm(request.POST)
     had_secret = bool(request.team.webhook_secret_encrypted)
-    try:
-        secret = webhook_configure(team=request.team, url=request.POST.get("webhook_url", ""))
-    except ValidationFailed as exc:
-        errors = [m for msgs in exc.details.values() for m in msgs] or [exc.message]
-        return render(
-            request,
-            "generator/team.html",
-            _team_context(request, webhook_errors=errors),
-            status=422,
-        )
-    if not secret:
-        messages.success(request, "Webhook removed.")
-        return redirect("generator:team")
-    if had_secret:
-        messages.success(request, "Webhook URL saved; the signing secret is unchanged.")
-        return redirect("generator:team")
-    response = render(request, "generator/team.html", _team_context(request, webhook_secret=secret))
-    response["Cache-Control"] = "no-store"
-    return response
+    if form.is_valid():
+        try:
+            secret = webhook_configure(team=request.team, url=form.cleaned_data["webhook_url"])
+        except ValidationFailed as exc:
+            for message in [m for msgs in exc.details.values() for m in msgs] or [exc.message]:
+                form.add_error("webhook_url", plain("webhook_url", message))
+        else:
+            draft_discard(request, WEBHOOK_DRAFT)
+            if not secret:
+                messages.success(request, "Webhook removed.")
+            elif had_secret:
+                messages.success(request, "Webhook URL saved; the signing secret is unchanged.")
+            else:
+                once_put(request, NEW_WEBHOOK_SECRET, {"secret": secret})
+            return redirect(reverse("generator:team") + "#webhook")
+    draft_save(request, WEBHOOK_DRAFT, request.POST, errors=form_errors(form))
+    return redirect("generator:team")
 
 
 def _membership(request: TeamRequest, pk: int) -> Membership:
     return found(selectors.member_get(team=request.team, pk=pk))
 
 
-@team_required
+@team_required(back_to="generator:team")
 @require_POST
 def member_update(request: TeamRequest, pk: int) -> HttpResponse:
     """Change a member's role and monthly cap."""
@@ -147,7 +159,7 @@ def member_update(request: TeamRequest, pk: int) -> HttpResponse:
     return redirect("generator:team")
 
 
-@team_required
+@team_required(back_to="generator:team")
 @require_POST
 def member_remove(request: TeamRequest, pk: int) -> HttpResponse:
     """Remove a member; their API keys in this team are revoked."""
@@ -167,10 +179,11 @@ def member_remove(request: TeamRequest, pk: int) -> HttpResponse:
     return redirect("generator:team")
 
 
-@login_required
 @require_POST
 def team_switch(request: TeamRequest) -> HttpResponse:
     """Make another of the user's teams the current one."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("generator:home"))
     try:
         membership = teams.team_switch(user=request.user, team_id=int(request.POST.get("team", "")))
     except (NotFound, ValueError):

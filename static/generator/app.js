@@ -93,6 +93,57 @@
     if (toggle) { setMenu(toggle, false); toggle.focus(); }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { syncConditional(); });
+  // A form POST is sent once: its submit buttons are disabled while the browser waits for the answer
+  // (the server also recognises a resent Generate form). htmx forms use hx-disabled-elt instead.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || (form.getAttribute("method") || "").toLowerCase() !== "post") { return; }
+    if (form.hasAttribute("data-submitting")) { event.preventDefault(); return; }
+    form.setAttribute("data-submitting", "");
+    form.setAttribute("aria-busy", "true");
+    // After this turn, so the clicked button's own name/value still goes with the form.
+    setTimeout(function () {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.type !== "submit") { return; }
+        el.disabled = true;
+        if (el.hasAttribute("data-busy-label")) { el.textContent = el.getAttribute("data-busy-label"); }
+      });
+    }, 0);
+  });
+  // Back/forward restores a page from the cache as it was left: enable its forms again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) {
+      form.removeAttribute("data-submitting");
+      form.removeAttribute("aria-busy");
+      Array.prototype.forEach.call(form.elements, function (el) { if (el.type === "submit") { el.disabled = false; } });
+    });
+  });
+
+  // Errors: the summary links to each field; on arrival the focus goes to the first field in error.
+  function focusField(id) {
+    var target = document.getElementById(id);
+    if (!target) { return false; }
+    if (!target.matches("input, select, textarea, button")) {
+      target = target.querySelector("input:not([type=hidden]), select, textarea") || target;
+    }
+    if (target.closest("[data-when]:not(.shown)")) { return false; }
+    target.focus();
+    return document.activeElement === target;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-error-summary] a[data-focus]");
+    if (link && focusField(link.getAttribute("data-focus"))) { event.preventDefault(); }
+  });
+  function focusFirstError() {
+    var summary = document.querySelector("[data-error-summary]");
+    if (!summary) { return; }
+    var links = summary.querySelectorAll("a[data-focus]");
+    for (var i = 0; i < links.length; i++) { if (focusField(links[i].getAttribute("data-focus"))) { return; } }
+    summary.setAttribute("tabindex", "-1");
+    summary.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { syncConditional(); focusFirstError(); });
   document.addEventListener("htmx:afterSettle", function () { syncConditional(); });
 })();
