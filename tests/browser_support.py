@@ -195,7 +195,7 @@ class Stack:
         for process in (self.worker, self.web):
             try:
                 os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=20)
+                process.wait(timeout=5)  # a test server has nothing to finish; do not wait for a graceful drain
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
