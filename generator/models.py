@@ -235,6 +235,15 @@ class Generation(TimeStampedModel):
         ERROR = "error", "Error"
         CANCELLED = "cancelled", "Cancelled"
 
+    class AspectRatio(models.TextChoices):
+        """The video's shape (options.aspect_ratio): "source" and the engine's ASPECT_RATIOS."""
+
+        SOURCE = "source", "Photo's shape"
+        LANDSCAPE = "16:9", "16:9 landscape"
+        VERTICAL = "9:16", "9:16 vertical"
+        SQUARE = "1:1", "1:1 square"
+        PORTRAIT = "4:5", "4:5 portrait"
+
     id = models.BigAutoField(primary_key=True)
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="generations")
@@ -247,6 +256,8 @@ class Generation(TimeStampedModel):
     stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     duration = models.PositiveSmallIntegerField(default=5)
+    # Copied from request["options"] so the gallery can filter by shape on an index.
+    aspect_ratio = models.CharField(max_length=8, choices=AspectRatio.choices, default=AspectRatio.SOURCE)
     cost = models.PositiveIntegerField(default=0)
     input_object = models.JSONField(default=dict, blank=True)
     output_object = models.JSONField(default=dict, blank=True)
@@ -290,10 +301,15 @@ class Generation(TimeStampedModel):
             ),
             models.CheckConstraint(condition=Q(progress__lte=100), name="generator_generation_progress_max"),
             models.CheckConstraint(condition=Q(duration__in=[5, 10]), name="generator_generation_duration_valid"),
+            models.CheckConstraint(
+                condition=Q(aspect_ratio__in=["source", "16:9", "9:16", "1:1", "4:5"]),
+                name="generator_generation_aspect_ratio_valid",
+            ),
         ]
         indexes = [
             models.Index(fields=["team", "-created_at"], name="generator_generation_team_new"),
             models.Index(fields=["team", "status", "-created_at"], name="generator_generation_team_st"),
+            models.Index(fields=["team", "aspect_ratio", "-created_at"], name="generator_generation_team_ar"),
             models.Index(
                 fields=["lease_expires_at"],
                 condition=Q(status="PROCESSING"),

@@ -2,6 +2,8 @@
 
 Adding an option (an engine, an aspect ratio, ...): one field on GenerateOptions, typed with a
 rule that raises `refuse()`, default None, so a request without it is echoed exactly as before.
+The format options (aspect_ratio, resolution, loop, background) are echoed as a group: all four
+with their defaults once one is sent, none when none is (docs/formats.md).
 Rules that need the database (is `storage://name/...` one of the team's storages?) are not here:
 the generations service checks them.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -28,6 +32,7 @@ from generator.contract.base import (
     type_name,
     unstorable,
 )
+from generator.engine.sizing import ASPECT_RATIOS, RESOLUTIONS, SOURCE
 from generator.netpolicy import UrlRejected, check_url_syntax
 from generator.storage.uris import KeyRejected, parse_storage_uri
 
@@ -42,6 +47,16 @@ OUTPUT_SUFFIXES = ("/", ".mp4")
 STORAGE_SCHEME = "storage://"
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$"
 GENERATE_TRUE = "must be true when given (or send a text prompt instead)"
+SHAPES: tuple[str, ...] = (SOURCE, *ASPECT_RATIOS)
+BACKGROUNDS = ("auto", "blur", "extend")
+BACKGROUND_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+# The options that shape the frame, with the value a request without them gets (docs/formats.md).
+FORMAT_DEFAULTS: dict[str, Any] = {
+    "aspect_ratio": SOURCE,
+    "resolution": RESOLUTIONS[0],
+    "loop": False,
+    "background": "auto",
+}
 
 
 # --- rules of single fields -------------------------------------------------------------------
@@ -127,6 +142,33 @@ def _duration_rule(value: Any) -> int:
     raise refuse('must be 5 or 10 (a number or the string "5" or "10")')
 
 
+def _choice_rule(choices: tuple[str, ...]):
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise refuse(f"must be a string, not {type_name(value)}")
+        if value not in choices:
+            raise refuse(f"must be one of: {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _loop_rule(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise refuse(f"must be true or false, not {type_name(value)}")
+    return value
+
+
+def _background_rule(value: Any) -> str:
+    if not isinstance(value, str):
+        raise refuse(f"must be a string, not {type_name(value)}")
+    if value in BACKGROUNDS:
+        return value
+    if BACKGROUND_COLOUR.match(value):
+        return value.upper()
+    raise refuse(f"must be one of: {', '.join(BACKGROUNDS)}, or a colour #RRGGBB")
+
+
 def _guidance_rule(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise refuse(f"must be a number from 0 to 1, not {type_name(value)}")
@@ -153,6 +195,16 @@ Guidelines = Annotated[
 
 
 # --- the request --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """The frame a request asks for, defaults applied."""
+
+    aspect_ratio: str
+    resolution: str
+    loop: bool
+    background: str
 
 
 class PromptText(RequestModel):
@@ -215,6 +267,60 @@ class GenerateOptions(RequestModel):
         Field(ge=0, le=1, description="How strongly the prompt's wishes win over the engine's defaults."),
         BeforeValidator(_guidance_rule),
     ] = DEFAULT_GUIDANCE_SCALE
+    aspect_ratio: Annotated[
+        Literal[SHAPES],  # type: ignore[valid-type]
+        BeforeValidator(_choice_rule(SHAPES)),
+        Field(
+            description="The video's shape: `source` keeps the photo's; 16:9, 9:16, 1:1 and 4:5 are framed around "
+            "the product. Echoed, with the other format options, only when one of them is sent.",
+            json_schema_extra={"default": FORMAT_DEFAULTS["aspect_ratio"]},
+        ),
+    ] = None
+    resolution: Annotated[
+        Literal[RESOLUTIONS],  # type: ignore[valid-type]
+        BeforeValidator(_choice_rule(RESOLUTIONS)),
+        Field(
+            description="1080p: the short side of a fixed shape is 1080 px (9:16 is 1080x1920), the photo's own "
+            "shape is at most 1920 px long; 720p: 720 px, at most 1280 px.",
+            json_schema_extra={"default": FORMAT_DEFAULTS["resolution"]},
+        ),
+    ] = None
+    loop: Annotated[
+        bool,
+        BeforeValidator(_loop_rule),
+        Field(
+            description="A seamless loop: the last frame flows into the first (periodic moves, no fade).",
+            json_schema_extra={"default": FORMAT_DEFAULTS["loop"]},
+        ),
+    ] = None  # type: ignore[assignment]
+    background: Annotated[
+        str,
+        BeforeValidator(_background_rule),
+        Field(
+            description="What fills the frame where the photo does not reach: `blur` (a blurred, darkened copy), "
+            "`extend` (the photo's plain border colour), a colour `#RRGGBB`, or `auto` (extend on a plain "
+            "background, else blur).",
+            json_schema_extra={
+                "default": FORMAT_DEFAULTS["background"],
+                "anyOf": [
+                    {"type": "string", "enum": list(BACKGROUNDS)},
+                    {"type": "string", "pattern": BACKGROUND_COLOUR.pattern},
+                ],
+            },
+        ),
+    ] = None  # type: ignore[assignment]
+
+    @classmethod
+    def cross_check(cls, data: dict) -> tuple[dict, Details]:
+        if any(data.get(name) is not None for name in FORMAT_DEFAULTS):
+            data = {**data, **{name: value for name, value in FORMAT_DEFAULTS.items() if data.get(name) is None}}
+        return data, {}
+
+    @property
+    def output_format(self) -> OutputFormat:
+        """The format options as they apply: the values sent, or their defaults."""
+        sent = {name: getattr(self, name) for name in FORMAT_DEFAULTS}
+        return OutputFormat(**{name: FORMAT_DEFAULTS[name] if value is None else value for name, value in sent.items()})
 
 
 class GenerateRequest(RequestModel):
@@ -244,6 +350,10 @@ class GenerateRequest(RequestModel):
     @property
     def duration(self) -> int:
         return int(self.options.duration)
+
+    @property
+    def output_format(self) -> OutputFormat:
+        return self.options.output_format
 
     def echo(self) -> dict:
         """Return the request as the API echoes it: defaults filled in, duration a number, output only when given."""

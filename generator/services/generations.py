@@ -144,6 +144,7 @@ def generation_create(
             api_key=api_key,
             request=request.echo(),
             duration=duration,
+            aspect_ratio=request.output_format.aspect_ratio,
             cost=cost,
             is_temporary=request.output is None,
             output_storage=output_storage,
