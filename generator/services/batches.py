@@ -122,7 +122,7 @@ def _folder_inputs(*, team: Team, folder: str, recursive: bool) -> list[str]:
     if storage is None:
         raise validation_failed({"input_folder": [no_storage_named(parsed_name)]})
     try:
-        # One more than allowed tells "too many" from "exactly the maximum".
+        # Files that are not images are listed too; a folder of more than four times the limit is refused unread.
         entries = get_connector(storage).walk(key, recursive=recursive, limit=MAX_ITEMS * 4)
     except StorageError as exc:
         raise validation_failed({"input_folder": [str(exc)]}) from None
