@@ -119,6 +119,28 @@ def test_options_output_and_shape_follow_the_single_submit_rules():
 
 
 @pytest.mark.django_db
+def test_listed_keys_or_an_output_folder_that_break_the_key_rules_are_a_422_not_a_crash(settings):
+    team = make_team()
+    photo_folder(settings, team, files=("ok.png", "back\\slash.png", "new\nline.png"))
+    with pytest.raises(ValidationFailed) as caught:
+        batch_create(team=team, body={"input_folder": "storage://in/", "options": OPTIONS})
+    assert caught.value.details == {
+        "input_folder": [
+            "storage://in/back\\slash.png: the object key contains a backslash",
+            "storage://in/new\nline.png: the object key contains control characters",
+        ]
+    }
+    # The folder is short enough, but not with the video names appended: said once, naming the first.
+    deep = "storage://in/" + "d" * 1017 + "/"
+    with pytest.raises(ValidationFailed) as caught:
+        batch_create(team=team, body={"inputs": urls(50), "output": deep, "options": OPTIONS})
+    assert caught.value.details == {
+        "output": ["with the video name 'item-0.mp4': the object key is longer than 1024 bytes"]
+    }
+    assert Batch.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_many_bad_inputs_name_the_first_hundred_and_count_the_rest():
     team = make_team()
     with pytest.raises(ValidationFailed) as caught:

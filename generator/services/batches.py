@@ -92,7 +92,8 @@ def _trimmed(faults: Details) -> Details:
 
 def _stem(source: str) -> str:
     if source.startswith(STORAGE_SCHEME):
-        name = PurePosixPath(parse_storage_uri(source).key).name
+        # Not parsed: a listed folder's key may break the key rules, and its check names it (422).
+        name = PurePosixPath(source[len(STORAGE_SCHEME) :].partition("/")[2]).name
     else:
         name = PurePosixPath(unquote(urlsplit(source).path)).name
     stem = _UNSAFE.sub("-", PurePosixPath(name).stem).strip("-._")[:STEM_MAX_CHARS].strip("-._")
@@ -172,24 +173,30 @@ def _in_input_order(details: Details, field: str) -> Details:
     return dict(sorted(details.items(), key=lambda item: rank(item[0])))
 
 
-def _check_items(*, team: Team, field: str, bodies: list[dict]) -> Details:
+def _check_items(*, team: Team, field: str, bodies: list[dict], names: list[str], output: str | None) -> Details:
     """Validate every item as the single submit would; name faults `<field>.<index>` (or `output`)."""
     faults: Details = {}
-    for index, body in enumerate(bodies):
+    for index, (body, name) in enumerate(zip(bodies, names, strict=True)):
         try:
             GenerateRequest.parse(body)
         except ValidationFailed as exc:
             for key, messages in exc.details.items():
-                if key != "input":
-                    faults.setdefault(key, []).extend(messages)
+                if key == "output":
+                    # The folder itself passed; with this item's video name its object key does not.
+                    # Said once, for the first such item, not once per item.
+                    faults.setdefault(key, [f"with the video name {name!r}: {messages[0]}"])
+                elif key != "input":
+                    known = faults.setdefault(key, [])
+                    known.extend(message for message in messages if message not in known)
                 elif field == "input_folder":  # name the file, not its place in a listing
                     faults.setdefault(field, []).extend(f"{body['input']}: {message}" for message in messages)
                 else:
                     faults.setdefault(f"{field}.{index}", []).extend(messages)
     faults.update(_storage_faults(team=team, field=field, inputs=[body["input"] for body in bodies], known=faults))
-    output = bodies[0].get("output") if bodies else None
-    if output is not None and not Storage.objects.filter(team=team, name=parse_storage_uri(output).name).exists():
-        faults["output"] = [no_storage_named(parse_storage_uri(output).name)]
+    if output is not None:
+        storage_name = output[len(STORAGE_SCHEME) :].partition("/")[0]  # the contract checked its form
+        if not Storage.objects.filter(team=team, name=storage_name).exists():
+            faults["output"] = [no_storage_named(storage_name)]
     return _in_input_order(faults, field)
 
 
@@ -223,7 +230,7 @@ def batch_create(
     names = output_names(inputs)
     bodies = _item_bodies(request, inputs, names)
     field = "inputs" if request.inputs is not None else "input_folder"
-    faults = _check_items(team=team, field=field, bodies=bodies)
+    faults = _check_items(team=team, field=field, bodies=bodies, names=names, output=request.output)
     if faults:
         raise validation_failed(_trimmed(faults))
     described = dict(source or {})
