@@ -11,6 +11,7 @@ from pathlib import Path
 
 import av
 import pytest
+from django.db import connection
 from PIL import Image
 
 from generator.models import Batch, BatchItem, CreditLedger, Generation, Storage, WebhookDelivery
@@ -18,6 +19,7 @@ from generator.services import webhooks
 from generator.services.batches import batches_dispatch
 from generator.services.webhooks import webhook_signature
 from generator.services.worker import generation_run_next
+from generator.storage.local import LocalConnector
 from tests.factories import make_api_key, make_member, make_team
 from tests.test_api import Api
 
@@ -82,6 +84,28 @@ def test_idempotency_key_replays_the_first_batch_and_binds_the_key_to_its_body(a
     other = api.post("/v1/video/batches", {**body, "inputs": URLS[:2]}, **{"Idempotency-Key": "spring-catalogue"})
     assert other.status_code == 422
     assert "Idempotency-Key" in other.json()["error_details"]
+    assert Batch.objects.count() == 1
+
+
+def test_a_folder_is_listed_and_checked_outside_the_transaction_that_writes_the_batch(api, settings, team, monkeypatch):
+    """On SQLite an open transaction holds the one write lock: a slow bucket listing must not hold it."""
+    photos(settings, team, ["a.png", "b.png"])
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    seen: list[int] = []
+    real_walk = LocalConnector.walk
+
+    def walk(self, *args, **kwargs):
+        seen.append(len(connection.atomic_blocks))
+        return real_walk(self, *args, **kwargs)
+
+    monkeypatch.setattr(LocalConnector, "walk", walk)
+    body = {"input_folder": "storage://in/", "options": OPTIONS}
+    response = api.post("/v1/video/batches", body, **{"Idempotency-Key": "folder"})
+    assert response.status_code == 200
+    assert response.json()["data"]["item_count"] == 2
+    assert seen == [outside]
+    assert api.post("/v1/video/batches", body, **{"Idempotency-Key": "folder"})["Idempotent-Replayed"] == "true"
+    assert seen == [outside]  # a replay lists nothing
     assert Batch.objects.count() == 1
 
 

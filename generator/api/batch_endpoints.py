@@ -12,8 +12,8 @@ from generator.contract.batches import BatchItemsQuery, BatchListQuery, position
 from generator.models import PUBLIC_ID_MAX, Batch
 from generator.presenters import batch_item_to_api, batch_to_api
 from generator.services.batch_exports import archive_filename, batch_archive_chunks, batch_csv_chunks, csv_filename
+from generator.services.batches import PreparedBatch, batch_prepare, batch_write
 from generator.services.batches import batch_cancel as cancel_service
-from generator.services.batches import batch_create
 
 
 def _base(request: ApiRequest) -> str:
@@ -23,11 +23,14 @@ def _base(request: ApiRequest) -> str:
 def batch_add(request: ApiRequest) -> HttpResponse:
     """POST /v1/video/batches: accept a batch at once (id, item count, total cost); items go out at the team's rate."""
 
-    def accept(body: dict):
-        batch = batch_create(team=request.team, body=body, api_key=request.api_key)
+    def prepare(body: dict) -> PreparedBatch:
+        return batch_prepare(team=request.team, body=body, api_key=request.api_key)
+
+    def accept(prepared: PreparedBatch):
+        batch = batch_write(prepared)
         return {"data": batch_to_api(batch, base_url=_base(request))}, None, batch
 
-    response, _ = idempotent_post(request, accept)
+    response, _ = idempotent_post(request, accept, prepare=prepare)
     return response
 
 

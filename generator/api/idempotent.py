@@ -13,13 +13,17 @@ from generator.api.registry import ApiRequest
 from generator.models import Generation
 from generator.services import idempotency
 
-# accept(body) -> (the answer's JSON, the generation it made or None, extra objects for the caller)
-Accept = Callable[[dict], tuple[dict, Generation | None, Any]]
+# accept(body, or what prepare made of it) -> (the answer's JSON, the generation it made or None, extras)
+Accept = Callable[[Any], tuple[dict, Generation | None, Any]]
 
 
-def idempotent_post(request: ApiRequest, accept: Accept) -> tuple[JsonResponse, Any]:
+def idempotent_post(
+    request: ApiRequest, accept: Accept, *, prepare: Callable[[dict], Any] | None = None
+) -> tuple[JsonResponse, Any]:
     """Parse the body (400), honour Idempotency-Key, and run `accept` in one transaction with the stored answer.
 
+    `prepare`, if given, runs first outside that transaction (slow read-only checks, such as listing a
+    folder, must not hold SQLite's write lock) and `accept` gets what it returns instead of the body.
     Returns the response and what `accept` returned besides (None for a replay).
     """
     body = parse_json_object(request)
@@ -33,8 +37,9 @@ def idempotent_post(request: ApiRequest, accept: Accept) -> tuple[JsonResponse, 
             response = JsonResponse(replayed, status=status_code)
             response["Idempotent-Replayed"] = "true"
             return response, None
+        prepared = prepare(body) if prepare is not None else body
         # One transaction: what is created and the stored response commit together or not at all.
         with transaction.atomic():
-            payload, generation, extra = accept(body)
+            payload, generation, extra = accept(prepared)
             guard.complete(status_code=200, response=payload, generation=generation)
     return JsonResponse(payload), extra

@@ -15,6 +15,7 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import PurePosixPath
@@ -215,15 +216,33 @@ def batch_parse(body: Any, *, team: Team) -> tuple[BatchCreate, list[str]]:
     return request, list(request.inputs)
 
 
-def batch_create(
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch body that passed every check, with its inputs listed and named; nothing is written yet."""
+
+    team: Team
+    user: Any
+    api_key: ApiKey | None
+    options: dict
+    output: str
+    source: dict
+    inputs: list[str]
+    names: list[str]
+
+
+def batch_prepare(
     *,
     team: Team,
     body: Any,
     user=None,
     api_key: ApiKey | None = None,
     source: dict | None = None,
-) -> Batch:
-    """Accept a batch: validate every input (422 naming `inputs.<i>`), write it and its items; charge nothing yet."""
+) -> PreparedBatch:
+    """Check a batch body and every input (422 naming `inputs.<i>`), listing a folder; read-only.
+
+    It runs outside any transaction: listing a large bucket folder and checking 10,000 inputs takes
+    seconds, and on SQLite an open transaction holds the one write lock every worker needs.
+    """
     if user is None and api_key is not None:
         user = api_key.created_by
     request, inputs = batch_parse(body, team=team)
@@ -239,26 +258,52 @@ def batch_create(
         described.update(folder=request.input_folder, recursive=request.recursive)
     else:
         described.setdefault("type", "inputs")
-    options = bodies[0]["options"]
-    with transaction.atomic():
-        batch = Batch.objects.create(
-            team=team,
-            created_by=user,
-            api_key=api_key,
-            options=options,
-            output=request.output or "",
-            source=described,
-            item_count=len(inputs),
-            cost_per_item=billing.price_for(int(options.get("duration", 5))),
-        )
-        for start in range(0, len(inputs), BULK_SIZE):
-            BatchItem.objects.bulk_create(
-                BatchItem(batch=batch, position=start + offset + 1, input=source_, output_name=name)
-                for offset, (source_, name) in enumerate(
-                    zip(inputs[start : start + BULK_SIZE], names[start : start + BULK_SIZE], strict=True)
-                )
+    return PreparedBatch(
+        team=team,
+        user=user,
+        api_key=api_key,
+        options=bodies[0]["options"],
+        output=request.output or "",
+        source=described,
+        inputs=inputs,
+        names=names,
+    )
+
+
+@transaction.atomic
+def batch_write(prepared: PreparedBatch) -> Batch:
+    """Write a prepared batch and its items in one transaction; charge nothing yet."""
+    inputs, names = prepared.inputs, prepared.names
+    batch = Batch.objects.create(
+        team=prepared.team,
+        created_by=prepared.user,
+        api_key=prepared.api_key,
+        options=prepared.options,
+        output=prepared.output,
+        source=prepared.source,
+        item_count=len(inputs),
+        cost_per_item=billing.price_for(int(prepared.options.get("duration", 5))),
+    )
+    for start in range(0, len(inputs), BULK_SIZE):
+        BatchItem.objects.bulk_create(
+            BatchItem(batch=batch, position=start + offset + 1, input=source, output_name=name)
+            for offset, (source, name) in enumerate(
+                zip(inputs[start : start + BULK_SIZE], names[start : start + BULK_SIZE], strict=True)
             )
+        )
     return batch
+
+
+def batch_create(
+    *,
+    team: Team,
+    body: Any,
+    user=None,
+    api_key: ApiKey | None = None,
+    source: dict | None = None,
+) -> Batch:
+    """Accept a batch: validate every input (422 naming `inputs.<i>`), write it and its items; charge nothing yet."""
+    return batch_write(batch_prepare(team=team, body=body, user=user, api_key=api_key, source=source))
 
 
 # --- dispatching ----------------------------------------------------------------------------------
