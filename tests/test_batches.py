@@ -360,6 +360,32 @@ def test_a_waiting_batch_is_rechecked_cheaply_without_taking_the_team_lock(monke
 
 
 @pytest.mark.django_db
+def test_a_team_whose_dispatch_fails_does_not_stop_the_others_and_is_tried_again(monkeypatch, caplog):
+    broken, healthy = make_team(credits=1000), make_team(credits=1000)
+    broken_batch = batch_create(team=broken, body={"inputs": urls(2), "options": OPTIONS})
+    healthy_batch = batch_create(team=healthy, body={"inputs": urls(2), "options": OPTIONS})
+    real = generations.generation_create
+
+    def create(**kwargs):
+        if kwargs["team"].pk == broken.pk:
+            raise RuntimeError("the database went away")
+        return real(**kwargs)
+
+    monkeypatch.setattr(batch_service, "generation_create", create)
+    clock = Clock(timezone.now())
+    batches_dispatch(clock=clock)
+    assert "dispatching team" in caplog.text
+    assert list(broken_batch.items.values_list("state", flat=True)) == ["pending", "pending"]
+    assert holds(broken) == 0
+    assert healthy_batch.items.filter(state="submitted").count() == 1
+    monkeypatch.setattr(batch_service, "generation_create", real)
+    clock.advance(1)
+    batches_dispatch(clock=clock)
+    assert broken_batch.items.filter(state="submitted").count() == 1
+    assert holds(broken) == 1
+
+
+@pytest.mark.django_db
 def test_an_item_whose_storage_was_disconnected_is_refused_uncharged_and_the_rest_go_on(settings):
     team = make_team(credits=1000, rate_per_second=100, rate_per_minute=1000)
     photo_folder(settings, team, name="in", files=("a.png",))

@@ -444,7 +444,12 @@ def batches_dispatch(*, now: datetime | None = None, clock: Clock | None = None)
     team_ids = list(Batch.objects.filter(state__in=ACTIVE).order_by().values_list("team_id", flat=True).distinct())
     sent = 0
     for team_id in team_ids:
-        sent += _dispatch_team(team_id, clock)
+        try:
+            sent += _dispatch_team(team_id, clock)
+        except Exception:
+            # One team's failure (a database hiccup, a bug an item trips) must not stop every other
+            # team's batches; its transaction rolled back, so its item is tried again next tick.
+            logger.exception("batches: dispatching team %s failed; the other teams go on", team_id)
     batches_finish(now=clock())
     return sent
 
