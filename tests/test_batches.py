@@ -4,12 +4,12 @@ credits and caps, waiting and resuming, cancelling, finishing, and the services 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
@@ -26,6 +26,7 @@ from generator.services.batches import (
     output_names,
 )
 from tests.factories import make_member, make_team, make_user
+from tests.harness import run_together
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -244,15 +245,16 @@ def _spy_rate_limits(monkeypatch) -> list:
 
 
 @pytest.mark.django_db
-def test_a_200_item_folder_batch_goes_out_at_exactly_the_team_rate_with_one_hold_each(settings, monkeypatch):
-    team = make_team(credits=200 * 35)  # default limits: 1 a second, 15 a minute
-    photo_folder(settings, team, files=[f"p{index:03}.png" for index in range(200)], size=(8, 8))
+def test_a_folder_batch_goes_out_at_exactly_the_team_rate_with_one_hold_each(settings, monkeypatch):
+    # 40 items cross the minute window twice; tests/test_batches_e2e.py runs 200 through the worker.
+    team = make_team(credits=40 * 35)  # default limits: 1 a second, 15 a minute
+    photo_folder(settings, team, files=[f"p{index:03}.png" for index in range(40)], size=(8, 8))
     batch = batch_create(team=team, body={"input_folder": "storage://in/", "options": OPTIONS})
     raised = _spy_rate_limits(monkeypatch)
     clock = Clock(timezone.now())
     start = clock.now
     sent_at: list[float] = []
-    for second in range(800):
+    for second in range(140):
         sent = batches_dispatch(now=clock.now, clock=clock)
         if second % 3 == 0:
             sent += batches_dispatch(now=clock.now, clock=clock)  # a second ticker, on the same clock
@@ -260,13 +262,13 @@ def test_a_200_item_folder_batch_goes_out_at_exactly_the_team_rate_with_one_hold
         clock.advance(1)
     assert raised == []
     # 15 in the first 15 s (1 a second), then the minute window frees one a second, 60 s after each.
-    expected = [minute * 60 + second for minute in range(14) for second in range(15)][:200]
+    expected = [minute * 60 + second for minute in range(3) for second in range(15)][:40]
     assert sent_at == expected
     created = list(Generation.objects.filter(team=team).order_by("created_at").values_list("created_at", flat=True))
     assert [(moment - start).total_seconds() for moment in created] == expected
-    assert holds(team) == 200
-    assert CreditLedger.objects.filter(team=team, kind="hold").values("generation").distinct().count() == 200
-    assert BatchItem.objects.filter(batch=batch, state="submitted", generation__isnull=False).count() == 200
+    assert holds(team) == 40
+    assert CreditLedger.objects.filter(team=team, kind="hold").values("generation").distinct().count() == 40
+    assert BatchItem.objects.filter(batch=batch, state="submitted", generation__isnull=False).count() == 40
     # Each item's job is the single submit of its image, with the batch's options.
     first = BatchItem.objects.select_related("generation").get(batch=batch, position=1).generation
     assert first.request == {"input": "storage://in/p000.png", "options": {**OPTIONS, "guidance_scale": 0.5}}
@@ -459,36 +461,64 @@ def test_retrying_a_batch_s_failed_items_makes_a_new_batch_of_just_those(setting
 def test_dispatchers_on_many_threads_at_once_submit_each_item_exactly_once():
     team = make_team(credits=100_000, rate_per_second=1000, rate_per_minute=10_000)
     other = make_team(credits=100_000, rate_per_second=1000, rate_per_minute=10_000)
-    batches = [batch_create(team=t, body={"inputs": urls(120), "options": OPTIONS}) for t in (team, other, team)]
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
+    batches = [batch_create(team=t, body={"inputs": urls(40), "options": OPTIONS}) for t in (team, other, team)]
 
-    def ticker() -> None:
-        try:
-            barrier.wait(timeout=30)
-            for _ in range(20):
-                batches_dispatch()
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def ticker() -> int:
+        return sum(batches_dispatch() for _ in range(5))
 
-    threads = [threading.Thread(target=ticker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert errors == []
+    outcomes = run_together(8, ticker)
+    assert all(isinstance(sent, int) for sent in outcomes), outcomes
+    assert sum(outcomes) == 120  # every submission counted once, by the ticker that made it
     for batch in batches:
         items = BatchItem.objects.filter(batch=batch)
-        assert items.filter(state="submitted").count() == 120
-        assert items.values("generation").distinct().count() == 120
+        assert items.filter(state="submitted").count() == 40
+        assert items.values("generation").distinct().count() == 40
     for t in (team, other):
         generations_of_team = Generation.objects.filter(team=t).count()
         assert generations_of_team == BatchItem.objects.filter(batch__team=t).count()
         assert holds(t) == generations_of_team
         t.refresh_from_db()
         assert t.balance == ledger_sum(t) == 100_000 - 35 * generations_of_team
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_while_dispatchers_submit_leaves_nothing_charged_and_nothing_pending(monkeypatch):
+    team = make_team(credits=100_000, rate_per_second=1000, rate_per_minute=10_000)
+    batch = batch_create(team=team, body={"inputs": urls(300), "options": OPTIONS})
+    monkeypatch.setattr(batch_service, "MAX_PER_TEAM_TICK", 5)  # many short ticks, so cancel lands mid-way
+    cancelled = threading.Event()
+    roles = iter(["cancel", "dispatch", "dispatch", "dispatch"])
+    roles_lock = threading.Lock()
+
+    def work() -> int:
+        with roles_lock:
+            role = next(roles)
+        if role == "cancel":
+            while BatchItem.objects.filter(batch=batch, state="submitted").count() < 20:
+                time.sleep(0.01)
+            batch_cancel(team=team, batch=batch)
+            cancelled.set()
+            return -1
+        sent = 0
+        while not cancelled.is_set() and sent < 300:
+            sent += batches_dispatch()
+        return sent + batches_dispatch()  # once more after the cancel: it must submit nothing
+
+    outcomes = run_together(4, work)
+    assert all(isinstance(sent, int) for sent in outcomes), outcomes
+    assert sorted(outcomes)[0] == -1  # the cancel ran
+    states = Counter(BatchItem.objects.filter(batch=batch).values_list("state", flat=True))
+    assert set(states) == {"submitted", "cancelled"}
+    assert 20 <= states["submitted"] < 300
+    # No worker ran: every submitted job was still queued, so the cancel refunded each one, and none
+    # was submitted after it (it would still be queued and charged).
+    jobs = Generation.objects.filter(team=team)
+    assert jobs.count() == states["submitted"]
+    assert set(jobs.values_list("status", flat=True)) == {"CANCELLED"}
+    assert CreditLedger.objects.filter(team=team, kind="refund").count() == holds(team) == states["submitted"]
+    team.refresh_from_db()
+    assert team.balance == ledger_sum(team) == 100_000
 
 
 # --- the operator command -------------------------------------------------------------------------
