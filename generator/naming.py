@@ -7,6 +7,7 @@ an upload (whose stored key is a random name), the file name the user picked. Do
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -16,6 +17,14 @@ from generator.contract.generate import STORAGE_SCHEME
 from generator.models import Generation
 
 NAME_MAX_CHARS = 255
+STEM_MAX_CHARS = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_stem(name: str, *, default: str = "video") -> str:
+    """Return a file name's stem in letters, digits and `._-` only: safe as a storage key or ZIP entry name."""
+    stem = _UNSAFE.sub("-", PurePosixPath(name).stem).strip("-._")[:STEM_MAX_CHARS].strip("-._")
+    return stem or default
 
 
 def name_from_input(value: str) -> str:

@@ -125,14 +125,15 @@ def test_a_csv_file_and_several_uploaded_files_make_batches(member_client, team)
         "https://shop.example/2.jpg",
     ]
     assert first.source == {"type": "csv"}
-    response = member_client.post(
-        reverse("generator:batch-new"), {**batch_form(batch_source="files"), "images": [png("a.png"), png("b.png")]}
-    )
+    files = [png("Blue shirt.png"), png("mug.PNG"), png("../../etc/mug.png")]
+    response = member_client.post(reverse("generator:batch-new"), {**batch_form(batch_source="files"), "images": files})
     assert response.status_code == 302
     uploads = Batch.objects.exclude(pk=first.pk).get()
-    inputs = list(uploads.items.values_list("input", flat=True))
-    assert len(inputs) == 2
-    assert all(value.startswith("storage://uploads/") for value in inputs)
+    items = list(uploads.items.order_by("position").values_list("input", "output_name"))
+    assert all(value.startswith("storage://uploads/") for value, _ in items)
+    # The videos are named after the user's files (made safe), not the random names they are kept under.
+    assert [name for _, name in items] == ["Blue-shirt.mp4", "mug.mp4", "mug-2.mp4"]
+    assert [value.rsplit("/", 1)[1] for value, _ in items] == ["Blue-shirt.png", "mug.png", "mug.png"]
     assert uploads.source == {"type": "uploads"}
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from generator.contract.batches import MAX_ITEMS, BatchCreate
 from generator.contract.generate import STORAGE_SCHEME, GenerateRequest
 from generator.errors import Conflict, InsufficientCredits, RateLimited, ValidationFailed
 from generator.models import ApiKey, Batch, BatchItem, Generation, Membership, Storage, Team
+from generator.naming import safe_stem
 from generator.services import billing
 from generator.services.generations import generation_cancel, generation_create, no_storage_named
 from generator.services.ratelimit import ratelimit_admits, ratelimit_status
@@ -46,8 +46,6 @@ ItemState = BatchItem.State
 ACTIVE = (State.RUNNING, State.WAITING_FOR_CREDITS)
 # At most this many bad inputs are named one by one in a 422; the rest are summed up.
 MAX_NAMED_FAULTS = 100
-STEM_MAX_CHARS = 100
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Items handed out per team and tick at most (the rate windows bind long before, unless raised).
 MAX_PER_TEAM_TICK = 50
 BULK_SIZE = 1000
@@ -97,8 +95,7 @@ def _stem(source: str) -> str:
         name = PurePosixPath(source[len(STORAGE_SCHEME) :].partition("/")[2]).name
     else:
         name = PurePosixPath(unquote(urlsplit(source).path)).name
-    stem = _UNSAFE.sub("-", PurePosixPath(name).stem).strip("-._")[:STEM_MAX_CHARS].strip("-._")
-    return stem or "video"
+    return safe_stem(name)
 
 
 def output_names(inputs: Iterable[str]) -> list[str]:

@@ -15,6 +15,7 @@ from pillow_heif import register_heif_opener
 from generator.engine.decode import image_format
 from generator.errors import ValidationFailed
 from generator.models import Storage, Team
+from generator.naming import safe_stem
 from generator.services.storage_connections import storage_create
 from generator.storage.base import StorageError
 from generator.storage.registry import get_connector
@@ -34,12 +35,14 @@ def _refuse(message: str) -> ValidationFailed:
     return ValidationFailed(message, details={"input": [message]})
 
 
-def upload_store(*, team: Team, user, data: bytes) -> str:
+def upload_store(*, team: Team, user, data: bytes, name: str = "") -> str:
     """Keep an uploaded photo in the team's "uploads" storage and return its storage:// URI.
 
     The storage is a `local` one created on first use unless the team connected its own storage
     named "uploads" (e.g. a bucket). Only the header is read here; the worker decodes and checks
-    the image like any other input, so uploads follow exactly the same rules as URLs.
+    the image like any other input, so uploads follow exactly the same rules as URLs. With `name`
+    (the file name the user picked) the key ends in its safe stem, `<month>/<random>/<stem>.<ext>`,
+    so a batch of uploads names its videos after the user's files.
     """
     limit = settings.GENERATOR_FETCH_MAX_BYTES
     if len(data) > limit:
@@ -58,7 +61,10 @@ def upload_store(*, team: Team, user, data: bytes) -> str:
             type="local",
             parameters={"path": "uploads"},
         )
-    key = f"{timezone.now():%Y-%m}/{uuid.uuid4().hex}.{ext}"
+    random = uuid.uuid4().hex
+    key = (
+        f"{timezone.now():%Y-%m}/{random}/{safe_stem(name)}.{ext}" if name else f"{timezone.now():%Y-%m}/{random}.{ext}"
+    )
     with tempfile.NamedTemporaryFile(suffix=f".{ext}", delete=False) as handle:
         handle.write(data)
     try:

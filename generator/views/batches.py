@@ -75,7 +75,10 @@ def _inputs_of(request: TeamRequest, form: BatchForm, uploaded: list[str]) -> tu
         for upload in files:
             uploaded.append(
                 upload_store(
-                    team=request.team, user=request.user, data=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1)
+                    team=request.team,
+                    user=request.user,
+                    data=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1),
+                    name=upload.name or "",
                 )
             )
         return {"inputs": list(uploaded)}, {"type": "uploads"}
