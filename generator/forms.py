@@ -6,9 +6,19 @@ import json
 
 from django import forms
 
-from generator.contract.generate import STORAGE_SCHEME
-from generator.models import ApiKey, Membership, Storage
+from generator.contract.generate import BACKGROUNDS, FORMAT_DEFAULTS, STORAGE_SCHEME
+from generator.engine.sizing import RESOLUTIONS
+from generator.models import ApiKey, Generation, Membership, Storage
 from generator.wording import plain
+
+COLOUR_CHOICE = "colour"
+BACKGROUND_CHOICES = list(
+    zip(
+        BACKGROUNDS,
+        ["Automatic (extend a plain background, else blur)", "Blurred photo", "Extend the border colour"],
+        strict=True,
+    )
+)
 
 
 class GenerateForm(forms.Form):
@@ -46,10 +56,35 @@ class GenerateForm(forms.Form):
     output_mode = forms.ChoiceField(choices=OUTPUT_CHOICES, initial="temporary", widget=forms.RadioSelect)
     output_storage = forms.CharField(required=False, label="Storage")
     output_path = forms.CharField(required=False, label="Path or folder", max_length=1024)
+    # The format options: any value reaches the API's validator, which words the error (docs/formats.md).
+    aspect_ratio = forms.CharField(
+        required=False, label="Shape", widget=forms.RadioSelect(choices=Generation.AspectRatio.choices)
+    )
+    resolution = forms.CharField(
+        required=False,
+        label="Resolution",
+        widget=forms.RadioSelect(choices=[(value, value) for value in RESOLUTIONS]),
+    )
+    loop = forms.BooleanField(required=False, label="Seamless loop")
+    background = forms.CharField(
+        required=False,
+        label="Background",
+        widget=forms.Select(choices=[*BACKGROUND_CHOICES, (COLOUR_CHOICE, "A colour")]),
+    )
+    background_colour = forms.CharField(
+        required=False, label="Background colour", max_length=20, widget=forms.TextInput(attrs={"type": "color"})
+    )
     # Names this filled-in form: sent twice, it starts one job (services/submissions.py).
     token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
-    DEFAULTS = {"source": "url", "prompt_mode": "text", "duration": 5, "output_mode": "temporary"}
+    DEFAULTS = {
+        "source": "url",
+        "prompt_mode": "text",
+        "duration": 5,
+        "output_mode": "temporary",
+        **FORMAT_DEFAULTS,
+        "background_colour": "#FFFFFF",
+    }
 
     def clean(self) -> dict:
         data = super().clean() or {}
@@ -79,6 +114,7 @@ class GenerateForm(forms.Form):
             duration=options.get("duration", 5),
             guidance_scale=options.get("guidance_scale", 0.5),
         )
+        initial.update(cls._format_initial(options))
         output = body.get("output")
         if isinstance(output, str) and output.startswith(STORAGE_SCHEME):
             name, _, path = output[len(STORAGE_SCHEME) :].partition("/")
@@ -100,11 +136,33 @@ class GenerateForm(forms.Form):
             options["negative_prompt"] = data["negative_prompt"].strip()
         if data["guidance_scale"] is not None:
             options["guidance_scale"] = data["guidance_scale"]
+        options.update(self._format_options())
         body: dict = {"input": input_value, "options": options}
         if data["output_mode"] == "storage":
             path = data["output_path"].strip().lstrip("/")
             body["output"] = f"storage://{data['output_storage'].strip()}/{path}"
         return body
+
+    @staticmethod
+    def _format_initial(options: dict) -> dict:
+        """The format fields for a stored request's options (defaults for a request without them)."""
+        chosen = {name: options.get(name, default) for name, default in FORMAT_DEFAULTS.items()}
+        if chosen["background"] not in BACKGROUNDS:
+            chosen["background_colour"], chosen["background"] = chosen["background"], COLOUR_CHOICE
+        return chosen
+
+    def _format_options(self) -> dict:
+        """The format options that differ from their defaults: a form left alone sends none (an unchanged echo)."""
+        data = self.cleaned_data
+        chosen = {
+            "aspect_ratio": data["aspect_ratio"] or FORMAT_DEFAULTS["aspect_ratio"],
+            "resolution": data["resolution"] or FORMAT_DEFAULTS["resolution"],
+            "loop": data["loop"],
+            "background": data["background"] or FORMAT_DEFAULTS["background"],
+        }
+        if chosen["background"] == COLOUR_CHOICE:
+            chosen["background"] = data["background_colour"].strip()
+        return {name: value for name, value in chosen.items() if value != FORMAT_DEFAULTS[name]}
 
     def add_api_errors(self, details: dict[str, list[str]]) -> None:
         """Attach the API's error details (keyed by dotted field) to the matching form fields."""
@@ -120,6 +178,8 @@ class GenerateForm(forms.Form):
                 field = {"url": "url", "storage": "storage_input", "upload": "upload"}[source]
             if field == "output_path" and self.cleaned_data.get("output_mode") != "storage":
                 field = None
+            if field == "background" and self.cleaned_data.get("background") == COLOUR_CHOICE:
+                field = "background_colour"
             target = field if field in self.fields else None
             for message in messages:
                 self.add_error(target, plain(target, message, value=str(self.data.get(target or "", ""))))
@@ -135,6 +195,10 @@ _FIELD_FOR_DETAIL = {
     "options.negative_prompt": "negative_prompt",
     "options.duration": "duration",
     "options.guidance_scale": "guidance_scale",
+    "options.aspect_ratio": "aspect_ratio",
+    "options.resolution": "resolution",
+    "options.loop": "loop",
+    "options.background": "background",
 }
 
 

@@ -105,9 +105,12 @@ def generation_gallery(
     date_from=None,
     date_to=None,
     batch_id: int | None = None,
+    aspect_ratio: str | None = None,
 ) -> QuerySet[Generation]:
     """Return the team's generations for the gallery, newest first, with what each card shows."""
     qs = generation_list(team=team, status=status).select_related("created_by", "output_storage")
+    if aspect_ratio is not None:
+        qs = qs.filter(aspect_ratio=aspect_ratio)
     if member_id is not None:
         qs = qs.filter(created_by_id=member_id)
     if batch_id is not None:

@@ -101,6 +101,10 @@ RULES: list[Rule] = [
     ),
     _rule("guidance_scale", r"^must be", "Set the guidance between 0 and 1."),
     _rule("duration", r"^must be 5 or 10", "Choose 5 or 10 seconds."),
+    _rule("aspect_ratio", r"^must be", "Choose one of the shapes: the photo's own, 16:9, 9:16, 1:1 or 4:5."),
+    _rule("resolution", r"^must be", "Choose 1080p or 720p."),
+    _rule("background", r"^must be", "Choose a background from the list."),
+    _rule("background_colour", r"^must be", "Pick a colour, or type one as # and six hex digits, like #1A2B3C."),
     _rule(
         "upload",
         r"^the file is not a JPEG, PNG, WEBP or HEIF image",

@@ -9,27 +9,21 @@ import pytest
 from generator.contract.generate import SHAPES, GenerateRequest, OutputFormat
 from generator.models import CreditLedger, Generation
 from generator.services.generations import generation_retry
-from tests.factories import make_api_key, make_member, make_team
-from tests.test_api import URL, Api, assert_envelope, balance, lift_limits
+from tests.factories import make_api_key, make_member
+from tests.test_api import URL, Api, assert_envelope, balance
 
 OLD_ECHO = f'{{"input": "{URL}", "options": {{"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5}}}}'
 DEFAULTS = {"aspect_ratio": "source", "resolution": "1080p", "loop": False, "background": "auto"}
 
 
 @pytest.fixture
-def team(db):
-    return make_team(credits=1000)
+def member(unlimited):
+    return make_member(unlimited)
 
 
 @pytest.fixture
-def member(team):
-    return make_member(team)
-
-
-@pytest.fixture
-def api(client, team, member):
-    lift_limits(team)
-    return Api(client, make_api_key(team, user=member.user))
+def api(client, unlimited, member):
+    return Api(client, make_api_key(unlimited, user=member.user))
 
 
 def submit(api, **options):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -14,14 +15,26 @@ from generator.storage.uris import KeyRejected, validate_key
 
 THUMB_MAX_BYTES = 15 * 1024 * 1024
 THUMB_SIDE_PX = 240
+# EXIF orientations that turn the picture a quarter: its width and height swap.
+_QUARTER_TURNS = {5, 6, 7, 8}
 
 
-def thumbnail_jpeg(*, storage: Storage, key: str) -> bytes:
-    """Read one image from the storage and return a small JPEG of it; NotFound if that cannot be done."""
+@dataclass(frozen=True)
+class Thumbnail:
+    jpeg: bytes
+    width: int  # the photo's own size, upright (EXIF orientation applied)
+    height: int
+
+
+def thumbnail_jpeg(*, storage: Storage, key: str) -> Thumbnail:
+    """Read one image from the storage and return a small JPEG of it and its size; NotFound if that cannot be done."""
     try:
         key = validate_key(key, allow_folder=False)
         data = get_connector(storage).read(key, max_bytes=THUMB_MAX_BYTES)
         with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "HEIF"]) as image:
+            width, height = image.size
+            if image.getexif().get(0x0112) in _QUARTER_TURNS:
+                width, height = height, width
             image.draft("RGB", (THUMB_SIDE_PX, THUMB_SIDE_PX))
             image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((THUMB_SIDE_PX, THUMB_SIDE_PX))
@@ -35,4 +48,4 @@ def thumbnail_jpeg(*, storage: Storage, key: str) -> bytes:
         Image.DecompressionBombError,
     ):
         raise NotFound("no thumbnail for this key") from None
-    return out.getvalue()
+    return Thumbnail(jpeg=out.getvalue(), width=width, height=height)

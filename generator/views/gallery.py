@@ -82,6 +82,9 @@ def gallery(request: TeamRequest) -> HttpResponse:
         _parse_date(request.GET.get("from")),
         _parse_date(request.GET.get("to")),
     )
+    shape = request.GET.get("shape") or None
+    if shape not in Generation.AspectRatio.values:
+        shape = None
     qs = selectors.generation_gallery(
         team=request.team,
         status=status,
@@ -89,6 +92,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
         date_from=date_from,
         date_to=date_to,
         batch_id=batch_id,
+        aspect_ratio=shape,
     )
     results = Paginator(qs, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
@@ -100,6 +104,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
             "from": date_from,
             "to": date_to,
             "batch": batch_id,
+            "shape": shape,
         }.items()
         if v
     }
@@ -109,6 +114,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
         "members": selectors.member_list(team=request.team),
         "batches": selectors.batch_choices(team=request.team),
         "statuses": Generation.Status.choices,
+        "shapes": Generation.AspectRatio.choices,
         "filters": filters,
         "filter_query": urlencode(filters),
         "active": "gallery",

@@ -19,6 +19,7 @@ from generator.middleware import TeamRequest
 from generator.models import Generation
 from generator.services.billing import PRICE_BY_DURATION, member_spent_this_month
 from generator.services.submissions import generation_submit
+from generator.shapes import photo_size, shape_choice
 from generator.views.common import team_required
 from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors
 from generator.wording import refusal
@@ -72,7 +73,14 @@ def _is_uuid(value: str) -> bool:
 @team_required
 @require_GET
 def home(request: TeamRequest) -> HttpResponse:
-    """Show the Generate page: a fresh form, the draft the user left, or a job or photo to start from."""
+    """Show the Generate page: a fresh form, the draft the user left, or a job or photo to start from.
+
+    For htmx with a photo's size, answer only the size of the photo's own shape (the shape picker asks).
+    """
+    if request.htmx and "photo_width" in request.GET:
+        photo = photo_size(request.GET.get("photo_width"), request.GET.get("photo_height"))
+        source = shape_choice("source", photo=photo, resolution=request.GET.get("resolution", ""))
+        return render(request, "generator/_format_fields.html#source-size", {"shape": source})
     return _page(request)
 
 

@@ -148,4 +148,8 @@ def storage_browse(request: TeamRequest, pk: int) -> HttpResponse:
 def storage_thumbnail(request: TeamRequest, pk: int) -> HttpResponse:
     """Answer a small JPEG thumbnail of one image in a team storage."""
     storage = storage_or_404(request, pk)
-    return HttpResponse(thumbnail_jpeg(storage=storage, key=request.GET.get("key", "")), content_type="image/jpeg")
+    thumbnail = thumbnail_jpeg(storage=storage, key=request.GET.get("key", ""))
+    response = HttpResponse(thumbnail.jpeg, content_type="image/jpeg")
+    # The Generate page's shape picker reads the photo's own size from here (static/generator/shapes.js).
+    response["X-Image-Size"] = f"{thumbnail.width}x{thumbnail.height}"
+    return response
