@@ -23,6 +23,8 @@ BADGES = {"source": "Original", "16:9": "16:9", "9:16": "9:16", "1:1": "1:1", "4
 BACKGROUND_NAMES = {"auto": "automatic", "blur": "blurred photo", "extend": "extended border"}
 # Any photo at least this long on its long side is scaled to the resolution's cap.
 _LARGE_PHOTO_PX = 10_000
+# A side the browser reports beyond this is not a photo's (the decoder refuses far smaller ones).
+_PHOTO_SIDE_MAX_PX = 100_000
 
 
 def size_label(size: tuple[int, int]) -> str:
@@ -54,12 +56,15 @@ def _sizes(shape: str, photo: tuple[int, int] | None) -> dict[str, str]:
 def shape_choice(shape: str, *, photo: tuple[int, int] | None = None, resolution: str = "1080p") -> ShapeChoice:
     """One shape of the picker with its size at every resolution (the photo's own shape needs the photo's size)."""
     sizes = _sizes(shape, photo)
-    width, height = output_size(1, 1, shape) if shape != SOURCE else (0, 1)
+    ratio = None
+    if shape != SOURCE:
+        width, height = output_size(1, 1, shape)  # a fixed shape's size does not depend on the photo
+        ratio = width / height
     return ShapeChoice(
         value=shape,
         name=NAMES[shape],
         use=USES[shape],
-        ratio=width / height if width else None,
+        ratio=ratio,
         sizes=sizes,
         size=sizes.get(resolution, sizes[RESOLUTIONS[0]]),
     )
@@ -76,7 +81,7 @@ def photo_size(width: str | None, height: str | None) -> tuple[int, int] | None:
         size = int(width or ""), int(height or "")
     except ValueError:
         return None
-    return size if all(0 < side <= 100_000 for side in size) else None
+    return size if all(0 < side <= _PHOTO_SIDE_MAX_PX for side in size) else None
 
 
 @dataclass(frozen=True)
