@@ -77,6 +77,12 @@ def test_the_shape_picker_frames_the_photo_and_shows_the_video_size(stack, page)
     assert shape_label(page, "1:1").locator(".shape-size").inner_text() == "720 × 720"
     assert shape_label(page, "source").locator(".shape-size").inner_text() == "up to 1280 px"
 
+    # A URL off the machine (which the test browser cannot resolve) leaves the frames neutral.
+    page.locator("#id_url").fill("https://shop.example/cup.jpg")
+    page.locator("#id_url").press("Tab")
+    page.wait_for_function("() => document.getElementById('shape-picker').dataset.photo === ''")
+    assert "has-photo" not in (picker.get_attribute("class") or "")
+
     # A URL the browser can load: the frames are drawn over it and its own size is asked of the server.
     page.locator("#id_url").fill(stack.photos.url("/products/cup.jpg"))
     page.locator("#id_url").press("Tab")
@@ -229,3 +235,20 @@ def test_chromium_plays_a_9_16_and_a_1_1_video_made_by_the_worker(stack, page):
     assert square["error"] is None
     shot(page, "gallery-square")
     page.audit.check("gallery, a 1:1 video playing")
+
+
+def test_the_test_browser_resolves_no_host_name(stack, browser):
+    # The shape picker loads typed URLs in the browser; in tests no name may be looked up (the network rule).
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        failed = []
+        page.on("requestfailed", lambda request: failed.append((request.url, request.failure)))
+        with pytest.raises(Exception, match="ERR_NAME_NOT_RESOLVED"):
+            page.goto(stack.base.replace("127.0.0.1", "localhost") + "/accounts/login/")
+        assert failed
+        assert all("ERR_NAME_NOT_RESOLVED" in str(failure) for _url, failure in failed)
+        by_address = context.new_page()  # the same server by its address is reached
+        assert by_address.goto(stack.base + "/accounts/login/").status == 200
+    finally:
+        context.close()
