@@ -59,19 +59,30 @@
     askSourceSize(photo && photo.width, photo && photo.height);
   }
 
+  function forget(source) {
+    var old = photos[source];
+    if (old && old.url.indexOf("blob:") === 0) { URL.revokeObjectURL(old.url); }
+    delete photos[source];
+  }
+
   function learn(source, url, size) {
     if (!url) {
-      delete photos[source];
+      forget(source);
       showPhoto();
       return;
     }
     var image = new Image();
     image.onload = function () {
       var width = size ? size[0] : image.naturalWidth, height = size ? size[1] : image.naturalHeight;
-      if (width > 0 && height > 0) { photos[source] = { url: url, width: width, height: height }; } else { delete photos[source]; }
+      forget(source);
+      if (width > 0 && height > 0) { photos[source] = { url: url, width: width, height: height }; }
       showPhoto();
     };
-    image.onerror = function () { delete photos[source]; showPhoto(); };
+    image.onerror = function () {
+      if (url.indexOf("blob:") === 0) { URL.revokeObjectURL(url); }
+      forget(source);
+      showPhoto();
+    };
     image.src = url;
   }
 
