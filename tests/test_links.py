@@ -227,3 +227,63 @@ def test_disconnected_output_storage_link_is_410_and_no_new_link_is_offered(clie
     assert links.link_is_available(temporary)
     temporary.deleted_at = timezone.now()
     assert not links.link_is_available(temporary)
+
+
+@pytest.fixture
+def opened_handles(monkeypatch):
+    """Every file handle the /v/ view opens, to check that each one is closed."""
+    from generator.views import bearer_links
+
+    handles = []
+    real = bearer_links.link_file
+
+    def recording(resolved):
+        found = real(resolved)
+        if found.handle is not None:
+            handles.append(found.handle)
+        return found
+
+    monkeypatch.setattr(bearer_links, "link_file", recording)
+    return handles
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("bytes=0-" + "9" * 5000, 200),  # more digits than Python turns into an int
+        ("bytes=" + "1" * 5000 + "-", 200),
+        ("bytes=-" + "7" * 5000, 200),
+        ("bytes=0-" + "9" * 16, 200),  # over the 15-digit bound: malformed, sent whole
+        ("bytes=" + "9" * 15 + "-", 416),  # within the bound but past the end
+        ("bytes=0-" + "9" * 15, 206),  # a huge last byte is clipped to the file
+        ("bytes=abc", 200),
+        ("bytes=1-2,3-4", 200),
+    ],
+)
+def test_range_with_huge_or_unparseable_numbers_is_200_or_416_and_closes_the_file(
+    client, settings, clock, opened_handles, header, status
+):
+    generation = make_done(make_team(), settings)
+    response = client.get(path_of(link_url(generation)), headers={"Range": header})
+    assert response.status_code == status
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    if status == 200:
+        assert body == PAYLOAD
+    elif status == 206:
+        assert body == PAYLOAD
+        assert response["Content-Range"] == f"bytes 0-{len(PAYLOAD) - 1}/{len(PAYLOAD)}"
+    response.close()
+    assert len(opened_handles) == 1
+    assert all(handle.closed for handle in opened_handles)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_a_response_closed_before_it_is_read_closes_its_file(client, settings, clock, opened_handles, method):
+    generation = make_done(make_team(), settings)
+    response = getattr(client, method)(path_of(link_url(generation)), headers={"Range": "bytes=0-99"})
+    assert response.status_code == 206
+    response.close()  # what the server does when the client hangs up (or for HEAD) without reading
+    assert len(opened_handles) == 1
+    assert all(handle.closed for handle in opened_handles)

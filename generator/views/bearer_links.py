@@ -23,7 +23,9 @@ from generator.storage.base import ObjectMissing, StorageError
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 15 digits per bound (a petabyte): a longer number is no file position, and Python refuses to
+# turn more than 4300 digits into an int at all. Such a header is malformed, so the file is sent whole.
+_RANGE_RE = re.compile(r"^bytes=(\d{0,15})-(\d{0,15})$")
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None | Literal[False]:
@@ -46,34 +48,48 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None | Literal[Fal
     return start, end
 
 
-def _chunks(handle, remaining: int):
-    try:
-        while remaining > 0:
-            block = handle.read(min(CHUNK_BYTES, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            yield block
-    finally:
-        handle.close()
+class _Chunks:
+    """`remaining` bytes of an open file in blocks; closing it (the response does, read or not) closes the file."""
+
+    def __init__(self, handle, remaining: int) -> None:
+        self.handle = handle
+        self.remaining = remaining
+
+    def __iter__(self):
+        try:
+            while self.remaining > 0:
+                block = self.handle.read(min(CHUNK_BYTES, self.remaining))
+                if not block:
+                    break
+                self.remaining -= len(block)
+                yield block
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def _stream(request: HttpRequest, handle, *, size: int, content_type: str, filename: str) -> HttpResponseBase:
-    byte_range = _parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
-    if byte_range is False:
+    try:
+        byte_range = _parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
+        if byte_range is False:
+            handle.close()
+            refused = HttpResponse(status=416)
+            refused["Content-Range"] = f"bytes */{size}"
+            refused["Accept-Ranges"] = "bytes"
+            return refused
+        if byte_range is None:
+            first, last, status = 0, size - 1, 200
+        else:
+            first, last = byte_range
+            status = 206
+        length = max(0, last - first + 1)
+        handle.seek(first)
+    except Exception:
         handle.close()
-        refused = HttpResponse(status=416)
-        refused["Content-Range"] = f"bytes */{size}"
-        refused["Accept-Ranges"] = "bytes"
-        return refused
-    if byte_range is None:
-        first, last, status = 0, size - 1, 200
-    else:
-        first, last = byte_range
-        status = 206
-    length = max(0, last - first + 1)
-    handle.seek(first)
-    response = StreamingHttpResponse(_chunks(handle, length), status=status, content_type=content_type)
+        raise
+    response = StreamingHttpResponse(_Chunks(handle, length), status=status, content_type=content_type)
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     if status == 206:
