@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -24,11 +19,29 @@ from generator.services.batch_exports import batch_archive_chunks, batch_csv_chu
 from generator.services.batches import batch_create, batches_dispatch
 from generator.services.worker import generation_run_next
 from tests.factories import make_team
+from tests.harness import (
+    ROOT,
+    SHORT_LEASES,
+    kill_cluster,
+    manage,
+    manage_shell,
+    project_env,
+    sqlite_rows,
+    start_cluster,
+    wait_for,
+)
 from tests.test_batches import Clock, photo_folder
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = {"prompt": "slow zoom in", "duration": 5}
+
+
+def dispatch_and_run(clock: Clock, *, seconds: int) -> None:
+    """Let `seconds` pass on the clock: each second the dispatcher submits and the worker runs the queue."""
+    for _ in range(seconds):
+        batches_dispatch(now=clock.now, clock=clock)
+        run_queue()
+        clock.advance(1)
 
 
 def run_queue() -> int:
@@ -78,19 +91,13 @@ def test_credits_running_out_at_item_30_then_a_grant_finish_it_with_real_videos(
     photo_folder(settings, team, files=[f"p{index:02}.png" for index in range(32)])
     batch = batch_create(team=team, body={"input_folder": "storage://in/", "options": OPTIONS})
     clock = Clock(timezone.now())
-    for _ in range(3):
-        batches_dispatch(now=clock.now, clock=clock)
-        run_queue()
-        clock.advance(1)
+    dispatch_and_run(clock, seconds=3)
     batch.refresh_from_db()
     assert batch.state == "waiting_for_credits"
     assert Generation.objects.filter(team=team, status="DONE").count() == 30
     assert BatchItem.objects.filter(batch=batch, state="pending").count() == 2
     billing.credits_grant(team=team, amount=100, reason="top-up")
-    for _ in range(3):
-        batches_dispatch(now=clock.now, clock=clock)
-        run_queue()
-        clock.advance(1)
+    dispatch_and_run(clock, seconds=3)
     batch.refresh_from_db()
     assert batch.state == "done"
     assert Generation.objects.filter(team=team, status="DONE").count() == 32
@@ -122,70 +129,20 @@ print(batch.pk)
 
 
 def _query(db: Path, sql: str, *args) -> list[tuple]:
-    with sqlite3.connect(db, timeout=20) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
-def _wait_for(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def _cluster(env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    return [tuple(row.values()) for row in sqlite_rows(db, sql, *args)]
 
 
 def test_a_worker_killed_mid_batch_ends_every_item_once_and_charges_none_twice(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        GENERATOR_DATA_DIR=str(tmp_path),
-        GENERATOR_LOCAL_STORAGE_ROOT=str(tmp_path / "storages"),
-        MEDIA_ROOT=str(tmp_path / "media"),
-        GENERATOR_LEASE_S="3",
-        GENERATOR_LEASE_RENEW_S="1",
-        GENERATOR_WORKERS="1",
-        Q_TIMEOUT="120",
-        Q_RETRY="180",
-    )
+    # The dead cluster's broker had taken the other items' slots too; the reaper sends new ones for
+    # jobs queued longer than GENERATOR_QUEUED_STALE_S, instead of the broker's redelivery minutes later.
+    env = project_env(tmp_path, **SHORT_LEASES, GENERATOR_QUEUED_STALE_S="10")
     db = tmp_path / "db.sqlite3"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
-    shell = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            SETUP.format(fixture=ROOT / "tests" / "fixtures" / "astronaut.png"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert shell.returncode == 0, shell.stderr
-    batch_id = int(shell.stdout.strip().splitlines()[-1])
+    manage(env, "migrate", "-v", "0")
+    batch_id = int(manage_shell(env, SETUP.format(fixture=ROOT / "tests" / "fixtures" / "astronaut.png")))
 
-    cluster = _cluster(env)  # its ticker dispatches the batch, its worker renders
+    cluster = start_cluster(env)  # its ticker dispatches the batch, its worker renders
     try:
-        assert _wait_for(
+        assert wait_for(
             lambda: (
                 _query(db, "SELECT count(*) FROM generator_generation WHERE stage='rendering' AND progress > 25")[0][0]
                 == 1
@@ -193,26 +150,19 @@ def test_a_worker_killed_mid_batch_ends_every_item_once_and_charges_none_twice(t
             180,
         )
     finally:
-        _stop(cluster)
+        kill_cluster(cluster)
     killed = _query(db, "SELECT id FROM generator_generation WHERE status='PROCESSING' AND stage != 'queued'")
     assert len(killed) == 1
-    time.sleep(3.5)  # the lease runs out
-    reaped = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", "from generator.tasks import reap_task; print(reap_task())"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "requeued=1" in reaped.stdout, reaped.stdout + reaped.stderr
-    cluster = _cluster(env)
+    time.sleep(10.5)  # the lease runs out, and the items still queued count as lost
+    reaped = manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
+    assert "requeued=1" in reaped, reaped
+    cluster = start_cluster(env)
     try:
-        assert _wait_for(
+        assert wait_for(
             lambda: _query(db, "SELECT state FROM generator_batch WHERE id = ?", batch_id)[0][0] == "done", 300
         )
     finally:
-        _stop(cluster)
+        kill_cluster(cluster)
     items = _query(
         db, "SELECT state, generation_id FROM generator_batchitem WHERE batch_id = ? ORDER BY position", batch_id
     )
