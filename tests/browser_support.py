@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from tests.harness import manage, manage_shell, project_env
+from tests.harness import manage, manage_shell, project_env, wait_for
 from tests.loopback import LoopbackServer, Route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,15 +121,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout_s: float, interval_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return False
 
 
 def port_open(port: int) -> bool:

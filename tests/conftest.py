@@ -127,6 +127,21 @@ def key(team) -> str:
 
 
 @pytest.fixture
+def member(team):
+    """Mia, a plain member of the team (not a manager)."""
+    from tests.factories import make_member, make_user
+
+    return make_member(team, make_user("mia@example.com", name="Mia Member"))
+
+
+@pytest.fixture
+def member_client(client, member):
+    """The test client, logged in as Mia."""
+    client.force_login(member.user)
+    return client
+
+
+@pytest.fixture
 def mine_storage(team):
     """A local storage named "mine" at the root of the team's folder (for storage:// inputs and outputs)."""
     from generator.models import Storage

@@ -4,14 +4,19 @@
 - run_together(count, work): the same work from `count` threads released at one instant.
 - project_env / manage / manage_shell: run manage.py in a subprocess over a SQLite file of the
   test's own, as an operator, a web server or a worker would.
+- start_cluster / kill_cluster: a real `manage.py qcluster` in its own process group, and SIGKILL for all of it.
+- wait_for(predicate, timeout_s): poll until true; sqlite_rows(db, sql, *args): read that SQLite file as dicts.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -86,3 +91,48 @@ def manage_shell(env: dict[str, str], code: str, *, timeout_s: float = 180) -> s
     """Run Python in `manage.py shell` and return the last line it printed ("" if none)."""
     lines = manage(env, "shell", "-c", code, timeout_s=timeout_s).stdout.strip().splitlines()
     return lines[-1] if lines else ""
+
+
+# A cluster that tests kill: one worker, and a lease short enough to run out while the test waits.
+SHORT_LEASES = {
+    "GENERATOR_LEASE_S": "3",
+    "GENERATOR_LEASE_RENEW_S": "1",
+    "GENERATOR_WORKERS": "1",
+    "Q_TIMEOUT": "120",
+    "Q_RETRY": "180",
+}
+
+
+def start_cluster(env: dict[str, str]) -> subprocess.Popen:
+    """Start `manage.py qcluster` in a session of its own, so SIGKILL reaches its sentinel and workers."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_cluster(process: subprocess.Popen) -> None:
+    """SIGKILL the whole cluster, as a crash or an out-of-memory kill would, and reap it."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.1) -> bool:
+    """Poll `predicate` until it is true (True) or `timeout_s` has passed (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return False
+
+
+def sqlite_rows(db: Path, sql: str, *args: object) -> list[dict]:
+    """Rows of a query on a subprocess's SQLite file, as dicts (it may be writing: wait for its lock)."""
+    with sqlite3.connect(db, timeout=20) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(sql, args)]

@@ -47,6 +47,17 @@ def test_non_staff_member_cannot_open_the_admin(client):
     assert client.get(reverse("admin:generator_team_changelist")).status_code == 302
 
 
+def grant(team, amount: int, reason: str) -> dict:
+    """The admin's grant action form, submitted for one team."""
+    return {
+        "action": "grant_credits",
+        ACTION_CHECKBOX_NAME: [team.pk],
+        "apply": "1",
+        "amount": str(amount),
+        "reason": reason,
+    }
+
+
 def test_grant_action_asks_for_a_reason_then_writes_one_ledger_entry_with_the_admin(
     staff_client,
 ):
@@ -56,16 +67,7 @@ def test_grant_action_asks_for_a_reason_then_writes_one_ledger_entry_with_the_ad
     assert form.status_code == 200
     assert "Grant or deduct credits" in form.content.decode()
 
-    missing_reason = staff_client.post(
-        url,
-        {
-            "action": "grant_credits",
-            ACTION_CHECKBOX_NAME: [team.pk],
-            "apply": "1",
-            "amount": "500",
-            "reason": " ",
-        },
-    )
+    missing_reason = staff_client.post(url, grant(team, 500, " "))
     assert missing_reason.status_code == 200
     assert (
         "This field is required" in missing_reason.content.decode()
@@ -74,16 +76,7 @@ def test_grant_action_asks_for_a_reason_then_writes_one_ledger_entry_with_the_ad
     team.refresh_from_db()
     assert team.balance == 100
 
-    done = staff_client.post(
-        url,
-        {
-            "action": "grant_credits",
-            ACTION_CHECKBOX_NAME: [team.pk],
-            "apply": "1",
-            "amount": "500",
-            "reason": "Q4 budget",
-        },
-    )
+    done = staff_client.post(url, grant(team, 500, "Q4 budget"))
     assert done.status_code == 302
     team.refresh_from_db()
     assert team.balance == 600
@@ -98,13 +91,7 @@ def test_deduction_below_zero_is_refused_and_changes_nothing(staff_client):
     team = make_team("Acme", credits=100)
     response = staff_client.post(
         reverse("admin:generator_team_changelist"),
-        {
-            "action": "grant_credits",
-            ACTION_CHECKBOX_NAME: [team.pk],
-            "apply": "1",
-            "amount": "-150",
-            "reason": "oops",
-        },
+        grant(team, -150, "oops"),
         follow=True,
     )
     assert "cannot deduct 150" in response.content.decode()

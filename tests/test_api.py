@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from generator.models import ApiKey, CreditLedger, Generation, Storage
-from tests.factories import make_api_key, make_member, make_team
+from tests.factories import make_api_key, make_team
 from tests.loopback import LOOPBACK_SPELLINGS
 
 URL = "https://shop.example/shoe.jpg"
@@ -45,11 +45,6 @@ class Api:
 
 # Every test's team has a local storage named "mine".
 pytestmark = pytest.mark.usefixtures("mine_storage")
-
-
-@pytest.fixture
-def member(team):
-    return make_member(team)
 
 
 @pytest.fixture

@@ -9,16 +9,11 @@ import pytest
 from generator.contract.generate import SHAPES, GenerateRequest, OutputFormat
 from generator.models import CreditLedger, Generation
 from generator.services.generations import generation_retry
-from tests.factories import make_api_key, make_member
+from tests.factories import make_api_key
 from tests.test_api import URL, Api, assert_envelope, balance
 
 OLD_ECHO = f'{{"input": "{URL}", "options": {{"prompt": "slow zoom in", "duration": 5, "guidance_scale": 0.5}}}}'
 DEFAULTS = {"aspect_ratio": "source", "resolution": "1080p", "loop": False, "background": "auto"}
-
-
-@pytest.fixture
-def member(unlimited):
-    return make_member(unlimited)
 
 
 @pytest.fixture

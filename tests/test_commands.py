@@ -133,23 +133,17 @@ def test_out_of_range_values_change_nothing():
 def test_purge_expired_deletes_only_expired_temporary_videos(settings):
     team = make_team()
     now = timezone.now()
-    old = Generation.objects.create(
-        team=team,
-        request={},
-        status="DONE",
-        stage="done",
-        completed_at=now - timedelta(seconds=86_401),
-        video_name="videos/t/old.mp4",
-        poster_name="posters/old.jpg",
-    )
-    fresh = Generation.objects.create(
-        team=team,
-        request={},
-        status="DONE",
-        stage="done",
-        completed_at=now - timedelta(seconds=86_000),
-        video_name="videos/t/new.mp4",
-        poster_name="posters/new.jpg",
+    old, fresh = (
+        Generation.objects.create(
+            team=team,
+            request={},
+            status="DONE",
+            stage="done",
+            completed_at=now - timedelta(seconds=age_s),
+            video_name=f"videos/t/{stem}.mp4",
+            poster_name=f"posters/{stem}.jpg",
+        )
+        for stem, age_s in (("old", 86_401), ("new", 86_000))
     )
     for name in (
         "videos/t/old.mp4",

@@ -5,11 +5,6 @@ queue position on the job page follows the same order."""
 from __future__ import annotations
 
 import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +15,7 @@ from generator import selectors
 from generator.models import Generation
 from generator.services.claims import generation_claim_next
 from tests.factories import make_team
+from tests.harness import kill_cluster, manage, manage_shell, project_env, sqlite_rows, start_cluster, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -148,49 +144,16 @@ print(generation_create(team=Team.objects.get(name="Small"), request=request).ge
 """
 
 
-def _shell(env: dict, code: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
-
-
 def _rows(db: Path) -> list[dict]:
-    with sqlite3.connect(db, timeout=20) as conn:
-        conn.row_factory = sqlite3.Row
-        return [
-            dict(row)
-            for row in conn.execute(
-                "SELECT g.id, t.name AS team, g.created_at, g.started_at FROM generator_generation g "
-                "JOIN generator_team t ON t.id = g.team_id"
-            )
-        ]
-
-
-def _wait_for(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+    return sqlite_rows(
+        db,
+        "SELECT g.id, t.name AS team, g.created_at, g.started_at FROM generator_generation g "
+        "JOIN generator_team t ON t.id = g.team_id",
+    )
 
 
 def _cluster_env(tmp_path: Path, broker: str) -> dict:
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH"}}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        GENERATOR_DATA_DIR=str(tmp_path),
-        GENERATOR_LOCAL_STORAGE_ROOT=str(tmp_path / "storages"),
-        MEDIA_ROOT=str(tmp_path / "media"),
-        GENERATOR_WORKERS="1",
-    )
+    env = project_env(tmp_path, GENERATOR_WORKERS="1")
     if broker == "redis":
         env["REDIS_URL"] = os.environ["REDIS_URL"]
     return env
@@ -203,23 +166,15 @@ def test_a_real_cluster_starts_the_other_team_s_job_before_the_long_queue_s_seco
         pytest.skip("needs Redis: set REDIS_URL=redis://...")
     env = _cluster_env(tmp_path, broker)
     db = tmp_path / "db.sqlite3"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
-    assert _shell(env, SETUP.format(fixture=FIXTURES / "coffee.png")) == "ok"
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    manage(env, "migrate", "-v", "0")
+    assert manage_shell(env, SETUP.format(fixture=FIXTURES / "coffee.png")) == "ok"
+    worker = start_cluster(env)
     try:
-        assert _wait_for(lambda: any(row["started_at"] for row in _rows(db)), 60), "the worker never started"
-        small_pk = int(_shell(env, SUBMIT_SMALL))
-        assert _wait_for(lambda: any(r["id"] == small_pk and r["started_at"] for r in _rows(db)), 60)
+        assert wait_for(lambda: any(row["started_at"] for row in _rows(db)), 60), "the worker never started"
+        small_pk = int(manage_shell(env, SUBMIT_SMALL))
+        assert wait_for(lambda: any(r["id"] == small_pk and r["started_at"] for r in _rows(db)), 60)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
+        kill_cluster(worker)
     rows = _rows(db)
     small = next(row for row in rows if row["id"] == small_pk)
     # A's jobs that were still waiting when B submitted, in the order they started (unstarted last).

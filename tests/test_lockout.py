@@ -148,27 +148,26 @@ def test_behind_a_proxy_the_address_is_the_hop_the_proxy_appended(settings):
     assert client_ip(request) == "10.0.0.2"
 
 
-def test_without_the_proxy_setting_a_forged_x_forwarded_for_is_ignored(client, mia, settings):
+def _locked_out_addresses(client, **headers) -> list[str]:
+    """Lock Mia out with these request headers; return the client addresses axes locked out."""
     from axes.signals import user_locked_out
 
-    settings.BEHIND_PROXY = False
-    seen = []
-    user_locked_out.connect(lambda sender, ip_address, **kw: seen.append(ip_address), weak=False, dispatch_uid="t1")
+    seen: list[str] = []
+    user_locked_out.connect(lambda sender, ip_address, **kw: seen.append(ip_address), weak=False, dispatch_uid="seen")
     try:
-        _fail(client, reverse("login"), "mia@example.com", HTTP_X_FORWARDED_FOR="1.2.3.4")
+        _fail(client, reverse("login"), "mia@example.com", **headers)
     finally:
-        user_locked_out.disconnect(dispatch_uid="t1")
+        user_locked_out.disconnect(dispatch_uid="seen")
+    return seen
+
+
+def test_without_the_proxy_setting_a_forged_x_forwarded_for_is_ignored(client, mia, settings):
+    settings.BEHIND_PROXY = False
+    seen = _locked_out_addresses(client, HTTP_X_FORWARDED_FOR="1.2.3.4")
     assert seen == ["127.0.0.1"]
 
 
 def test_behind_the_proxy_each_client_is_counted_at_its_own_address(client, mia, settings):
-    from axes.signals import user_locked_out
-
     settings.BEHIND_PROXY = True
-    seen = []
-    user_locked_out.connect(lambda sender, ip_address, **kw: seen.append(ip_address), weak=False, dispatch_uid="t2")
-    try:
-        _fail(client, reverse("login"), "mia@example.com", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.23")
-    finally:
-        user_locked_out.disconnect(dispatch_uid="t2")
+    seen = _locked_out_addresses(client, HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.23")
     assert seen == ["198.51.100.23"]

@@ -75,11 +75,6 @@ def owner(team):
 
 
 @pytest.fixture
-def member(team):
-    return make_member(team, make_user("mia@example.com", name="Mia Member"))
-
-
-@pytest.fixture
 def other_team():
     team = make_team("Other", credits=500, slug="other")
     make_member(team, make_user("stranger@example.com"), role=Membership.Role.OWNER)
@@ -89,12 +84,6 @@ def other_team():
 @pytest.fixture
 def owner_client(client, owner):
     client.force_login(owner.user)
-    return client
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member.user)
     return client
 
 

@@ -24,17 +24,6 @@ def team():
     return make_team("Acme", credits=1000, slug="acme", rate_per_second=100, rate_per_minute=1000)
 
 
-@pytest.fixture
-def member(team):
-    return make_member(team, make_user("mia@example.com", name="Mia Member"))
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member.user)
-    return client
-
-
 def png(name: str = "shoe.png") -> io.BytesIO:
     buffer = io.BytesIO()
     Image.open(FIXTURES / "coffee.png").convert("RGB").resize((320, 320)).save(buffer, format="PNG")

@@ -15,21 +15,10 @@ from PIL import Image
 
 from generator.models import Generation
 from generator.services.storage_connections import storage_create
-from tests.factories import make_member, make_team, make_user
+from tests.factories import make_team
 from tests.test_views import form_data, make_generation, refused_form_page
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member(team):
-    return make_member(team, make_user("mia@example.com", name="Mia Member"))
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member.user)
-    return client
 
 
 OLD_OPTIONS = {"prompt": "slow zoom in, light sweep", "duration": 5, "guidance_scale": 0.5}

@@ -1,13 +1,9 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +21,7 @@ from generator.services.generations import generation_create
 from generator.services.reaper import generations_reap
 from generator.services.worker import generation_run
 from tests.factories import CHELSEA_INPUT, make_team
-from tests.harness import manage, manage_shell, project_env
+from tests.harness import SHORT_LEASES, kill_cluster, manage, manage_shell, project_env, start_cluster, wait_for
 from tests.loopback import Route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,14 +280,7 @@ def test_reaper_leaves_live_leases_and_reenqueues_lost_queued_jobs(
 
 @pytest.fixture
 def worker_env(tmp_path):
-    env = project_env(
-        tmp_path,
-        GENERATOR_LEASE_S="3",
-        GENERATOR_LEASE_RENEW_S="1",
-        GENERATOR_WORKERS="1",
-        Q_TIMEOUT="120",
-        Q_RETRY="180",
-    )
+    env = project_env(tmp_path, **SHORT_LEASES)
     manage(env, "migrate", "-v", "0")
     folder = tmp_path / "storages" / "kill" / "in"
     folder.mkdir(parents=True)
@@ -325,37 +314,15 @@ def row(db: Path, pk: int) -> dict:
     return {**dict(found), "ledger": [tuple(e) for e in entries], "balance": balance}
 
 
-def start_worker(env: dict) -> subprocess.Popen:
-    # Its own session, so SIGKILL reaches the cluster's whole process group (sentinel and workers).
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_for(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def kill_mid_render(env: dict, db: Path, pk: int) -> dict:
-    worker = start_worker(env)
+    worker = start_cluster(env)
     try:
         assert wait_for(
             lambda: row(db, pk)["stage"] == "rendering" and row(db, pk)["progress"] > 20,
             120,
         )
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
+        kill_cluster(worker)
     killed = row(db, pk)
     assert killed["status"] == "PROCESSING"
     return killed
@@ -369,7 +336,7 @@ def test_worker_killed_mid_render_is_retried_and_charged_once(worker_env):
     assert killed["attempts"] == 1
     time.sleep(3.5)  # let the 3 s lease run out
     assert "requeued=1" in manage_shell(env, "from generator.tasks import reap_task; print(reap_task())")
-    worker = start_worker(env)
+    worker = start_cluster(env)
     reaped_while_running = []
     try:
         assert wait_for(lambda: row(db, pk)["attempts"] == 2, 60)
@@ -380,8 +347,7 @@ def test_worker_killed_mid_render_is_retried_and_charged_once(worker_env):
                 reaped_while_running.append(report)
         assert wait_for(lambda: row(db, pk)["status"] != "PROCESSING", 150)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
+        kill_cluster(worker)
     assert reaped_while_running
     assert set(reaped_while_running) == {"requeued=0 failed=0 reenqueued=0"}
     final = row(db, pk)

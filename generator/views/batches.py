@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from generator import selectors
-from generator.errors import Conflict, ValidationFailed
+from generator.errors import ValidationFailed
 from generator.forms import BatchForm
 from generator.middleware import TeamRequest
 from generator.models import Batch
@@ -24,7 +24,7 @@ from generator.services.batches import batch_cancel as cancel_service
 from generator.services.batches import batch_create as create_service
 from generator.services.batches import batch_inputs_from_text, batch_retry_failed
 from generator.services.uploads import upload_discard, upload_store
-from generator.views.common import back, page, team_required
+from generator.views.common import attachment, back, cancel_and_say, page, team_required
 from generator.views.generate import generate_context
 
 BATCHES_PAGE_SIZE = 20
@@ -162,13 +162,12 @@ def batch_detail(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 def batch_cancel(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     batch = batch_or_404(request, pk)
-    try:
-        cancel_service(team=request.team, batch=batch)
-    except Conflict as exc:
-        messages.error(request, f"Could not cancel: {exc.message}.")
-    else:
-        messages.success(request, "Batch cancelled: videos not started yet were not charged (or were refunded).")
-    return back(request, reverse("generator:batch-detail", args=[batch.uuid]))
+    return cancel_and_say(
+        request,
+        lambda: cancel_service(team=request.team, batch=batch),
+        done="Batch cancelled: videos not started yet were not charged (or were refunded).",
+        default=reverse("generator:batch-detail", args=[batch.uuid]),
+    )
 
 
 @team_required
@@ -189,15 +188,11 @@ def batch_retry(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
 @require_GET
 def batch_results(request: TeamRequest, pk: uuid.UUID) -> StreamingHttpResponse:
     batch = batch_or_404(request, pk)
-    response = StreamingHttpResponse(batch_csv_chunks(batch), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{csv_filename(batch)}"'
-    return response
+    return attachment(batch_csv_chunks(batch), "text/csv; charset=utf-8", csv_filename(batch))
 
 
 @team_required
 @require_GET
 def batch_archive(request: TeamRequest, pk: uuid.UUID) -> StreamingHttpResponse:
     batch = batch_or_404(request, pk)
-    response = StreamingHttpResponse(batch_archive_chunks(batch), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{archive_filename(batch)}"'
-    return response
+    return attachment(batch_archive_chunks(batch), "application/zip", archive_filename(batch))

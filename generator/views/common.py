@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from generator import selectors
-from generator.errors import Forbidden, NotFound
+from generator.errors import Conflict, Forbidden, NotFound
 from generator.middleware import TeamRequest
 from generator.models import Generation, Storage
 from generator.views.drafts import draft_save
@@ -100,6 +101,24 @@ def back(request: TeamRequest, default: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(target)
     return redirect(target)
+
+
+def cancel_and_say(request: TeamRequest, cancel: Callable[[], object], *, done: str, default: str) -> HttpResponse:
+    """Run a cancel service; say what happened (a Conflict in its own words) and go back."""
+    try:
+        cancel()
+    except Conflict as exc:
+        messages.error(request, f"Could not cancel: {exc.message}.")
+    else:
+        messages.success(request, done)
+    return back(request, default)
+
+
+def attachment(chunks: Iterable[bytes], content_type: str, filename: str) -> StreamingHttpResponse:
+    """A streamed download saved under `filename`."""
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def found(obj: T | None) -> T:

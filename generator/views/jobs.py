@@ -15,10 +15,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from generator import selectors
-from generator.errors import Conflict, InsufficientCredits, RateLimited, ValidationFailed
+from generator.errors import InsufficientCredits, RateLimited, ValidationFailed
 from generator.middleware import TeamRequest
 from generator.services.generations import generation_cancel, generation_retry
-from generator.views.common import back, found, generation_or_404, page, team_required
+from generator.views.common import back, cancel_and_say, found, generation_or_404, page, team_required
 from generator.views.gallery import generation_card
 from generator.wording import refusal
 
@@ -66,13 +66,12 @@ def job_detail(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 def job_cancel(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)
-    try:
-        generation_cancel(team=request.team, generation=generation)
-    except Conflict as exc:
-        messages.error(request, f"Could not cancel: {exc.message}.")
-    else:
-        messages.success(request, "Cancelled; the credits were given back.")
-    return back(request, reverse("generator:jobs"))
+    return cancel_and_say(
+        request,
+        lambda: generation_cancel(team=request.team, generation=generation),
+        done="Cancelled; the credits were given back.",
+        default=reverse("generator:jobs"),
+    )
 
 
 @team_required(back_to="generator:jobs")
