@@ -111,6 +111,11 @@ RULES: list[Rule] = [
         "This file is not a photo we can use: choose a JPEG, PNG, WEBP or HEIC image.",
     ),
     _rule("upload", r"^the image is larger than (\d+) MB", "This photo is larger than {} MB: choose a smaller one."),
+    _rule(
+        "upload",
+        r"^the image has more than ([\d,]+) pixels",
+        "This photo has more than {} pixels: choose a smaller one, or scale it down first.",
+    ),
     # The team's webhook
     _rule(
         "webhook_url",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import struct
+import zlib
 
 from generator.models import Membership, Team, User
 from generator.services.apikeys import apikey_create
@@ -36,3 +38,20 @@ def make_member(team: Team, user: User | None = None, *, role: str = Membership.
 def make_api_key(team: Team, *, user: User | None = None, scopes: list[str] | None = None, name: str = "test") -> str:
     _key, raw = apikey_create(team=team, created_by=user, name=name, scopes=scopes)
     return raw
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height, with a token IDAT: a decompression bomb's header (about 70 bytes)."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )

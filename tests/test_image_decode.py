@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import struct
 import time
-import zlib
 
 import cv2
 import numpy as np
@@ -14,6 +12,8 @@ import pytest
 from PIL import Image
 
 from generator.engine import DecodedImage, ImageRejected, decode_image, output_size
+from generator.engine.decode import ImageTooLarge, load_reduced, open_image
+from tests.factories import png_header_only
 from tests.test_engine_support import encode, fixture_rgb
 
 pillow_heif.register_heif_opener()
@@ -170,23 +170,6 @@ def _with_exif(arr: np.ndarray, orientation: int) -> bytes:
     return encode(Image.fromarray(arr), "JPEG", exif=exif)
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose IHDR claims width x height, with a token IDAT: a decompression bomb's header."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload))
-            + kind
-            + payload
-            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-    )
-
-
 @pytest.mark.parametrize(
     ("data", "words"),
     [
@@ -203,8 +186,8 @@ def _png_header_only(width: int, height: int) -> bytes:
         (lambda: b"<!DOCTYPE html><html><body>Not found</body></html>", "'HTML'"),
         (lambda: b"", "empty"),
         (lambda: bytes(range(256)) * 40, "not a readable image"),
-        (lambda: _png_header_only(60000, 60000), "too large"),
-        (lambda: _png_header_only(8000, 6000), "too large"),
+        (lambda: png_header_only(60000, 60000), "too large"),
+        (lambda: png_header_only(8000, 6000), "too large"),
     ],
     ids=[
         "299-wide",
@@ -235,7 +218,7 @@ def test_unsupported_format_message_names_the_accepted_ones():
 
 
 def test_bomb_header_is_refused_without_decoding():
-    data = _png_header_only(60000, 60000)
+    data = png_header_only(60000, 60000)
     start = time.perf_counter()
     with pytest.raises(ImageRejected):
         decode_image(data)
@@ -297,3 +280,31 @@ def test_large_exif_rotated_mpo_is_reduced_upright_from_its_first_picture():
     assert (d.width, d.height) == (6000, 4000)
     assert d.pixels.shape == (1920, 2880, 3)
     _assert_same_picture(d, cv2.resize(upright, (2880, 1920), interpolation=cv2.INTER_AREA))
+
+
+def test_a_header_over_pillows_own_bomb_limit_is_the_same_refusal():
+    data = png_header_only(20_000, 20_000)  # 400 MP: more than twice Pillow's MAX_IMAGE_PIXELS
+    assert len(data) < 100
+    with pytest.raises(ImageTooLarge, match="too large") as info:
+        open_image(data, max_pixels=40_000_000)
+    assert info.value.max_pixels == 40_000_000
+
+
+def test_open_image_checks_the_cap_on_the_header_alone():
+    with pytest.raises(ImageTooLarge) as info:
+        open_image(png_header_only(8000, 6000), max_pixels=40_000_000)
+    assert info.value.size == (8000, 6000)
+    with open_image(encode(Image.new("RGB", (400, 300)), "PNG"), max_pixels=120_000) as image:
+        assert image.size == (400, 300)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "largest"),
+    [("PNG", "RGB", (334, 267)), ("PNG", "RGBA", (334, 267)), ("WEBP", "RGB", (334, 267)), ("JPEG", "RGB", (500, 400))],
+)
+def test_load_reduced_decodes_a_big_picture_small(fmt, mode, largest):
+    data = encode(Image.new(mode, (2000, 1600), "red"), fmt)
+    image = load_reduced(open_image(data, max_pixels=40_000_000), (240, 240))
+    # PNG and WEBP: reduced by the whole factor 6; JPEG: decoded by libjpeg at 1/4 scale (1/8 would be under 240 high).
+    assert image.size == largest
+    assert min(image.size) >= 240

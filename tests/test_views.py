@@ -18,7 +18,7 @@ from generator.models import ApiKey, CreditLedger, Generation, Invite, Membershi
 from generator.services.billing import credits_hold
 from generator.services.teams import invite_create
 from generator.services.webhooks import webhook_secret
-from tests.factories import PASSWORD, make_api_key, make_member, make_team, make_user
+from tests.factories import PASSWORD, make_api_key, make_member, make_team, make_user, png_header_only
 
 pytestmark = pytest.mark.django_db
 
@@ -1029,3 +1029,68 @@ def test_password_reset_link_sets_a_new_password(client, member):
     )
     assert "Password set" in done.content.decode()
     assert client.login(email="mia@example.com", password=new_password)
+
+
+# --- photos over the pixel cap (decompression bombs) ------------------------------------------
+
+
+def uploads_left(settings, team) -> list:
+    folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "uploads"
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("data", "cap"),
+    [
+        (png_header_only(20_000, 20_000), 40_000_000),  # 70 bytes claiming more than Pillow's own bomb limit
+        (png_header_only(8000, 6000), 40_000_000),  # 48 MP claimed, under Pillow's limit, over ours
+        (png_bytes((400, 320)), 100_000),  # a real picture over a lowered cap
+    ],
+    ids=["over-pillows-limit", "over-the-cap", "real-over-a-lowered-cap"],
+)
+def test_upload_over_the_pixel_cap_is_refused_inline_at_upload_time(member_client, team, settings, data, cap):
+    settings.GENERATOR_MAX_PIXELS = cap
+    html = refused_form_page(member_client, {**form_data(source="upload"), "upload": named_upload(data, "big.png")})
+    assert f"This photo has more than {cap:,} pixels: choose a smaller one, or scale it down first." in html
+    assert 'id="id_upload_error"' in html
+    assert not Generation.objects.filter(team=team).exists()
+    assert not uploads_left(settings, team)
+
+
+def test_thumbnail_of_an_image_over_the_pixel_cap_is_404_and_decodes_nothing(
+    member_client, team, settings, monkeypatch
+):
+    storage = local_storage(team)
+    root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "photos"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "bomb.png").write_bytes(png_header_only(20_000, 20_000))
+    (root / "big.png").write_bytes(png_bytes((400, 320)))
+    settings.GENERATOR_MAX_PIXELS = 100_000
+    decoded = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.size) or real_load(self))
+    url = reverse("generator:storage-thumbnail", args=[storage.pk])
+    assert member_client.get(url, {"key": "bomb.png"}).status_code == 404
+    assert member_client.get(url, {"key": "big.png"}).status_code == 404
+    assert decoded == []
+    settings.GENERATOR_MAX_PIXELS = 128_000
+    assert member_client.get(url, {"key": "big.png"}).status_code == 200
+
+
+def test_thumbnail_decodes_a_big_picture_reduced_before_converting_it(member_client, team, settings, monkeypatch):
+    storage = local_storage(team)
+    root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "photos"
+    root.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.new("L", (2400, 1600), 90).save(buffer, "PNG")
+    (root / "wide.png").write_bytes(buffer.getvalue())
+    converted = []
+    real_convert = Image.Image.convert
+    monkeypatch.setattr(
+        Image.Image, "convert", lambda self, *a, **k: converted.append(self.size) or real_convert(self, *a, **k)
+    )
+    thumb = member_client.get(reverse("generator:storage-thumbnail", args=[storage.pk]), {"key": "wide.png"})
+    assert thumb.status_code == 200
+    assert thumb["X-Image-Size"] == "2400x1600"
+    assert converted
+    assert all(w * h <= 400 * 267 for w, h in converted), converted

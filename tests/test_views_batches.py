@@ -12,7 +12,7 @@ from PIL import Image
 
 from generator.models import Batch, Generation, Storage
 from generator.services.batches import batch_create, batches_dispatch
-from tests.factories import make_member, make_team, make_user
+from tests.factories import make_member, make_team, make_user, png_header_only
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -132,6 +132,20 @@ def test_refused_uploaded_files_leave_nothing_behind(member_client, team, settin
         {**batch_form(batch_source="files", prompt="no"), "images": [png("a.png"), png("b.png")]},
     )
     assert response.status_code == 422
+    folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "uploads"
+    assert not [path for path in folder.rglob("*") if path.is_file()]
+
+
+def test_an_uploaded_file_over_the_pixel_cap_refuses_the_batch_naming_that_file(member_client, team, settings):
+    bomb = io.BytesIO(png_header_only(20_000, 20_000))  # 70 bytes claiming more than Pillow's own bomb limit
+    bomb.name = "huge.png"
+    response = member_client.post(
+        reverse("generator:batch-new"), {**batch_form(batch_source="files"), "images": [png("a.png"), bomb]}
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "File 2: This photo has more than 40,000,000 pixels: choose a smaller one, or scale it down first." in html
+    assert Batch.objects.count() == 0
     folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "uploads"
     assert not [path for path in folder.rglob("*") if path.is_file()]
 

@@ -31,6 +31,8 @@ _ACCEPTED = "use JPEG, PNG, WEBP or HEIC"
 # EXIF orientations that swap width and height.
 _TRANSPOSED = {5, 6, 7, 8}
 _SRGB = ImageCms.createProfile("sRGB")
+# Modes Image.reduce() averages correctly (alpha ones premultiplied); the others are decoded whole.
+_REDUCIBLE_MODES = ("RGB", "L", "RGBA", "LA")
 
 
 class ImageRejected(Exception):
@@ -144,62 +146,91 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
-def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 300) -> DecodedImage:
-    """Decode JPEG/PNG/WEBP/HEIF bytes into an upright RGB image reduced to working size."""
+class ImageTooLarge(ImageRejected):
+    """An image whose header claims more pixels than accepted; nothing of it was decoded."""
+
+    def __init__(self, *, max_pixels: int, size: tuple[int, int] | None = None) -> None:
+        self.max_pixels, self.size = max_pixels, size
+        claimed = f"{size[0]}x{size[1]} is {size[0] * size[1]:,} pixels, " if size else ""
+        super().__init__(f"Image is too large: {claimed}at most {max_pixels:,} pixels are accepted")
+
+
+def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Open untrusted image bytes reading only the header; ImageRejected unless it is an accepted format within the cap.
+
+    The one door through which every image is opened (the worker, uploads, storage thumbnails): the
+    pixel cap is checked on the header's size before a single pixel is decoded, so a small file that
+    decodes to a huge picture (a decompression bomb) costs nothing. Pillow's own bomb limit, hit when
+    the header claims still more, is the same refusal. The caller closes the image.
+    """
     if not data:
         raise ImageRejected("The file is empty: use JPEG, PNG, WEBP or HEIC")
     try:
         img: Image.Image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(f"Image is too large: at most {max_pixels:,} pixels are accepted") from exc
+        raise ImageTooLarge(max_pixels=max_pixels) from exc
     except Exception as exc:
         named = _sniff(data)
         if named:
             raise ImageRejected(f"Unsupported image format '{named}': {_ACCEPTED}") from exc
         raise ImageRejected(f"The file is not a readable image: {_ACCEPTED}") from exc
-
     fmt = image_format(img)
-    if fmt not in _FORMAT_INFO:  # defensive: formats= already restricts this
-        raise ImageRejected(f"Unsupported image format '{fmt or 'unknown'}': {_ACCEPTED}")
     raw_w, raw_h = img.size
-    # The header is all we have read so far: refuse bombs before any pixel is allocated.
-    if raw_w <= 0 or raw_h <= 0:
-        raise ImageRejected("The image has no pixels")
-    if raw_w * raw_h > max_pixels:
-        raise ImageRejected(
-            f"Image is too large: {raw_w}x{raw_h} is {raw_w * raw_h:,} pixels, at most {max_pixels:,} are accepted"
-        )
+    problem = None
+    if fmt not in _FORMAT_INFO:  # defensive: formats= already restricts this
+        problem = ImageRejected(f"Unsupported image format '{fmt or 'unknown'}': {_ACCEPTED}")
+    elif raw_w <= 0 or raw_h <= 0:
+        problem = ImageRejected("The image has no pixels")
+    elif raw_w * raw_h > max_pixels:
+        problem = ImageTooLarge(max_pixels=max_pixels, size=(raw_w, raw_h))
+    if problem is not None:
+        img.close()
+        raise problem
+    return img
+
+
+def load_reduced(img: Image.Image, need: tuple[int, int]) -> Image.Image:
+    """Decode an opened image at the smallest size that still covers `need` (width, height as stored).
+
+    JPEGs are decoded by libjpeg at 1/2, 1/4 or 1/8 scale (draft); other formats are box-reduced by
+    a whole factor right after decoding, before any converted or rotated full-size copy is made. The
+    result may be a new image (the opened one is then closed) and is at least `need` on each side
+    when the picture was.
+    """
+    need_w, need_h = max(1, need[0]), max(1, need[1])
+    if image_format(img) == "JPEG" and (need_w < img.size[0] or need_h < img.size[1]):
+        with contextlib.suppress(Exception):
+            img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", (need_w, need_h))
+    if getattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False):
+        # Another part of the process relaxed Pillow globally; we still insist on whole files.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    img.load()
+    factor = int(min(img.size[0] / need_w, img.size[1] / need_h))
+    if factor >= 2 and img.mode in _REDUCIBLE_MODES:
+        reduced = img.reduce(factor)
+        img.close()
+        return reduced
+    return img
+
+
+def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 300) -> DecodedImage:
+    """Decode JPEG/PNG/WEBP/HEIF bytes into an upright RGB image reduced to working size."""
+    img = open_image(data, max_pixels=max_pixels)
+    fmt = image_format(img)
+    raw_w, raw_h = img.size
+    # pillow-heif applies the container's rotation itself; only other formats follow the EXIF tag.
     orientation = _orientation(img) if fmt != "HEIF" else 1
     width, height = (raw_h, raw_w) if orientation in _TRANSPOSED else (raw_w, raw_h)
     if min(width, height) < min_side:
+        img.close()
         raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
 
     work_w, work_h = working_size(width, height)
-    if fmt == "JPEG" and (work_w < width or work_h < height):
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: the cheapest way to stay within memory.
-        need = (work_w, work_h) if orientation not in _TRANSPOSED else (work_h, work_w)
-        with contextlib.suppress(Exception):
-            img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", need)
     try:
-        if getattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False):
-            # Another part of the process relaxed Pillow globally; we still insist on whole files.
-            ImageFile.LOAD_TRUNCATED_IMAGES = False
-        img.load()
-        if fmt == "HEIF":
-            # pillow-heif already applied the container's rotation; only an EXIF leftover matters.
-            orientation = 1
-        need_w, need_h = (work_w, work_h) if orientation not in _TRANSPOSED else (work_h, work_w)
-        factor = int(min(img.size[0] / need_w, img.size[1] / need_h))
-        if factor >= 2 and img.mode in ("RGB", "L"):
-            # Box-reduce big PNG/WEBP/HEIF pictures before any full-size copy is made (JPEGs
-            # already came out of draft() small): this is what keeps a 40 MP PNG under budget.
-            reduced = img.reduce(factor)
-            img.close()
-            img = reduced
+        # Decoded reduced (this is what keeps a 40 MP photo under budget), then turned upright.
+        img = load_reduced(img, (work_w, work_h) if orientation not in _TRANSPOSED else (work_h, work_w))
         img = _transpose(img, orientation)
         pixels = _to_rgb_array(img)
-    except ImageRejected:
-        raise
     except MemoryError as exc:
         raise ImageRejected("Image is too large to decode") from exc
     except Exception as exc:
@@ -225,4 +256,13 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
     )
 
 
-__all__ = ["ALLOWED_FORMATS", "DecodedImage", "ImageRejected", "decode_image", "image_format"]
+__all__ = [
+    "ALLOWED_FORMATS",
+    "DecodedImage",
+    "ImageRejected",
+    "ImageTooLarge",
+    "decode_image",
+    "image_format",
+    "load_reduced",
+    "open_image",
+]

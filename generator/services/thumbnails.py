@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from django.conf import settings
+from PIL import ImageOps
 
+from generator.engine.decode import ImageRejected, load_reduced, open_image
 from generator.errors import NotFound
 from generator.models import Storage
 from generator.storage.base import StorageError
@@ -27,25 +29,26 @@ class Thumbnail:
 
 
 def thumbnail_jpeg(*, storage: Storage, key: str) -> Thumbnail:
-    """Read one image from the storage and return a small JPEG of it and its size; NotFound if that cannot be done."""
+    """Read one image from the storage and return a small JPEG of it and its size; NotFound if that cannot be done.
+
+    The image is opened like the worker opens it (the same pixel cap, from the header) and decoded
+    reduced, so a picture the worker would refuse costs the web tier nothing.
+    """
     try:
         key = validate_key(key, allow_folder=False)
         data = get_connector(storage).read(key, max_bytes=THUMB_MAX_BYTES)
-        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "HEIF"]) as image:
+        image = open_image(data, max_pixels=settings.GENERATOR_MAX_PIXELS)
+        try:
             width, height = image.size
             if image.getexif().get(0x0112) in _QUARTER_TURNS:
                 width, height = height, width
-            image.draft("RGB", (THUMB_SIDE_PX, THUMB_SIDE_PX))
+            image = load_reduced(image, (THUMB_SIDE_PX, THUMB_SIDE_PX))
             image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((THUMB_SIDE_PX, THUMB_SIDE_PX))
             out = io.BytesIO()
             image.save(out, "JPEG", quality=80)
-    except (
-        KeyRejected,
-        StorageError,
-        UnidentifiedImageError,
-        OSError,
-        Image.DecompressionBombError,
-    ):
+        finally:
+            image.close()
+    except (KeyRejected, StorageError, ImageRejected, OSError, ValueError):
         raise NotFound("no thumbnail for this key") from None
     return Thumbnail(jpeg=out.getvalue(), width=width, height=height)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import uuid
 
 from django.conf import settings
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
-from pillow_heif import register_heif_opener
 
-from generator.engine.decode import image_format
+from generator.engine.decode import ImageRejected, ImageTooLarge, image_format, open_image
 from generator.errors import ValidationFailed
 from generator.models import Storage, Team
 from generator.naming import safe_stem
@@ -28,30 +25,35 @@ UPLOAD_FORMATS = {
     "HEIF": ("heic", "image/heic"),
 }
 
-register_heif_opener()
-
 
 def _refuse(message: str) -> ValidationFailed:
     return ValidationFailed(message, details={"input": [message]})
+
+
+def upload_check(data: bytes) -> tuple[str, str]:
+    """Read an uploaded photo's header as the worker will (the same pixel cap); return its extension and type."""
+    limit = settings.GENERATOR_FETCH_MAX_BYTES
+    if len(data) > limit:
+        raise _refuse(f"the image is larger than {limit // 1_000_000} MB")
+    try:
+        with open_image(data, max_pixels=settings.GENERATOR_MAX_PIXELS) as image:
+            return UPLOAD_FORMATS[image_format(image)]
+    except ImageTooLarge as exc:
+        raise _refuse(f"the image has more than {exc.max_pixels:,} pixels") from None
+    except (ImageRejected, KeyError):
+        raise _refuse("the file is not a JPEG, PNG, WEBP or HEIF image") from None
 
 
 def upload_store(*, team: Team, user, data: bytes, name: str = "") -> str:
     """Keep an uploaded photo in the team's "uploads" storage and return its storage:// URI.
 
     The storage is a `local` one created on first use unless the team connected its own storage
-    named "uploads" (e.g. a bucket). Only the header is read here; the worker decodes and checks
-    the image like any other input, so uploads follow exactly the same rules as URLs. With `name`
-    (the file name the user picked) the key ends in its safe stem, `<month>/<random>/<stem>.<ext>`,
-    so a batch of uploads names its videos after the user's files.
+    named "uploads" (e.g. a bucket). Only the header is read here, the pixel cap included; the
+    worker decodes and checks the image like any other input, so uploads follow the same rules as
+    URLs. With `name` (the file name the user picked) the key ends in its safe stem,
+    `<month>/<random>/<stem>.<ext>`, so a batch of uploads names its videos after the user's files.
     """
-    limit = settings.GENERATOR_FETCH_MAX_BYTES
-    if len(data) > limit:
-        raise _refuse(f"the image is larger than {limit // 1_000_000} MB")
-    try:
-        with Image.open(io.BytesIO(data), formats=list(UPLOAD_FORMATS)) as image:
-            ext, mime = UPLOAD_FORMATS[image_format(image)]
-    except (UnidentifiedImageError, OSError, KeyError):
-        raise _refuse("the file is not a JPEG, PNG, WEBP or HEIF image") from None
+    ext, mime = upload_check(data)
     storage = Storage.objects.filter(team=team, name=UPLOAD_STORAGE_NAME).first()
     if storage is None:
         storage = storage_create(

@@ -26,6 +26,7 @@ from generator.services.batches import batch_inputs_from_text, batch_retry_faile
 from generator.services.uploads import upload_discard, upload_store
 from generator.views.common import attachment, back, cancel_and_say, page, team_required
 from generator.views.generate import generate_context
+from generator.wording import plain
 
 BATCHES_PAGE_SIZE = 20
 ITEMS_PAGE_SIZE = 50
@@ -72,15 +73,18 @@ def _inputs_of(request: TeamRequest, form: BatchForm, uploaded: list[str]) -> tu
         files = form.cleaned_data["images"]
         if not files:
             raise ValidationFailed("no files", details={"images": ["choose one or more image files"]})
-        for upload in files:
-            uploaded.append(
-                upload_store(
+        for index, upload in enumerate(files):
+            try:
+                stored = upload_store(
                     team=request.team,
                     user=request.user,
                     data=upload.read(settings.GENERATOR_FETCH_MAX_BYTES + 1),
                     name=upload.name or "",
                 )
-            )
+            except ValidationFailed as exc:  # said of that file, in the words of the single upload
+                said = plain("upload", exc.message)
+                raise ValidationFailed(exc.message, details={f"inputs.{index}": [said]}) from None
+            uploaded.append(stored)
         return {"inputs": list(uploaded)}, {"type": "uploads"}
     text = form.cleaned_data["url_list"]
     csv_file = form.cleaned_data.get("url_file")
