@@ -60,6 +60,45 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def temp_s3_storage(
+    *,
+    bucket: str,
+    endpoint_url: str | None,
+    region: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    prefix: str = "generator",
+    addressing_style: str = "auto",
+) -> dict[str, Any]:
+    """The STORAGES entry of the S3 temporary store (GENERATOR_TEMP_STORAGE=s3); the tests build theirs here too."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "location": prefix,
+            "querystring_expire": 300,
+            "file_overwrite": True,
+            "default_acl": None,
+            # Short timeouts and two attempts: boto3's defaults would hold a worker for minutes.
+            "client_config": Config(
+                connect_timeout=3,
+                read_timeout=10,
+                retries={"max_attempts": 2, "mode": "standard"},
+                signature_version="s3v4",
+                s3={"addressing_style": addressing_style},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        },
+    }
+
+
 # Off unless asked for: `make run` turns it on for local use (scripts/run.py).
 DEBUG = env_bool("DEBUG", False)
 
@@ -186,39 +225,19 @@ GENERATOR_TEMP_STORAGE = env_str("GENERATOR_TEMP_STORAGE", "local")
 if GENERATOR_TEMP_STORAGE not in {"local", "s3"}:
     raise ImproperlyConfigured("GENERATOR_TEMP_STORAGE must be 'local' or 's3'")
 if GENERATOR_TEMP_STORAGE == "s3":
-    from botocore.config import Config as _BotoConfig
-
     if not env_str("GENERATOR_TEMP_S3_BUCKET"):
         raise ImproperlyConfigured("GENERATOR_TEMP_STORAGE=s3 needs GENERATOR_TEMP_S3_BUCKET")
-    _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env_str("GENERATOR_TEMP_S3_BUCKET"),
-            "endpoint_url": env_str("GENERATOR_TEMP_S3_ENDPOINT_URL") or None,
-            "region_name": env_str("GENERATOR_TEMP_S3_REGION") or None,
-            "access_key": env_str("GENERATOR_TEMP_S3_ACCESS_KEY") or None,
-            "secret_key": env_str("GENERATOR_TEMP_S3_SECRET_KEY") or None,
-            "location": env_str("GENERATOR_TEMP_S3_PREFIX", "generator"),
-            "querystring_expire": 300,
-            "file_overwrite": True,
-            "default_acl": None,
-            # Short timeouts and two attempts: boto3's defaults would hold a worker for minutes.
-            "client_config": _BotoConfig(
-                connect_timeout=3,
-                read_timeout=10,
-                retries={"max_attempts": 2, "mode": "standard"},
-                signature_version="s3v4",
-                s3={
-                    "addressing_style": env_str(
-                        "GENERATOR_TEMP_S3_ADDRESSING_STYLE",
-                        "path" if env_str("GENERATOR_TEMP_S3_ENDPOINT_URL") else "auto",
-                    )
-                },
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        },
-    }
+    _default_storage = temp_s3_storage(
+        bucket=env_str("GENERATOR_TEMP_S3_BUCKET"),
+        endpoint_url=env_str("GENERATOR_TEMP_S3_ENDPOINT_URL") or None,
+        region=env_str("GENERATOR_TEMP_S3_REGION") or None,
+        access_key=env_str("GENERATOR_TEMP_S3_ACCESS_KEY") or None,
+        secret_key=env_str("GENERATOR_TEMP_S3_SECRET_KEY") or None,
+        prefix=env_str("GENERATOR_TEMP_S3_PREFIX", "generator"),
+        addressing_style=env_str(
+            "GENERATOR_TEMP_S3_ADDRESSING_STYLE", "path" if env_str("GENERATOR_TEMP_S3_ENDPOINT_URL") else "auto"
+        ),
+    )
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from botocore.config import Config
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from config.settings import temp_s3_storage
 from generator.models import Generation
 from generator.services.links import link_url
 from generator.services.storage_connections import storage_create
@@ -27,27 +27,14 @@ pytestmark = pytest.mark.django_db
 def s3_temp_store(settings, s3_server, s3_bucket):
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": s3_bucket,
-                "endpoint_url": s3_server.endpoint_url,
-                "region_name": "us-east-1",
-                "access_key": s3_server.access_key,
-                "secret_key": s3_server.secret_key,
-                "location": "generator",
-                "querystring_expire": 300,
-                "file_overwrite": True,
-                "default_acl": None,
-                "client_config": Config(
-                    connect_timeout=3,
-                    read_timeout=10,
-                    retries={"max_attempts": 2, "mode": "standard"},
-                    s3={"addressing_style": "path"},
-                    signature_version="s3v4",
-                ),
-            },
-        },
+        "default": temp_s3_storage(
+            bucket=s3_bucket,
+            endpoint_url=s3_server.endpoint_url,
+            region="us-east-1",
+            access_key=s3_server.access_key,
+            secret_key=s3_server.secret_key,
+            addressing_style="path",
+        ),
     }
     return s3_bucket
 
