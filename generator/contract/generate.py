@@ -241,6 +241,28 @@ class PromptAuto(RequestModel):
         return data, {}
 
 
+FORMAT_DOCS = {
+    "aspect_ratio": "The video's shape: `source` keeps the photo's; 16:9, 9:16, 1:1 and 4:5 are framed around the "
+    "product. Echoed, with the other format options, only when one of them is sent.",
+    "resolution": "1080p: the short side of a fixed shape is 1080 px (9:16 is 1080x1920), the photo's own shape is "
+    "at most 1920 px long; 720p: 720 px, at most 1280 px.",
+    "loop": "A seamless loop: the last frame flows into the first (periodic moves, no fade).",
+}
+
+
+def _format_field(name: str) -> Any:
+    """The Field of a format option: documented with its default, which cross_check applies."""
+    return Field(description=FORMAT_DOCS[name], json_schema_extra={"default": FORMAT_DEFAULTS[name]})
+
+
+ShapeOption = Annotated[Literal[SHAPES], BeforeValidator(_choice_rule(SHAPES)), _format_field("aspect_ratio")]  # type: ignore[valid-type]
+ResolutionOption = Annotated[
+    Literal[RESOLUTIONS],  # type: ignore[valid-type]
+    BeforeValidator(_choice_rule(RESOLUTIONS)),
+    _format_field("resolution"),
+]
+
+
 class GenerateOptions(RequestModel):
     """How the video is made. A null option counts as absent; absent options take their default."""
 
@@ -267,31 +289,12 @@ class GenerateOptions(RequestModel):
         Field(ge=0, le=1, description="How strongly the prompt's wishes win over the engine's defaults."),
         BeforeValidator(_guidance_rule),
     ] = DEFAULT_GUIDANCE_SCALE
-    aspect_ratio: Annotated[
-        Literal[SHAPES],  # type: ignore[valid-type]
-        BeforeValidator(_choice_rule(SHAPES)),
-        Field(
-            description="The video's shape: `source` keeps the photo's; 16:9, 9:16, 1:1 and 4:5 are framed around "
-            "the product. Echoed, with the other format options, only when one of them is sent.",
-            json_schema_extra={"default": FORMAT_DEFAULTS["aspect_ratio"]},
-        ),
-    ] = None
-    resolution: Annotated[
-        Literal[RESOLUTIONS],  # type: ignore[valid-type]
-        BeforeValidator(_choice_rule(RESOLUTIONS)),
-        Field(
-            description="1080p: the short side of a fixed shape is 1080 px (9:16 is 1080x1920), the photo's own "
-            "shape is at most 1920 px long; 720p: 720 px, at most 1280 px.",
-            json_schema_extra={"default": FORMAT_DEFAULTS["resolution"]},
-        ),
-    ] = None
+    aspect_ratio: ShapeOption = None
+    resolution: ResolutionOption = None
     loop: Annotated[
         bool,
         BeforeValidator(_loop_rule),
-        Field(
-            description="A seamless loop: the last frame flows into the first (periodic moves, no fade).",
-            json_schema_extra={"default": FORMAT_DEFAULTS["loop"]},
-        ),
+        _format_field("loop"),
     ] = None  # type: ignore[assignment]
     background: Annotated[
         str,
