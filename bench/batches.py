@@ -13,7 +13,6 @@ Usage: .venv/bin/python bench/batches.py [--items 10000] [--ticks 25]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -23,25 +22,15 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench import support  # noqa: E402
+
 TARGET_CREATE_S = 5.0
 OPTIONS = {"prompt": "slow zoom in, light sweep", "duration": 5}
 
 
 def setup_django(data_dir: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ.setdefault("DEBUG", "1")  # a local run (built-in SECRET_KEY); DEBUG is turned off below
-    os.environ["GENERATOR_DATA_DIR"] = data_dir
-    os.environ["SQLITE_PATH"] = os.path.join(data_dir, "bench.sqlite3")
-    os.environ["GENERATOR_LOCAL_STORAGE_ROOT"] = os.path.join(data_dir, "storages")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.DEBUG = False  # no query log kept in memory, as in production
+    support.setup_django(data_dir)
     import logging
 
     logging.getLogger("django-q").setLevel(logging.WARNING)  # one "Enqueued" line per submitted item

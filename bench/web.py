@@ -8,7 +8,6 @@ Usage: .venv/bin/python bench/web.py [--generations 10000] [--runs 60]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -17,24 +16,16 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench import support  # noqa: E402
+
 TARGET_P50_MS = 50.0
 
 
 def setup_django(data_dir: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ.setdefault("DEBUG", "1")  # a local run (built-in SECRET_KEY); DEBUG is turned off below
-    os.environ["GENERATOR_DATA_DIR"] = data_dir
-    os.environ["SQLITE_PATH"] = os.path.join(data_dir, "bench.sqlite3")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
+    support.setup_django(data_dir)
     from django.conf import settings
 
-    # Measure like production: no query log kept in memory.
-    settings.DEBUG = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
@@ -105,7 +96,6 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-web-") as data_dir:
         setup_django(data_dir)
-        Path(data_dir, "static").mkdir()
         from django.db import connection
         from django.test import Client
         from django.test.utils import CaptureQueriesContext
