@@ -274,6 +274,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # --- Task queue (django-q2) -------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Dashboard uploads: kept this many days (the hourly purge), and at most this much per team.
+GENERATOR_UPLOAD_RETENTION_DAYS = env_int("GENERATOR_UPLOAD_RETENTION_DAYS", 7, minimum=1)
+GENERATOR_UPLOAD_QUOTA_MB = env_int("GENERATOR_UPLOAD_QUOTA_MB", 2048, minimum=1)
 Q_CLUSTER: dict[str, Any] = {
     "name": "generator",
     "workers": env_int("GENERATOR_WORKERS", 2, minimum=1),

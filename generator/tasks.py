@@ -11,6 +11,7 @@ from generator.services.idempotency import idempotency_purge
 from generator.services.purge import generations_purge_expired
 from generator.services.reaper import generations_reap
 from generator.services.ticker import ticker_tick
+from generator.services.uploads import uploads_purge
 from generator.services.worker import generation_run_next
 
 
@@ -30,8 +31,8 @@ def reap_task() -> str:
 
 
 def purge_task() -> str:
-    """Delete expired temporary videos and Idempotency-Key records older than 24 h."""
-    return f"videos={generations_purge_expired()} idempotency_keys={idempotency_purge()}"
+    """Delete expired temporary videos, Idempotency-Key records older than 24 h and uploads past their retention."""
+    return f"videos={generations_purge_expired()} idempotency_keys={idempotency_purge()} uploads={uploads_purge()}"
 
 
 def allowance_task() -> int:

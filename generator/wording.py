@@ -113,6 +113,13 @@ RULES: list[Rule] = [
     _rule("upload", r"^the image is larger than (\d+) MB", "This photo is larger than {} MB: choose a smaller one."),
     _rule(
         "upload",
+        r"^the team's upload area is full: (\d+) of (\d+) MB used; uploads are removed (\d+) days",
+        "This team's upload space is full ({} of {} MB used). Uploaded photos are removed {} days after they "
+        "were uploaded, or as soon as their job is cancelled or fails: try again later, or pick a photo in a "
+        "storage instead.",
+    ),
+    _rule(
+        "upload",
         r"^the image has more than ([\d,]+) pixels",
         "This photo has more than {} pixels: choose a smaller one, or scale it down first.",
     ),

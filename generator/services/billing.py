@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from generator.errors import InsufficientCredits, ValidationFailed
 from generator.models import CreditLedger, Generation, Team
+from generator.services.uploads import upload_release
 
 PRICE_BY_DURATION = {5: 35, 10: 70}
 # One grant moves at most a billion credits: beyond that it is a typo, not a top-up.
@@ -88,7 +89,7 @@ def credits_refund(*, generation: Generation, reason: str) -> CreditLedger | Non
             return None
         try:
             with transaction.atomic():
-                return _append(
+                refund = _append(
                     team=team,
                     amount=-hold.amount,
                     kind=CreditLedger.Kind.REFUND,
@@ -98,6 +99,9 @@ def credits_refund(*, generation: Generation, reason: str) -> CreditLedger | Non
                 )
         except IntegrityError:
             return None
+        # A refunded job's uploaded photo goes with it (services/uploads.py), once the refund is kept.
+        transaction.on_commit(lambda: upload_release(generation))
+        return refund
 
 
 def credits_grant(*, team: Team, amount: int, actor=None, reason: str) -> CreditLedger:
