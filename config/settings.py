@@ -277,6 +277,8 @@ REDIS_URL = env_str("REDIS_URL")
 # Dashboard uploads: kept this many days (the hourly purge), and at most this much per team.
 GENERATOR_UPLOAD_RETENTION_DAYS = env_int("GENERATOR_UPLOAD_RETENTION_DAYS", 7, minimum=1)
 GENERATOR_UPLOAD_QUOTA_MB = env_int("GENERATOR_UPLOAD_QUOTA_MB", 2048, minimum=1)
+# The worker's CPU priority (Unix niceness 0..19, applied by `manage.py qcluster`); 0 leaves it.
+GENERATOR_WORKER_NICE = min(env_int("GENERATOR_WORKER_NICE", 10, minimum=0), 19)
 Q_CLUSTER: dict[str, Any] = {
     "name": "generator",
     "workers": env_int("GENERATOR_WORKERS", 2, minimum=1),

@@ -63,6 +63,26 @@ def wait_until_serving(port: int, web: subprocess.Popen, timeout_s: float = 30.0
     return False
 
 
+def web_command(port: str) -> list[str]:
+    """The web server `make run` starts (bench/poll_latency.py starts the same one)."""
+    return [
+        PYTHON,
+        "-m",
+        "gunicorn",
+        "config.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--timeout",
+        "60",
+        "--log-level",
+        "warning",
+    ]
+
+
 def main() -> int:
     prepare_environment()
     port = os.environ.get("PORT", "8000")
@@ -73,25 +93,7 @@ def main() -> int:
     manage("migrate", "--noinput", "-v", "0")
     seed = manage("seed_demo", capture=True)
     manage("setup_schedules")
-    web = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-    )
+    web = subprocess.Popen(web_command(port), cwd=ROOT)
     worker = subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT)
     if not wait_until_serving(int(port), web):
         print("make run: the web server did not start (see the messages above)", file=sys.stderr)

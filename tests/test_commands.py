@@ -277,3 +277,46 @@ def test_commands_print_on_stdout_from_a_real_process(cli_env):
     )
     assert result.returncode == 0
     assert result.stdout.splitlines()[-1].startswith("iv_")
+
+
+def _niceness_of_group(pgid: int) -> dict[int, int]:
+    """The niceness of every live process in a process group, by pid (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After "pid (comm)": state ppid pgrp session ... with nice the 17th field from there.
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found[int(entry.name)] = int(fields[16])
+    return found
+
+
+@pytest.mark.slow
+def test_qcluster_runs_its_whole_cluster_at_the_configured_niceness(tmp_path):
+    from tests.harness import kill_cluster, manage, project_env, start_cluster, wait_for
+
+    env = project_env(tmp_path, GENERATOR_WORKERS="1", GENERATOR_WORKER_NICE="7")
+    manage(env, "migrate", "--noinput", "-v", "0")
+    cluster = start_cluster(env)
+    try:
+        # The command, its sentinel, the pusher, the monitor and one worker.
+        assert wait_for(lambda: len(_niceness_of_group(cluster.pid)) >= 5, timeout_s=60)
+        niceness = _niceness_of_group(cluster.pid)
+    finally:
+        kill_cluster(cluster)
+    assert set(niceness.values()) == {max(7, os.getpriority(os.PRIO_PROCESS, 0))}, niceness
+
+
+def test_worker_niceness_is_only_ever_raised(monkeypatch):
+    from generator.management.commands import qcluster
+
+    state = {"nice": 3}
+    monkeypatch.setattr(os, "getpriority", lambda which, who: state["nice"])
+    monkeypatch.setattr(os, "setpriority", lambda which, who, value: state.update(nice=value))
+    assert qcluster.lower_priority(0) == 3  # 0: leave it
+    assert qcluster.lower_priority(2) == 3  # never lowered (only root may)
+    assert qcluster.lower_priority(10) == 10
