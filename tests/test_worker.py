@@ -20,7 +20,7 @@ from generator.models import CreditLedger, Generation, Storage
 from generator.services.generations import generation_create
 from generator.services.reaper import generations_reap
 from generator.services.worker import generation_run
-from tests.factories import CHELSEA_INPUT, make_team
+from tests.factories import CHELSEA_INPUT, make_team, png_header_only
 from tests.harness import SHORT_LEASES, kill_cluster, manage, manage_shell, project_env, start_cluster, wait_for
 from tests.loopback import Route
 
@@ -184,6 +184,7 @@ def closed_port() -> int:
         ("tiny", "too small"),
         ("missing", "404"),
         ("storage-missing", "no object"),
+        ("bomb", "too large"),  # a 70-byte PNG claiming 20000x20000, past Pillow's own bomb limit
     ],
 )
 def test_failed_job_ends_error_with_one_refund_and_no_files(loopback, settings, case, expected):
@@ -191,6 +192,7 @@ def test_failed_job_ends_error_with_one_refund_and_no_files(loopback, settings, 
         body=b"<html><body>not an image</body></html>", headers={"Content-Type": "image/jpeg"}
     )
     loopback.routes["/tiny.png"] = Route(body=png_bytes((200, 200)), headers={"Content-Type": "image/png"})
+    loopback.routes["/bomb.png"] = Route(body=png_header_only(20_000, 20_000), headers={"Content-Type": "image/png"})
     team = make_team(credits=100)
     Storage.objects.create(team=team, name="shop", type="local", parameters={"path": ""})
     port = closed_port()
@@ -204,6 +206,7 @@ def test_failed_job_ends_error_with_one_refund_and_no_files(loopback, settings, 
         "tiny": loopback.url("/tiny.png"),
         "missing": loopback.url("/gone.jpg"),
         "storage-missing": "storage://shop/nothing/here.jpg",
+        "bomb": loopback.url("/bomb.png"),
     }
     generation = submit(
         team,
