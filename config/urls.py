@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from generator.views.accounts import LoginView
+from generator.views.accounts import LoginView, LogoutView
 from generator.views.bearer_links import link_serve
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", LoginView.as_view(), name="login"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("v1/", include("generator.api.urls")),
     path("v/<str:token>", link_serve, name="link"),

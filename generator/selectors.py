@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -106,9 +107,12 @@ def generation_gallery(
     date_to=None,
     batch_id: int | None = None,
     aspect_ratio: str | None = None,
+    video: uuid.UUID | None = None,
 ) -> QuerySet[Generation]:
     """Return the team's generations for the gallery, newest first, with what each card shows."""
     qs = generation_list(team=team, status=status).select_related("created_by", "output_storage")
+    if video is not None:
+        qs = qs.filter(uuid=video)
     if aspect_ratio is not None:
         qs = qs.filter(aspect_ratio=aspect_ratio)
     if member_id is not None:

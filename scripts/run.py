@@ -102,7 +102,7 @@ def main() -> int:
                 proc.terminate()
         return 1
     print("\n" + "=" * 64)
-    print(f"Image-to-Video is running at http://127.0.0.1:{port}/")
+    print(f"Motionshop is running at http://127.0.0.1:{port}/")
     print(seed.strip())
     print(f"API docs: http://127.0.0.1:{port}/api/docs   Admin: http://127.0.0.1:{port}/admin/")
     print("Press Ctrl-C to stop the web server and the worker.")

@@ -401,3 +401,180 @@ def test_item6_errors_say_what_to_do_next_to_each_field_with_a_summary_and_focus
         other.audit.finish()
     finally:
         capped.close()
+
+
+# --- item 4: destructive actions ask first, without JavaScript too --------------------------------------------
+
+CONFIRM_SEED = r"""
+from generator.models import Membership, Storage, Team, User
+team = Team.objects.get(slug="acme-studio")
+owen = User.objects.get(email="owen@example.com")
+rita = User.objects.create_user(email="rita@example.com", password="x-unused-password-1", name="Rita Ray")
+Membership.objects.create(team=team, user=rita, role="member")
+Storage.objects.create(team=team, name="old-bucket", type="local", parameters={"path": "old"}, created_by=owen)
+print("ok")
+"""
+
+
+def confirm(page, summary: str, question: str, yes: str) -> None:
+    """Open a confirm step, check that opening it did nothing yet, and confirm."""
+    opener = page.locator("summary", has_text=summary).first
+    opener.click()
+    panel = opener.locator("xpath=..").locator(".confirm-panel")
+    assert question in panel.inner_text()
+    page.audit.check(f"confirm step: {summary}")
+    assert_fits_the_phone_when_narrow(page, summary)
+    with page.expect_navigation():
+        panel.get_by_role("button", name=yes).click()
+
+
+def assert_fits_the_phone_when_narrow(page, label: str) -> None:
+    if page.viewport_size["width"] <= PHONE["width"]:
+        assert_fits_the_phone(page, label)
+
+
+def test_item4_delete_revoke_disconnect_remove_and_leave_ask_first_without_javascript(stack, open_page):
+    stack.shell(CONFIRM_SEED)
+    page = open_page(viewport=PHONE, javascript=False)
+    log_in(page, stack.base, OWNER)
+
+    page.goto(f"{stack.base}/keys/")
+    page.audit.check()
+    page.get_by_label("Name").fill("Old shop plugin")
+    page.get_by_role("button", name="Create key").click()
+    page.wait_for_url(re.compile(r".*/keys/"))
+    page.audit.check("keys with a new key")
+    revoke = page.get_by_text("Revoke Old shop plugin…")  # the accessible name says which key
+    assert revoke.is_visible()
+    assert not page.get_by_role("button", name="Yes, revoke the key").first.is_visible()  # nothing sent by one click
+    confirm(
+        page, "Old shop plugin", "Revoke “Old shop plugin”? Programs that use it are refused", "Yes, revoke the key"
+    )
+    page.audit.check("keys after a revoke")
+    assert count(stack, "ApiKey", "name='Old shop plugin', revoked_at__isnull=False") == 1
+    shot(page, "phone-keys-revoked", full_page=True)
+
+    page.goto(f"{stack.base}/storages/")
+    page.audit.check()
+    confirm(page, "old-bucket", "Disconnect “old-bucket”? Jobs can no longer read photos from it", "Yes, disconnect")
+    page.audit.check("storages after a disconnect")
+    assert count(stack, "Storage", "name='old-bucket'") == 0
+    assert count(stack, "Storage", "name='catalogue'") == 1
+
+    page.goto(f"{stack.base}/team/")
+    page.audit.check()
+    page.locator("summary", has_text="Leave").click()  # opened and left alone: Owen stays
+    assert (
+        "Leave Acme Studio? You no longer see its videos" in page.locator("details[open] .confirm-panel").inner_text()
+    )
+    shot(page, "phone-confirm-leave", full_page=True)
+    page.audit.check("team with the Leave step open")
+    confirm(page, "Rita Ray", "Remove Rita Ray from Acme Studio?", "Yes, remove")
+    page.audit.check("team after a removal")
+    assert count(stack, "Membership", "user__email='rita@example.com'") == 0
+    assert count(stack, "Membership", "user__email='owen@example.com'") == 1  # Owen did not leave
+
+    before = count(stack, "Generation", "deleted_at__isnull=True")
+    page.goto(f"{stack.base}/gallery/")
+    page.audit.check()
+    tile = page.locator("article.tile").first
+    number = tile.get_attribute("id")
+    confirm(page, "Delete", "? Its file and links are gone for good", "Yes, delete the video")
+    page.audit.check("gallery after a delete")
+    assert page.locator(f"#{number}").count() == 0
+    assert count(stack, "Generation", "deleted_at__isnull=True") == before - 1
+
+
+# --- items 7 and 8: retry that says its price or opens the form; videos known by their photo ----------------
+
+
+def test_item7_and_item8_retry_wording_photo_names_downloads_gallery_link_use_this_photo_and_dates(stack, page):
+    job = stack.shell(
+        "from django.core.files.base import ContentFile; from django.core.files.storage import default_storage; "
+        "from generator.models import Generation; "
+        "g = Generation.objects.filter(status='DONE', deleted_at__isnull=True, duration=5, request__output__isnull=True)"
+        ".order_by('-created_at').first(); "
+        "g.input_object = {'width': 1200, 'height': 800}; g.save(update_fields=['input_object']); "
+        "default_storage.delete(g.video_name); default_storage.save(g.video_name, ContentFile(b'not really a video')); "
+        "print(g.uuid, g.request['input'].rsplit('/', 1)[1])"
+    )
+    uuid, photo = job.split()
+    log_in(page, stack.base, MEMBER)
+    page.goto(f"{stack.base}/jobs/#job-{uuid}")
+    page.audit.check()
+    row = page.locator(f"#job-{uuid}")
+    assert f"Photo: {photo}" in row.inner_text()
+    assert row.get_by_role("button", name="Make again (35 credits)").is_visible()
+    failed = page.locator(".job[data-status=ERROR]").first
+    assert failed.get_by_role("button", name=re.compile("Make again")).count() == 0
+    failed_prompt = failed.locator(".job-title").inner_text()
+    failed.get_by_role("link", name="Edit and retry").click()
+    page.wait_for_url(re.compile(r".*/\?from="))
+    page.audit.check("generate, editing a failed job")
+    assert "which failed:" in page.locator("#editing").inner_text()
+    assert page.locator("#id_prompt").input_value() == failed_prompt  # the form holds the job, ready to fix
+
+    page.goto(f"{stack.base}/jobs/#job-{uuid}")
+    page.audit.check()
+    page.locator(f"#job-{uuid}").get_by_role("link", name="see it in the gallery").click()
+    page.wait_for_url(re.compile(rf".*/gallery/\?video={uuid}#video-{uuid}$"))
+    page.audit.check("the gallery opened on one video")
+    assert page.locator("article.tile").count() == 1
+    tile = page.locator(f"#video-{uuid}")
+    assert f"Photo: {photo}" in tile.inner_text()
+    assert tile.locator("video[controls]").count() == 1  # opened, not one more click away
+    stem = photo.rsplit(".", 1)[0]
+    with page.expect_download() as download:
+        tile.get_by_role("link", name=re.compile("^Download")).click()
+    assert download.value.suggested_filename == f"{stem}-landscape-5s.mp4"
+    href = tile.get_by_role("link", name=re.compile("^Download")).get_attribute("href")
+    answer = page.request.get(href)
+    assert answer.headers["content-disposition"] == f'inline; filename="{stem}-landscape-5s.mp4"'
+    shot(page, "gallery-one-video")
+
+    # A From date after the To date says so (through htmx), and its link swaps them.
+    page.goto(f"{stack.base}/gallery/?from=2026-05-12&to=2026-05-03")
+    page.audit.check("gallery with crossed dates")
+    problem = page.locator("#dates-problem")
+    assert "The From date (12 May 2026) is after the To date (3 May 2026)" in problem.inner_text()
+    assert page.get_by_label("From", exact=True).input_value() == "2026-05-12"
+    problem.get_by_role("link", name="Swap the dates").click()
+    page.wait_for_url(re.compile(r".*from=2026-05-03&to=2026-05-12"))
+    page.audit.check("gallery with the dates swapped")
+    assert page.locator("#dates-problem").count() == 0
+
+    # Storage Browse: "Use this photo" opens Generate with the photo picked.
+    page.goto(f"{stack.base}/storages/1/browse")
+    page.audit.check()
+    page.get_by_role("link", name="Use this photo: coffee.png").click()
+    page.wait_for_url(re.compile(r".*/\?input=storage"))
+    page.audit.check("generate with a photo from Browse")
+    assert page.locator("input[name=source][value=storage]").is_checked()
+    assert page.locator("#id_storage_input").input_value() == "storage://catalogue/coffee.png"
+    assert page.locator("#id_storage_input").is_visible()
+
+
+# --- item 9: copy --------------------------------------------------------------------------------------------
+
+
+def test_item9_logged_out_message_and_an_api_docs_page_with_code_marks_and_a_way_back(stack, page):
+    log_in(page, stack.base, MEMBER)
+    page.goto(f"{stack.base}/api/docs")
+    page.audit.check()
+    intro = page.locator("main p").first
+    assert "`" not in page.locator("main").inner_text()  # code marks are drawn, not shown as backticks
+    assert intro.locator("code", has_text="Authorization: Bearer <key>").count() == 1
+    assert page.locator("main").inner_text().count("Authenticate with") == 1
+    assert "Motionshop" in page.title()
+    page.get_by_role("link", name="Back to the dashboard").click()
+    page.wait_for_url(f"{stack.base}/")
+    page.audit.check()
+    assert "Motionshop" in page.title()
+    page.get_by_label("Account menu").click()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r".*/accounts/login/$"))
+    page.audit.check("login after logging out")
+    assert "You are logged out." in page.locator(".messages").inner_text()
+    page.reload()
+    page.audit.check("login reloaded")
+    assert page.get_by_text("You are logged out.").count() == 0

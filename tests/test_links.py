@@ -287,3 +287,19 @@ def test_a_response_closed_before_it_is_read_closes_its_file(client, settings, c
     response.close()  # what the server does when the client hangs up (or for HEAD) without reading
     assert len(opened_handles) == 1
     assert all(handle.closed for handle in opened_handles)
+
+
+@pytest.mark.django_db
+def test_a_downloaded_video_and_poster_are_named_after_the_photo_not_the_job_id(client, settings, clock):
+    generation = make_done(make_team(), settings, duration=5)
+    generation.request = {"input": "https://shop.example/media/Blue%20Shirt%20(front).PNG", "options": {}}
+    generation.input_object = {"width": 1200, "height": 800}
+    generation.save()
+    video = client.get(path_of(link_url(generation)))
+    assert video["Content-Disposition"] == 'inline; filename="blue-shirt-front-landscape-5s.mp4"'
+    poster = client.get(path_of(link_url(generation, file="poster")))
+    assert poster["Content-Disposition"] == 'inline; filename="blue-shirt-front-landscape-5s.jpg"'
+    # Quotes and semicolons meant to break out of the header are dropped from the name.
+    generation.request = {"input": "https://shop.example/%22%3B%20x%3D.png", "options": {"aspect_ratio": "9:16"}}
+    generation.save()
+    assert client.get(path_of(link_url(generation)))["Content-Disposition"] == 'inline; filename="x-9x16-5s.mp4"'

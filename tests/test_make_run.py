@@ -73,6 +73,10 @@ def test_launcher_serves_the_demo_login_and_key_then_stops_on_ctrl_c(tmp_path):
         key = re.search(r"^api key: (\S+)", banner, re.M).group(1)
         assert re.search(r"^password: \S+", banner, re.M)
         assert email == "demo@example.com"
+        # What the README promises is what the launcher prints: the product's name and the demo balance.
+        assert "Motionshop is running at" in banner
+        balance = re.search(r"^team: Demo \(balance (\d+)\)", banner, re.M).group(1)
+        assert f"has {balance} credits" in (ROOT / "README.md").read_text()
         login = urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
         assert login.status == 200
         request = urllib.request.Request(
@@ -89,3 +93,13 @@ def test_launcher_serves_the_demo_login_and_key_then_stops_on_ctrl_c(tmp_path):
             proc.kill()
             raise
     assert proc.returncode == 0
+
+
+def test_the_readme_names_the_product_as_the_pages_do_and_states_the_demo_balance():
+    from generator.management.commands.seed_demo import START_CREDITS
+
+    readme = (ROOT / "README.md").read_text()
+    brand = re.search(r'<span class="brand-name">([^<]+)</span>', (ROOT / "templates" / "base.html").read_text())
+    assert readme.splitlines()[0] == f"# {brand.group(1)}"
+    assert re.search(r"The demo team\s+has (\d+) credits", readme).group(1) == str(START_CREDITS)
+    assert f'print(f"{brand.group(1)} is running at' in (ROOT / "scripts" / "run.py").read_text()

@@ -462,6 +462,43 @@ def test_gallery_filters_by_status_member_and_date(member_client, team, member, 
     assert "owner one" in by_date
 
 
+def test_gallery_names_each_videos_photo_opens_one_video_and_says_when_the_dates_are_crossed(
+    member_client, team, member
+):
+    shown = make_generation(team, member.user, prompt="the one", poster_name="posters/x.jpg")
+    make_generation(team, member.user, prompt="another one")
+    url = reverse("generator:gallery")
+    html = member_client.get(url).content.decode()
+    assert html.count("Photo:</span> shoe.<wbr>jpg") == 2  # each tile names the photo it animates
+    assert 'download="shoe-video-5s.mp4"' in html
+
+    one = member_client.get(url, {"video": str(shown.uuid)}).content.decode()
+    assert "the one" in one
+    assert "another one" not in one
+    assert "<video controls" in one  # opened: the player is there, no click needed
+    assert "Show all videos" in one
+
+    crossed = member_client.get(url, {"from": "2026-05-12", "to": "2026-05-03"}).content.decode()
+    assert "The From date (12 May 2026) is after the To date (3 May 2026)" in crossed
+    assert "from=2026-05-03&amp;to=2026-05-12" in crossed  # the swap link
+    assert (
+        "is after the To date"
+        not in member_client.get(url, {"from": "2026-05-03", "to": "2026-05-12"}).content.decode()
+    )
+
+
+def test_job_rows_name_the_photo_and_offer_make_again_at_todays_price_or_edit_and_retry(member_client, team, member):
+    done = make_generation(team, member.user)
+    Generation.objects.filter(pk=done.pk).update(cost=0)  # what it cost then is not what it costs now
+    failed = make_generation(team, member.user, status=Status.ERROR)
+    html = member_client.get(reverse("generator:jobs")).content.decode()
+    assert html.count("Photo:</span> shoe.<wbr>jpg") == 2
+    assert "Make again (35 credits)" in html
+    assert f'href="/?from={failed.uuid}"' in html
+    assert "Edit and retry" in html
+    assert f"/gallery/?video={done.uuid}#video-{done.uuid}" in html
+
+
 def test_gallery_htmx_request_returns_only_the_results(member_client, team, member):
     make_generation(team, member.user)
     html = member_client.get(reverse("generator:gallery"), {"status": "DONE"}, HTTP_HX_REQUEST="true").content.decode()
@@ -842,7 +879,11 @@ def test_login_with_email_and_logout(client, member):
     response = client.post(reverse("login"), {"username": "MIA@example.com", "password": PASSWORD})
     assert response.status_code == 302
     assert client.get(reverse("generator:home")).status_code == 200
-    assert client.post(reverse("logout")).status_code == 302
+    logged_out = client.post(reverse("logout"))
+    assert logged_out.status_code == 302
+    assert logged_out["Location"] == reverse("login")
+    assert "You are logged out." in client.get(reverse("login")).content.decode()  # said once, on the login page
+    assert "You are logged out." not in client.get(reverse("login")).content.decode()
     assert client.get(reverse("generator:home")).status_code == 302
 
 
@@ -1094,3 +1135,15 @@ def test_thumbnail_decodes_a_big_picture_reduced_before_converting_it(member_cli
     assert thumb["X-Image-Size"] == "2400x1600"
     assert converted
     assert all(w * h <= 400 * 267 for w, h in converted), converted
+
+
+def test_browse_offers_use_this_photo_which_opens_generate_with_it_picked(member_client, team, settings):
+    storage = local_storage(team)
+    root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "photos"
+    (root / "shoes").mkdir(parents=True)
+    (root / "shoes" / "red shoe.png").write_bytes(png_bytes())
+    html = member_client.get(reverse("generator:storage-browse", args=[storage.pk]), {"folder": "shoes/"}).content
+    link = re.search(r'href="([^"]+)" aria-label="Use this photo: red shoe.png"', html.decode())
+    assert link, html.decode()
+    form = member_client.get(link.group(1).replace("&amp;", "&")).content.decode()
+    assert 'value="storage://photos/shoes/red shoe.png"' in form

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generator.models import Generation
+from generator.naming import video_filename
 from generator.storage import registry
 
 LINK_SALT = "generator.links"
@@ -170,9 +171,10 @@ def link_file(target: LinkTarget) -> LinkFile:
     generation = target.generation
     if target.file == "poster":
         return _default_file(
-            generation.poster_name, content_type=CONTENT_TYPES["poster"], filename=f"{generation.uuid}.jpg"
+            generation.poster_name, content_type=CONTENT_TYPES["poster"], filename=video_filename(generation, ext="jpg")
         )
-    filename = f"{generation.uuid}.mp4"
+    # Named after its photo (<photo-stem>-<shape>-5s.mp4), so a downloaded file says what it shows.
+    filename = video_filename(generation)
     if generation.is_temporary:
         return _default_file(generation.video_name, content_type=CONTENT_TYPES["video"], filename=filename)
     if generation.output_storage is None:

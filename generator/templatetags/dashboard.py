@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
-from generator import selectors
+from generator import naming, selectors
+from generator.services.billing import price_for
 
 register = template.Library()
 
@@ -85,6 +86,18 @@ def took(job) -> str:
         return ""
     seconds = max(0, int((job.completed_at - job.created_at).total_seconds()))
     return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+
+
+@register.filter
+def photo_name(job) -> str:
+    """Name the photo a job animates (docs/dashboard.md: videos are known by their photo)."""
+    return naming.photo_name(job)
+
+
+@register.filter
+def price_now(job) -> int:
+    """What making this job again costs today (the price of its duration, not what it cost then)."""
+    return price_for(job.duration)
 
 
 _CODE_MARK = re.compile(r"`([^`]+)`")

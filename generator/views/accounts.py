@@ -20,6 +20,20 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+LOGGED_OUT = "You are logged out. Log in again to carry on."
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout view; the login page it leads to says the user is logged out (once)."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        was_signed_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_signed_in:
+            messages.info(request, LOGGED_OUT)
+        return response
+
+
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     """Open an invite link: create the account (or join with the signed-in one)."""
     if request.method not in ("GET", "POST"):

@@ -18,6 +18,7 @@ from generator import selectors
 from generator.errors import Conflict
 from generator.middleware import TeamRequest
 from generator.models import Generation
+from generator.naming import photo_name, video_filename
 from generator.services import links
 from generator.services.generation_files import poster_open
 from generator.services.generations import generation_delete
@@ -31,6 +32,23 @@ def _parse_date(value: str | None) -> date | None:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+def _parse_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _dates_problem(date_from: date | None, date_to: date | None) -> str:
+    """Say so when the From date comes after the To date: no video can match such a range."""
+    if date_from is None or date_to is None or date_from <= date_to:
+        return ""
+    return (
+        f"The From date ({date_from:%-d %b %Y}) is after the To date ({date_to:%-d %b %Y}), "
+        "so no video can match. Swap them, or change one."
+    )
 
 
 def generation_card(generation: Generation, now) -> dict:
@@ -51,6 +69,8 @@ def generation_card(generation: Generation, now) -> dict:
         "expires_at": expires_at,
         "seconds_left": int((expires_at - now).total_seconds()) if expires_at else None,
         "prompt": _prompt_text(generation),
+        "photo_name": photo_name(generation),
+        "filename": video_filename(generation),
     }
 
 
@@ -85,6 +105,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
     shape = request.GET.get("shape") or None
     if shape not in Generation.AspectRatio.values:
         shape = None
+    video = _parse_uuid(request.GET.get("video"))
     qs = selectors.generation_gallery(
         team=request.team,
         status=status,
@@ -93,6 +114,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
         date_to=date_to,
         batch_id=batch_id,
         aspect_ratio=shape,
+        video=video,
     )
     results = Paginator(qs, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
@@ -105,6 +127,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
             "to": date_to,
             "batch": batch_id,
             "shape": shape,
+            "video": video,
         }.items()
         if v
     }
@@ -116,6 +139,9 @@ def gallery(request: TeamRequest) -> HttpResponse:
         "statuses": Generation.Status.choices,
         "shapes": Generation.AspectRatio.choices,
         "filters": filters,
+        "dates_problem": _dates_problem(date_from, date_to),
+        "swapped_query": urlencode({**filters, "from": date_to, "to": date_from}),
+        "one_video": video is not None,
         "filter_query": urlencode(filters),
         "active": "gallery",
     }
