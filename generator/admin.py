@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -10,13 +11,14 @@ from django.forms.models import BaseInlineFormSet
 from django.shortcuts import render
 from django.utils import timezone
 
-from generator.errors import ValidationFailed
+from generator.errors import Forbidden, ValidationFailed
 from generator.forms import GrantCreditsForm
 from generator.models import ApiKey, CreditLedger, Generation, Invite, Membership, Storage, Team, User, WebhookDelivery
 from generator.selectors import usage_total
 from generator.services.apikeys import apikey_revoke
 from generator.services.billing import credits_grant, month_start
-from generator.services.teams import member_delete_as_staff, member_keys_revoke
+from generator.services.teams import cap_change_check, member_delete_as_staff, member_keys_revoke
+from generator.wording import sentence
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -57,6 +59,24 @@ def _revoke_user_keys(user: User) -> None:
         apikey_revoke(team=key.team, key=key)
 
 
+def _cap_guarded(form_class: type[forms.ModelForm], request) -> type[forms.ModelForm]:
+    """The membership form with the cap rule of services/teams.py (staff may not change their own cap)."""
+
+    class CapGuardedForm(form_class):  # type: ignore[valid-type,misc]
+        def clean(self):
+            cleaned = super().clean()
+            if self.instance.pk is not None and "monthly_cap" in self.changed_data:
+                user = cleaned.get("user") or self.instance.user
+                candidate = Membership(pk=self.instance.pk, user=user, role=cleaned.get("role") or self.instance.role)
+                try:
+                    cap_change_check(actor_user_id=request.user.pk, actor_role=None, membership=candidate)
+                except Forbidden as exc:
+                    self.add_error("monthly_cap", sentence(exc.message))
+            return cleaned
+
+    return CapGuardedForm
+
+
 class MembershipInlineFormSet(BaseInlineFormSet):
     """Removing or reassigning a member on the team page revokes their keys (docs/security.md)."""
 
@@ -79,6 +99,11 @@ class MembershipInline(admin.TabularInline):
     fields = ("user", "role", "monthly_cap", "created_at")
     readonly_fields = ("created_at",)
     autocomplete_fields = ("user",)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = _cap_guarded(formset.form, request)
+        return formset
 
 
 @admin.action(description="Grant or deduct credits…")
@@ -188,6 +213,9 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "team__name")
     autocomplete_fields = ("user", "team")
     list_select_related = ("user", "team")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return _cap_guarded(super().get_form(request, obj, change=change, **kwargs), request)
 
     # Every way the admin removes a member revokes their keys, like the dashboard does.
     def save_model(self, request, obj, form, change) -> None:

@@ -118,15 +118,53 @@ def member_update(
         if membership.role == Role.OWNER and _owner_count(team) <= 1:
             raise Conflict("a team needs at least one owner")
         membership.role = role
-    if monthly_cap != "":
+    if monthly_cap != "" and monthly_cap != membership.monthly_cap:
         if monthly_cap is not None and (not isinstance(monthly_cap, int) or monthly_cap < 0):
             raise ValidationFailed(
                 "invalid cap",
                 details={"monthly_cap": ["Enter a whole number of credits, 0 or more."]},
             )
+        cap_change_check(actor_user_id=actor.user_id, actor_role=actor.role, membership=membership)
         membership.monthly_cap = monthly_cap
     membership.save(update_fields=["role", "monthly_cap", "updated_at"])
     return membership
+
+
+def _cap_refusal(*, actor_user_id: int, actor_role: str | None, user_id: int, roles: set[str]) -> str | None:
+    """Why this actor may not change the cap of `user_id` holding `roles` (docs/security.md), or None.
+
+    Nobody changes their own cap; only owners change an admin's or an owner's. `actor_role` None is
+    staff in the Django admin, who may change anyone's cap but their own.
+    """
+    if user_id == actor_user_id:
+        return "nobody changes their own monthly cap"
+    if actor_role is not None and actor_role != Role.OWNER and roles != {Role.MEMBER}:
+        return "only owners change the monthly cap of an admin or an owner"
+    return None
+
+
+def cap_change_check(*, actor_user_id: int, actor_role: str | None, membership: Membership) -> None:
+    """Raise Forbidden unless this actor may change this member's monthly cap.
+
+    Both the stored role and the one being saved count, so demoting an admin and lifting their cap in
+    one form is still an owner's decision.
+    """
+    stored_role = Membership.objects.filter(pk=membership.pk).values_list("role", flat=True).first()
+    refusal = _cap_refusal(
+        actor_user_id=actor_user_id,
+        actor_role=actor_role,
+        user_id=membership.user_id,
+        roles={stored_role or membership.role, membership.role},
+    )
+    if refusal:
+        raise Forbidden(refusal)
+
+
+def cap_change_allowed(*, actor: Membership, membership: Membership) -> bool:
+    """Whether the Team page offers this actor the member's cap field."""
+    return actor.can_manage and not _cap_refusal(
+        actor_user_id=actor.user_id, actor_role=actor.role, user_id=membership.user_id, roles={membership.role}
+    )
 
 
 def _owner_count(team: Team) -> int:

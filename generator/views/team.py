@@ -39,6 +39,7 @@ def _team_context(request: TeamRequest) -> dict:
                 initial={"role": m.role, "monthly_cap": m.monthly_cap},
                 prefix=f"m{m.pk}",
             ),
+            "cap_editable": teams.cap_change_allowed(actor=request.membership, membership=m),
         }
         for m in selectors.member_list(team=request.team)
     ]
@@ -144,15 +145,17 @@ def member_update(request: TeamRequest, pk: int) -> HttpResponse:
             "Enter a role and a whole number of credits (or leave the cap empty).",
         )
         return redirect("generator:team")
+    # A row whose cap this user may not change shows no cap field: its absence means "unchanged".
+    cap_sent = form["monthly_cap"].html_name in request.POST
     try:
         teams.member_update(
             team=request.team,
             actor=request.membership,
             membership=membership,
             role=form.cleaned_data["role"],
-            monthly_cap=form.cleaned_data["monthly_cap"],
+            monthly_cap=form.cleaned_data["monthly_cap"] if cap_sent else "",
         )
-    except (Conflict, ValidationFailed) as exc:
+    except (Conflict, Forbidden, ValidationFailed) as exc:
         messages.error(request, f"Not changed: {exc.message}.")
     else:
         messages.success(request, f"Updated {membership.user.display_name}.")
