@@ -273,6 +273,22 @@ def test_item2_every_successful_post_redirects_and_a_reload_repeats_nothing(stac
     page.audit.check("generate after Back and a reload")
     assert count(stack, "Generation") == jobs + 1
 
+    # The batch form too: an error comes back at a GET, so a reload resends nothing and keeps the list.
+    batches = count(stack, "Batch")
+    page.goto(f"{stack.base}/?mode=batch")
+    page.audit.check()
+    page.locator("#batch-form label", has_text="A list of URLs").click()
+    page.locator("#id_url_list").fill("https://shop.example/a.jpg\nftp://shop.example/b.jpg")
+    page.get_by_label("Prompt", exact=True).fill("slow zoom in")
+    page.get_by_role("button", name="Start batch").click()
+    page.wait_for_url(f"{stack.base}/?mode=batch")
+    page.audit.check("batch with an error")
+    assert "Entry 2: only http and https URLs are allowed" in page.locator("#batch-form").inner_text()
+    page.reload()
+    page.audit.check("batch with an error, reloaded")
+    assert "ftp://shop.example/b.jpg" in page.locator("#id_url_list").input_value()
+    assert count(stack, "Batch") == batches
+
 
 # --- item 3: double submits -----------------------------------------------------------------------------
 

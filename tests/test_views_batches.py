@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
@@ -85,10 +86,12 @@ def test_a_folder_batch_from_the_form_starts_and_lands_on_its_page(member_client
     assert "storage://photos/a.png" in page.replace("<wbr>", "")
 
 
-def test_a_pasted_list_with_a_bad_entry_is_a_422_naming_it_and_nothing_starts(member_client, team):
+def test_a_pasted_list_with_a_bad_entry_comes_back_naming_it_and_nothing_starts(member_client, team):
     text = "https://shop.example/a.jpg\nftp://shop.example/b.jpg\n"
-    response = member_client.post(reverse("generator:batch-new"), batch_form(batch_source="list", url_list=text))
-    assert response.status_code == 422
+    response = member_client.post(
+        reverse("generator:batch-new"), batch_form(batch_source="list", url_list=text), follow=True
+    )
+    assert response.redirect_chain == [("/?mode=batch", 302)]  # Post/Redirect/Get: back to the form
     html = response.content.decode()
     assert "The batch was not started" in html
     assert "Entry 2: only http and https URLs are allowed" in html
@@ -96,8 +99,9 @@ def test_a_pasted_list_with_a_bad_entry_is_a_422_naming_it_and_nothing_starts(me
     response = member_client.post(
         reverse("generator:batch-new"),
         batch_form(batch_source="list", url_list="https://shop.example/a.jpg", prompt="x"),
+        follow=True,
     )
-    assert response.status_code == 422
+    assert response.redirect_chain == [("/?mode=batch", 302)]  # Post/Redirect/Get: back to the form
     assert "at least 3 characters" in response.content.decode()
 
 
@@ -130,8 +134,9 @@ def test_refused_uploaded_files_leave_nothing_behind(member_client, team, settin
     response = member_client.post(
         reverse("generator:batch-new"),
         {**batch_form(batch_source="files", prompt="no"), "images": [png("a.png"), png("b.png")]},
+        follow=True,
     )
-    assert response.status_code == 422
+    assert response.redirect_chain == [("/?mode=batch", 302)]  # Post/Redirect/Get: back to the form
     folder = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "uploads"
     assert not [path for path in folder.rglob("*") if path.is_file()]
 
@@ -140,9 +145,11 @@ def test_an_uploaded_file_over_the_pixel_cap_refuses_the_batch_naming_that_file(
     bomb = io.BytesIO(png_header_only(20_000, 20_000))  # 70 bytes claiming more than Pillow's own bomb limit
     bomb.name = "huge.png"
     response = member_client.post(
-        reverse("generator:batch-new"), {**batch_form(batch_source="files"), "images": [png("a.png"), bomb]}
+        reverse("generator:batch-new"),
+        {**batch_form(batch_source="files"), "images": [png("a.png"), bomb]},
+        follow=True,
     )
-    assert response.status_code == 422
+    assert response.redirect_chain == [("/?mode=batch", 302)]  # Post/Redirect/Get: back to the form
     html = response.content.decode()
     assert "File 2: This photo has more than 40,000,000 pixels: choose a smaller one, or scale it down first." in html
     assert Batch.objects.count() == 0
@@ -220,3 +227,17 @@ def test_another_team_s_batch_is_a_404_on_every_page(client, team):
     batch.refresh_from_db()
     assert batch.state == "running"
     assert client.get(reverse("generator:batch-cancel", args=[batch.uuid])).status_code == 405
+
+
+def test_an_errored_batch_form_comes_back_at_a_get_with_its_values_and_a_lapsed_session_keeps_it(member_client, team):
+    text = "https://shop.example/a.jpg\nftp://shop.example/b.jpg"
+    member_client.post(reverse("generator:batch-new"), batch_form(batch_source="list", url_list=text))
+    for _reload in range(2):  # a reload is a GET: nothing is resent, the values and errors stay
+        page = member_client.get("/?mode=batch").content.decode()
+        assert "ftp://shop.example/b.jpg" in page
+        assert "Entry 2: only http and https URLs are allowed" in page
+    assert Batch.objects.count() == 0
+
+    # Signed out: the POST goes through the login back to the batch form (not the POST-only URL).
+    refused = Client().post(reverse("generator:batch-new"), batch_form(batch_source="list", url_list=text))
+    assert refused["Location"] == reverse("login") + "?next=/%3Fmode%3Dbatch"

@@ -25,7 +25,8 @@ from generator.services.batches import batch_create as create_service
 from generator.services.batches import batch_inputs_from_text, batch_retry_failed
 from generator.services.uploads import upload_discard, upload_store
 from generator.views.common import attachment, back, cancel_and_say, page, team_required
-from generator.views.generate import generate_context
+from generator.views.drafts import draft_discard, draft_save, form_errors
+from generator.views.generate import BATCH_DRAFT
 from generator.wording import plain
 
 BATCHES_PAGE_SIZE = 20
@@ -93,7 +94,7 @@ def _inputs_of(request: TeamRequest, form: BatchForm, uploaded: list[str]) -> tu
     return {"inputs": batch_inputs_from_text(text)}, {"type": "csv" if csv_file is not None else "list"}
 
 
-@team_required
+@team_required(back_to="generator:home?mode=batch", draft=BATCH_DRAFT)
 @require_POST
 def batch_new(request: TeamRequest) -> HttpResponse:
     """Start a batch from the Generate page's Batch mode, through the same service as the API."""
@@ -107,6 +108,7 @@ def batch_new(request: TeamRequest) -> HttpResponse:
         except ValidationFailed as exc:
             form.add_api_errors(exc.details or {"": [exc.message]})
         else:
+            draft_discard(request, BATCH_DRAFT)
             messages.success(
                 request,
                 f"Started a batch of {batch.item_count} videos ({batch.total_cost} credits in all, charged as each "
@@ -115,8 +117,9 @@ def batch_new(request: TeamRequest) -> HttpResponse:
             return redirect("generator:batch-detail", pk=batch.uuid)
     for uri in uploaded:
         upload_discard(team=request.team, uri=uri)
-    context = generate_context(request, form=None, batch_form=form, mode="batch")
-    return render(request, "generator/generate.html", context, status=422)
+    # Post/Redirect/Get: the form comes back from its draft (files are not kept: chosen again).
+    draft_save(request, BATCH_DRAFT, request.POST, errors=form_errors(form))
+    return redirect(reverse("generator:home") + "?mode=batch")
 
 
 @team_required

@@ -66,7 +66,8 @@ def _to_login(
         if draft:
             draft_save(request, draft, request.POST, notice=SESSION_ENDED, secret_fields=secret_fields)
         if back_to:
-            target = reverse(back_to)
+            name, _, query = back_to.partition("?")  # "generator:home?mode=batch"
+            target = reverse(name) + (f"?{query}" if query else "")
     elif request.htmx:
         target = request.htmx.current_url_abs_path or target
     response = redirect_to_login(target)

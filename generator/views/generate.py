@@ -25,6 +25,7 @@ from generator.views.drafts import draft_discard, draft_load, draft_save, form_e
 from generator.wording import refusal
 
 DRAFT = "generate"
+BATCH_DRAFT = "batch"
 INITIAL = GenerateForm.DEFAULTS
 
 
@@ -87,7 +88,16 @@ def home(request: TeamRequest) -> HttpResponse:
 def _page(request: TeamRequest) -> HttpResponse:
     recent = selectors.generation_recent(team=request.team, limit=5)
     if request.GET.get("mode") == "batch":
-        context = generate_context(request, GenerateForm(initial=INITIAL), recent=recent, mode="batch")
+        batch = draft_load(request, BATCH_DRAFT, BatchForm, initial={**INITIAL, "batch_source": "folder"})
+        context = generate_context(
+            request,
+            GenerateForm(initial=INITIAL),
+            batch_form=batch.form,
+            recent=recent,
+            mode="batch",
+            notice=batch.notice,
+            notice_level=batch.notice_level,
+        )
         return render(request, "generator/generate.html", context)
     if request.GET.get("fresh") or request.GET.get("from") or request.GET.get("input"):
         draft_discard(request, DRAFT)  # an explicit start wins over an old draft
