@@ -183,6 +183,9 @@ class ApiKey(TimeStampedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    # The creator's current role in the key's team, set by services/apikeys.apikey_authenticate.
+    creator_role: str | None = None
+
     def __str__(self) -> str:
         return f"{self.name or 'key'} ({self.prefix}…)"
 

@@ -179,6 +179,7 @@ def test_deleting_a_membership_in_the_admin_revokes_the_members_keys(staff_clien
     team = make_team("Acme")
     member, raw = _member_with_key(team)
     other_team = make_team("Other")
+    make_member(other_team, member.user)
     elsewhere = make_api_key(other_team, user=member.user)
     assert _key_works(staff_client, raw)
     response = staff_client.post(reverse("admin:generator_membership_delete", args=[member.pk]), {"post": "yes"})

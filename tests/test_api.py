@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from generator.models import ApiKey, CreditLedger, Generation, Storage
-from tests.factories import make_api_key, make_team
+from tests.factories import make_api_key, make_member, make_team, make_user
 from tests.loopback import LOOPBACK_SPELLINGS
 
 URL = "https://shop.example/shoe.jpg"
@@ -598,7 +598,9 @@ def test_wrong_method_is_405_envelope(api, method, path):
     assert response["Allow"]
 
 
-def test_another_teams_storage_is_404_on_the_storages_api(api, team):
+def test_another_teams_storage_is_404_on_the_storages_api(client, team):
+    # Changing storages is for owners and admins: a member's key would be a 403 before the lookup.
+    api = Api(client, make_api_key(team, user=make_member(team, make_user("ada@example.com"), role="admin").user))
     theirs = Storage.objects.create(team=make_team(), name="theirs", type="local", parameters={"path": ""})
     path = f"/v1/storage/storages/{theirs.pk}"
     assert_envelope(api.get(path), 404, "1004")

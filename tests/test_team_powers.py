@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from generator.models import Membership
-from tests.factories import make_member, make_team, make_user
+from generator.models import Membership, Storage
+from generator.services.teams import member_update
+from tests.factories import make_api_key, make_member, make_team, make_user
+from tests.harness import bearer
 
 pytestmark = pytest.mark.django_db
 Role = Membership.Role
@@ -89,3 +91,69 @@ def test_staff_cannot_change_their_own_cap_in_the_admin(client):
     other.refresh_from_db()
     assert own.monthly_cap == 50
     assert other.monthly_cap is None
+
+
+# --- item 5: a key acts with its creator's current role and status --------------------------
+
+
+STORAGES = "/v1/storage/storages"
+
+
+def _connect(client, raw: str, name: str):
+    body = {"name": name, "type": "local", "parameters": {"path": name}}
+    return client.post(STORAGES, body, content_type="application/json", **bearer(raw))
+
+
+def test_a_demoted_admins_key_no_longer_manages_storages_but_still_reads_and_generates(client, team, owner):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    raw = make_api_key(team, user=admin.user)
+    first = _connect(client, raw, "photos")
+    assert first.status_code == 201, first.content
+    storage = Storage.objects.get(team=team, name="photos")
+    member_update(team=team, actor=owner, membership=admin, role=Role.MEMBER)
+
+    for response in (
+        _connect(client, raw, "more"),
+        client.patch(f"{STORAGES}/{storage.pk}", {"name": "renamed"}, content_type="application/json", **bearer(raw)),
+        client.delete(f"{STORAGES}/{storage.pk}", **bearer(raw)),
+    ):
+        assert response.status_code == 403
+        assert response.json()["error_code"] == "112"
+        assert "no longer an owner or admin" in response.json()["error_message"]
+    assert list(Storage.objects.filter(team=team).values_list("name", flat=True)) == ["photos"]
+    assert client.get(STORAGES, **bearer(raw)).status_code == 200
+    assert client.get("/v1/video/generate", **bearer(raw)).status_code == 200
+
+    member_update(team=team, actor=owner, membership=admin, role=Role.ADMIN)  # the power follows the role back
+    assert client.delete(f"{STORAGES}/{storage.pk}", **bearer(raw)).status_code == 200
+
+
+def test_a_deactivated_creators_key_is_401_and_works_again_once_reactivated(client, team):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    raw = make_api_key(team, user=admin.user)
+    admin.user.is_active = False
+    admin.user.save(update_fields=["is_active"])
+    for path in ("/v1/account", "/v1/video/generate", STORAGES):
+        response = client.get(path, **bearer(raw))
+        assert response.status_code == 401, path
+        assert response.json()["error_code"] == "111"
+    admin.user.is_active = True
+    admin.user.save(update_fields=["is_active"])
+    assert client.get("/v1/account", **bearer(raw)).status_code == 200
+
+
+def test_a_key_whose_creator_left_the_team_is_401_even_if_it_was_not_revoked(client, team):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    raw = make_api_key(team, user=admin.user)
+    Membership.objects.filter(pk=admin.pk).delete()  # not through the service, so the key is still live
+    response = client.get("/v1/account", **bearer(raw))
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "111"
+    # Membership of another team does not count for this team's key.
+    make_member(make_team("Other", slug="other"), admin.user, role=Role.OWNER)
+    assert client.get("/v1/account", **bearer(raw)).status_code == 401
+
+
+def test_a_command_line_key_belongs_to_the_team_and_keeps_managing_storages(client, team):
+    raw = make_api_key(team)  # created_by None, as manage.py create_api_key makes it
+    assert _connect(client, raw, "photos").status_code == 201

@@ -51,12 +51,22 @@ IDEMPOTENCY_KEY = Header(
     {"type": "string", "minLength": 1, "maxLength": KEY_MAX_CHARS},
 )
 
-UNAUTHORIZED = Answer(401, "Missing or invalid API key (code 111, type auth).")
+UNAUTHORIZED = Answer(
+    401, "Missing or invalid API key, or its creator is deactivated or left the team (code 111, type auth)."
+)
 FORBIDDEN = Answer(403, "The API key lacks the scope (code 112, type auth).")
 NOT_FOUND = Answer(404, "Unknown object, or another team's (code 1004).")
 MALFORMED = Answer(400, "The body is not valid JSON or not a JSON object (code 1000).")
 INVALID = Answer(422, "A field broke a rule; error_details names each one (code 9000, type validation).")
 KEYED = (UNAUTHORIZED, FORBIDDEN)
+MANAGED = (  # managers_only endpoints
+    UNAUTHORIZED,
+    Answer(
+        403,
+        "The API key lacks the scope, or the member who created it is no longer an owner or admin (code 112, "
+        "type auth).",
+    ),
+)
 
 GENERATION = data_of(Generation, "GenerationResponse")
 STORAGE_ANSWER = data_of(Storage, "StorageResponse")
@@ -301,12 +311,13 @@ register(
         summary="Connect a storage (the connection is checked first)",
         tag="storage",
         scope=STORAGE,
+        managers_only=True,
         body=StorageCreate,
         example={"name": "photos", "type": "local", "parameters": {"path": "photos"}},
         answers=(
             Answer(201, "Connected.", STORAGE_ANSWER),
             MALFORMED,
-            *KEYED,
+            *MANAGED,
             Answer(422, "A bad field, a taken name, or the connection check failed (code 9000)."),
         ),
     ),
@@ -329,9 +340,10 @@ register(
         summary="Rename a storage or change its parameters",
         tag="storage",
         scope=STORAGE,
+        managers_only=True,
         id_description="The storage's id.",
         body=StorageUpdate,
-        answers=(Answer(200, "Updated.", STORAGE_ANSWER), MALFORMED, *KEYED, NOT_FOUND, INVALID),
+        answers=(Answer(200, "Updated.", STORAGE_ANSWER), MALFORMED, *MANAGED, NOT_FOUND, INVALID),
     ),
     Endpoint(
         "DELETE",
@@ -341,8 +353,9 @@ register(
         summary="Disconnect a storage (its bucket contents are kept)",
         tag="storage",
         scope=STORAGE,
+        managers_only=True,
         id_description="The storage's id.",
-        answers=(Answer(200, "Disconnected.", data_of(StorageDeleted, "StorageDeletedResponse")), *KEYED, NOT_FOUND),
+        answers=(Answer(200, "Disconnected.", data_of(StorageDeleted, "StorageDeletedResponse")), *MANAGED, NOT_FOUND),
     ),
     Endpoint(
         "GET",

@@ -24,7 +24,7 @@ from generator.api.errors import error_from_exception, method_not_allowed, parse
 from generator.contract.base import RequestModel
 from generator.errors import Forbidden, GeneratorError, InternalError, NotFound, Unauthorized
 from generator.models import ApiKey, Team
-from generator.services.apikeys import apikey_authenticate
+from generator.services.apikeys import apikey_authenticate, apikey_can_manage
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class Endpoint:
     description: str = ""
     id_description: str = ""  # the {id} path parameter, if the path has one
     example: dict | None = None
+    # Only keys whose creator is an owner or admin now may call it (docs/security.md).
+    managers_only: bool = False
     # Called on a 403 with the valid key, so the answer can still carry the team's headers.
     on_forbidden: Callable[[ApiKey, HttpResponse], None] | None = None
 
@@ -117,6 +119,15 @@ def _authenticate(request: HttpRequest) -> ApiKey | None:
     return apikey_authenticate(raw.strip()) if scheme.lower() == "bearer" else None
 
 
+def _refusal(endpoint: Endpoint, key: ApiKey) -> Forbidden | None:
+    """The 403 for a valid key this endpoint refuses: a missing scope, or a creator who lost the role."""
+    if endpoint.scope is not ANY_KEY and endpoint.scope not in key.scopes:
+        return Forbidden(f"this API key lacks the '{endpoint.scope}' scope")
+    if endpoint.managers_only and not apikey_can_manage(key):
+        return Forbidden("the member who created this API key is no longer an owner or admin of the team")
+    return None
+
+
 def _guarded(endpoint: Endpoint, request: HttpRequest, kwargs: dict) -> HttpResponseBase:
     api_request: ApiRequest = request  # type: ignore[assignment]
     api_request.endpoint = endpoint
@@ -124,8 +135,9 @@ def _guarded(endpoint: Endpoint, request: HttpRequest, kwargs: dict) -> HttpResp
         key = _authenticate(request)
         if key is None:
             return error_from_exception(Unauthorized("missing or invalid API key"))
-        if endpoint.scope is not ANY_KEY and endpoint.scope not in key.scopes:
-            response = error_from_exception(Forbidden(f"this API key lacks the '{endpoint.scope}' scope"))
+        refusal = _refusal(endpoint, key)
+        if refusal is not None:
+            response = error_from_exception(refusal)
             if endpoint.on_forbidden is not None:
                 endpoint.on_forbidden(key, response)
             return response

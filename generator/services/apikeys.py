@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from generator.errors import ValidationFailed
-from generator.models import ApiKey, Team
+from generator.models import ApiKey, Membership, Team
 
 KEY_PREFIX = "iv_"
 VALID_SCOPES = (ApiKey.Scope.VIDEO_GENERATION.value, ApiKey.Scope.STORAGE.value)
@@ -43,17 +44,40 @@ def apikey_create(
 
 
 def apikey_authenticate(raw_key: str) -> ApiKey | None:
-    """Return the active key for a raw secret (one indexed lookup by digest), or None."""
+    """Return the usable key for a raw secret, or None (one query: the key, its team, its creator's role).
+
+    A key acts with its creator's current standing (docs/security.md): a key whose creator is
+    deactivated or no longer in the key's team is refused here like an unknown key (401), and
+    `creator_role` carries the creator's role now, for apikey_can_manage. A key made on the command
+    line has no creator and belongs to the team.
+    """
     if not raw_key or len(raw_key) > 200:
         return None
-    key = ApiKey.objects.select_related("team", "created_by").filter(digest=apikey_digest(raw_key)).first()
+    creator_role = Membership.objects.filter(team_id=OuterRef("team_id"), user_id=OuterRef("created_by_id"))
+    key = (
+        ApiKey.objects.select_related("team", "created_by")
+        .annotate(current_creator_role=Subquery(creator_role.values("role")[:1]))
+        .filter(digest=apikey_digest(raw_key))
+        .first()
+    )
     if key is None or key.revoked_at is not None:
+        return None
+    key.creator_role = key.current_creator_role  # type: ignore[attr-defined]
+    if key.created_by is not None and (not key.created_by.is_active or key.creator_role is None):
         return None
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_S:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def apikey_can_manage(key: ApiKey) -> bool:
+    """Whether an authenticated key may do what only owners and admins do (its creator's role now).
+
+    A command-line key (no creator) was made by the operator for the team and keeps those powers.
+    """
+    return key.created_by_id is None or key.creator_role in {Membership.Role.OWNER, Membership.Role.ADMIN}
 
 
 def apikey_revoke(*, team: Team, key: ApiKey) -> None:
