@@ -189,10 +189,6 @@ def play_the_only_video(page) -> dict:
     )
 
 
-# TEMPORARY (issue 11 item 2): the engine's framing is not on main yet, so the worker still makes the
-# photo's own shape and the size check fails. Remove this mark when the engine helper lands framing;
-# strict, so the test fails the run as soon as it starts passing.
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="engine framing (issue 11 item 2) not landed yet")
 def test_chromium_plays_a_9_16_and_a_1_1_video_made_by_the_worker(stack, page):
     base = stack.base
     log_in(page, base, MEMBER)

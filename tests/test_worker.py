@@ -481,3 +481,21 @@ def test_failed_upload_to_a_folder_removes_the_object_we_named(settings, monkeyp
     generation.refresh_from_db()
     assert generation.status == "ERROR"
     assert sorted(p.name for p in (team_root / "out").iterdir()) == ["theirs.mp4"]
+
+
+@pytest.mark.django_db
+def test_a_job_with_a_shape_gets_a_video_of_that_shape_and_resolution(loopback, settings):
+    loopback.routes["/chelsea.png"] = Route(body=png_bytes(), headers={"Content-Type": "image/png"})
+    team = make_team(credits=100)
+    options = {**OPTIONS, "aspect_ratio": "9:16", "resolution": "720p", "background": "blur"}
+    request = GenerateRequest(input=loopback.url("/chelsea.png"), options=options)
+    generation = generation_create(team=team, request=request).generation
+    generation_run(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == "DONE", generation.errors
+    video = probe(settings.MEDIA_ROOT / generation.video_name)
+    assert (video["size"], video["frames"]) == ((720, 1280), 150)
+    assert generation.plan["format"]["aspect_ratio"] == "9:16"
+    assert generation.plan["format"]["fill"] == "blur"
+    with Image.open(settings.MEDIA_ROOT / generation.poster_name) as poster:
+        assert poster.size == (720, 1280)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from .decode import DecodedImage, ImageRejected, decode_image
+from .framing import Format
 from .plan import Plan
 from .render import RenderOptions, RenderResult, make_plan, render_video
 from .sizing import output_size
 
 __all__ = [
     "DecodedImage",
+    "Format",
     "ImageRejected",
     "Plan",
     "RenderOptions",

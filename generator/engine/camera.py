@@ -8,7 +8,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .plan import Float, Orbit, Pan, Plan, Tilt, ZoomIn, ZoomOut
+from .plan import Float, Move, Orbit, Pan, Plan, Tilt, ZoomIn, ZoomOut
+
+# The product stays this far (a fraction of the frame's side) inside every frame (docs/formats.md).
+PRODUCT_MARGIN = 0.05
 
 # Pans and non-layered orbits need this much more room than their travel (in photo fractions),
 # so the last frame of a move stays a hair inside the picture.
@@ -109,13 +112,29 @@ class View:
     bg_zoom: float
     fg_shift: tuple[float, float]
     lift: float  # 0..1 float progress (for the shadow)
+    cover: float = 1.0  # how much a tilt's perspective enlarges the picture
 
 
 class Camera:
     """Evaluates a plan's moves over a photo of src_w x src_h shown in an out_w x out_h frame."""
 
-    def __init__(self, plan: Plan, out_w: int, out_h: int, src_w: int, src_h: int, *, layered: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        out_w: int,
+        out_h: int,
+        src_w: int,
+        src_h: int,
+        *,
+        layered: bool,
+        product: tuple[float, float, float, float] | None = None,
+        loop: bool = False,
+    ) -> None:
         self.moves = plan.moves
+        # The product's box (source fractions) that every frame keeps inside with a margin.
+        self.product = product
+        # A loop: every move goes there and back over the whole clip (docs/formats.md).
+        self.loop = loop
         self.float = plan.effect(Float)
         self.duration = plan.duration
         self.W, self.H = out_w, out_h
@@ -155,7 +174,7 @@ class Camera:
         bg_zoom = 1.0
         fg_shift = [0.0, 0.0]
         for m in self.moves:
-            e = m.progress(t)
+            e = self._progress(m, t)
             if isinstance(m, ZoomIn):
                 zoom *= 1.0 + m.amount * e
                 fx, fy = m.focus
@@ -204,11 +223,42 @@ class Camera:
             else:
                 cv += dy * self.H / (self.b * zoom) / self.Hs
         persp = None
+        cover = 1.0
         if yaw or pitch:
             # The homography carries its own cover scale, so the frame edges never show.
-            persp, _ = card_homography(self.W, self.H, yaw, pitch)
+            persp, cover = card_homography(self.W, self.H, yaw, pitch)
+        if self.product is not None:
+            cu, cv = self._keep_product(cu, cv, zoom * cover)
         cu, cv = self.clamp_center(cu, cv, zoom)
-        return View(zoom, (cu, cv), persp, (bg_shift[0], bg_shift[1]), bg_zoom, (fg_shift[0], fg_shift[1]), lift)
+        return View(zoom, (cu, cv), persp, (bg_shift[0], bg_shift[1]), bg_zoom, (fg_shift[0], fg_shift[1]), lift, cover)
+
+    def _progress(self, m: Move, t: float) -> float:
+        if self.loop:
+            return 0.5 - 0.5 * math.cos(2.0 * math.pi * t / self.duration)
+        return m.progress(t)
+
+    def reach(self, fps: int, frames: int) -> float:
+        """The largest zoom any frame uses (tilts' enlargement included), for framing."""
+        return max(v.zoom * v.cover for v in (self.at(i / fps) for i in range(frames)))
+
+    def _keep_product(self, cu: float, cv: float, zoom: float) -> tuple[float, float]:
+        """Move the centre so the product's box stays inside the frame with the framing margin."""
+        if self.product is None:
+            return cu, cv
+        s = self.b * zoom
+        x0, y0, x1, y1 = self.product
+        for axis, (lo, hi, half) in enumerate(
+            ((x0, x1, self.W / (2 * s) / self.Ws), (y0, y1, self.H / (2 * s) / self.Hs))
+        ):
+            inner = half * (1.0 - 2.0 * PRODUCT_MARGIN)
+            c = cu if axis == 0 else cv
+            low, high = hi - inner, lo + inner
+            c = min(max(c, low), high) if low <= high else (lo + hi) / 2
+            if axis == 0:
+                cu = c
+            else:
+                cv = c
+        return cu, cv
 
     def clamp_center(self, cu: float, cv: float, zoom: float) -> tuple[float, float]:
         """Keep the view inside the picture (no edges ever show)."""

@@ -11,7 +11,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, ImageFile
 
-from .sizing import working_size
+from .sizing import SOURCE, working_size
 
 pillow_heif.register_heif_opener()
 
@@ -213,8 +213,18 @@ def load_reduced(img: Image.Image, need: tuple[int, int]) -> Image.Image:
     return img
 
 
-def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 300) -> DecodedImage:
-    """Decode JPEG/PNG/WEBP/HEIF bytes into an upright RGB image reduced to working size."""
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int = 40_000_000,
+    min_side: int = 300,
+    aspect_ratio: str = SOURCE,
+    resolution: str = "1080p",
+) -> DecodedImage:
+    """Decode JPEG/PNG/WEBP/HEIF bytes into an upright RGB image reduced to working size.
+
+    The working size follows the video's shape and resolution (sizing.working_size).
+    """
     img = open_image(data, max_pixels=max_pixels)
     fmt = image_format(img)
     raw_w, raw_h = img.size
@@ -225,7 +235,7 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
         img.close()
         raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
 
-    work_w, work_h = working_size(width, height)
+    work_w, work_h = working_size(width, height, aspect_ratio, resolution)
     try:
         # Decoded reduced (this is what keeps a 40 MP photo under budget), then turned upright.
         img = load_reduced(img, (work_w, work_h) if orientation not in _TRANSPOSED else (work_h, work_w))
@@ -242,7 +252,7 @@ def decode_image(data: bytes, *, max_pixels: int = 40_000_000, min_side: int = 3
         width, height = pixels.shape[1], pixels.shape[0]
         if min(width, height) < min_side:
             raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
-        work_w, work_h = working_size(width, height)
+        work_w, work_h = working_size(width, height, aspect_ratio, resolution)
     if (pixels.shape[1], pixels.shape[0]) != (work_w, work_h):
         pixels = cv2.resize(pixels, (work_w, work_h), interpolation=cv2.INTER_AREA)
     info = _FORMAT_INFO[fmt]

@@ -157,8 +157,13 @@ class SparklesFx:
         luma: np.ndarray,
         duration: float,
         out_size: tuple[int, int],
+        loop: bool = False,
     ) -> None:
-        """Choose where (on the product when known), when and how big each glint is."""
+        """Choose where (on the product when known), when and how big each glint is.
+
+        In a loop time wraps around: a glint alive across the end is also alive at the start.
+        """
+        self.period = float(duration) if loop else None
         n = int(effect.count)
         life = float(effect.life)
         self.W, self.H = out_size
@@ -213,6 +218,13 @@ class SparklesFx:
 
     def apply(self, c: Canvas, t: float, hc: np.ndarray) -> None:
         """Paste the glints alive at time t, placed through the out->src map hc."""
+        if self.period is None:
+            self._apply_at(c, t, hc)
+            return
+        for wrapped in (t - self.period, t, t + self.period):
+            self._apply_at(c, wrapped, hc)
+
+    def _apply_at(self, c: Canvas, t: float, hc: np.ndarray) -> None:
         age = (t - self.birth) / self.life
         live = np.nonzero((age > 0) & (age < 1))[0]
         if not len(live):

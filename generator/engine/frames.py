@@ -21,10 +21,27 @@ RING = 8
 _PAD = 4096
 
 
+def wants_layers(plan: Plan, sep: Separation | None) -> bool:
+    """Product and background drawn as layers: an orbit or a float over a confident separation."""
+    confident = sep is not None and sep.confident and sep.mask is not None
+    return confident and (any(isinstance(m, Orbit) for m in plan.moves) or plan.effect(Float) is not None)
+
+
 class FrameRenderer:
     """Everything precomputed for one render; `frames()` yields the frames for the encoder."""
 
-    def __init__(self, rgb: np.ndarray, plan: Plan, out_w: int, out_h: int, sep: Separation | None, seed: int) -> None:
+    def __init__(
+        self,
+        rgb: np.ndarray,
+        plan: Plan,
+        out_w: int,
+        out_h: int,
+        sep: Separation | None,
+        seed: int,
+        *,
+        product: tuple[float, float, float, float] | None = None,
+        loop: bool = False,
+    ) -> None:
         self.plan = plan
         self.W, self.H = out_w, out_h
         self.fps = plan.fps
@@ -33,9 +50,10 @@ class FrameRenderer:
         # Only a confident separation is used: a doubtful cut-out would tear the picture.
         mask = sep.mask if sep is not None and sep.confident else None
         plate = sep.background if sep is not None and sep.confident else None
-        wants_layers = any(isinstance(m, Orbit) for m in plan.moves) or plan.effect(Float) is not None
-        self.layered = mask is not None and wants_layers
-        self.camera = Camera(plan, out_w, out_h, rgb.shape[1], rgb.shape[0], layered=self.layered)
+        self.layered = wants_layers(plan, sep)
+        self.camera = Camera(
+            plan, out_w, out_h, rgb.shape[1], rgb.shape[0], layered=self.layered, product=product, loop=loop
+        )
         self.alpha = mask
         self.alpha_half = None
         self.shadow: FloatShadowFx | None = None
@@ -67,6 +85,7 @@ class FrameRenderer:
                 luma=self.y,
                 duration=plan.duration,
                 out_size=(out_w, out_h),
+                loop=loop,
             )
         if (vg := plan.effect(Vignette)) is not None:
             self.vignette = VignetteFx(vg, out_w, out_h)

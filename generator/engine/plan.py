@@ -248,6 +248,8 @@ class Plan:
     separation: SeparationReport | None = None
     seed: int | None = None
     encoder: EncoderInfo | None = None
+    # The format the video was framed for (docs/formats.md); None for a request without one.
+    format: dict[str, Any] | None = None
     version: int = PLAN_VERSION
 
     def effect(self, kind: type[E]) -> E | None:
@@ -281,6 +283,8 @@ class Plan:
             out["seed"] = self.seed
         if self.encoder is not None:
             out["encoder"] = self.encoder.to_json()
+        if self.format is not None:
+            out["format"] = self.format
         return out
 
     def with_(self, **changes: Any) -> Plan:

@@ -10,11 +10,14 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from .camera import Camera
 from .encode import CRF, FPS, PRESET, encode_frames
-from .frames import FrameRenderer
+from .frames import FrameRenderer, wants_layers
+from .framing import Format, frame_photo, product_box, separation_on_canvas
 from .plan import (
     Analysis,
     EncoderInfo,
+    Fade,
     LightSweep,
     Orbit,
     Plan,
@@ -25,7 +28,7 @@ from .plan import (
     saliency_focus,
 )
 from .segment import Separation, separate
-from .sizing import output_size
+from .sizing import SOURCE, output_size
 
 # Plans with any of these need the product separated from its background.
 _NEEDS_SEPARATION = {"orbit", "float", "light_sweep", "sparkles"}
@@ -42,6 +45,8 @@ class RenderOptions:
     negative_prompt: str | None = None
     duration: int = 5
     guidance_scale: float = 0.5
+    # The format options (shape, resolution, loop, background); None: the request sent none.
+    format: Format | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,12 @@ def _seed(image: np.ndarray, options: RenderOptions) -> int:
     h.update(str(image.shape).encode())
     # Every 3rd row and column is plenty to tell images apart, at a ninth of the hashing cost.
     h.update(np.ascontiguousarray(image[::3, ::3]).data)
-    h.update(json.dumps(options.__dict__, sort_keys=True, default=str).encode())
+    fields = dict(options.__dict__)
+    if fields["format"] is None:  # a request without format options is seeded as it always was
+        del fields["format"]
+    else:
+        fields["format"] = fields["format"].__dict__
+    h.update(json.dumps(fields, sort_keys=True, default=str).encode())
     return int.from_bytes(h.digest()[:8], "big")
 
 
@@ -121,16 +131,22 @@ def _with_separation(plan: Plan, image: np.ndarray, sep: Separation, *, refocus:
     return plan.with_(moves=moves, separation=report)
 
 
-def make_plan(image: np.ndarray, options: RenderOptions) -> tuple[Plan, Separation | None]:
-    """Decide what to render (no pixels written): the plan and the separation it relies on."""
+def make_plan(
+    image: np.ndarray, options: RenderOptions, *, frame_aspect: float | None = None
+) -> tuple[Plan, Separation | None]:
+    """Decide what to render (no pixels written): the plan and the separation it relies on.
+
+    With format options the product is always separated (framing needs it) and moves are planned
+    for the output frame (`frame_aspect`: a tall frame pans vertically); a loop has no fade.
+    """
     if options.duration not in (5, 10):
         raise ValueError("duration must be 5 or 10")
     sep: Separation | None = None
-    if options.auto:
+    if options.auto or options.format is not None:
         sep = separate(image)
-        analysis = analyse(image, sep)
-    else:
-        analysis = _unanalysed(image)
+    analysis = analyse(image, sep) if options.auto and sep is not None else _unanalysed(image)
+    if frame_aspect is not None:
+        analysis = replace(analysis, aspect=frame_aspect)
     plan = build_plan(
         prompt=options.prompt,
         auto=options.auto,
@@ -146,6 +162,8 @@ def make_plan(image: np.ndarray, options: RenderOptions) -> tuple[Plan, Separati
         sep = separate(image)
     if sep is not None:
         plan = _with_separation(plan, image, sep, refocus=not options.auto)
+    if options.format is not None and options.format.loop:
+        plan = plan.with_(effects=tuple(e for e in plan.effects if not isinstance(e, Fade)))
     return plan, sep
 
 
@@ -162,10 +180,12 @@ def render_plan(
     preset: str = PRESET,
     crf: int = CRF,
     threaded: bool = True,
+    product: tuple[float, float, float, float] | None = None,
+    loop: bool = False,
 ) -> int:
     """Render an explicit plan to an MP4 (and poster); returns the poster frame index."""
     image = np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
-    renderer = FrameRenderer(image, plan, out_size[0], out_size[1], sep, seed)
+    renderer = FrameRenderer(image, plan, out_size[0], out_size[1], sep, seed, product=product, loop=loop)
     poster_index = poster_frame_index(plan)
     encode_frames(
         video_path,
@@ -198,22 +218,36 @@ def render_video(
     poster_path: str,
     progress: Callable[[int, int], None] | None = None,
     source_size: tuple[int, int] | None = None,
+    preview_fps: int | None = None,
 ) -> RenderResult:
     """Animate a still photo into an MP4 at video_path and a JPEG poster at poster_path.
 
     `image` is H x W x 3 uint8 RGB (a DecodedImage's pixels). The video size follows the output
     rule (docs: the photo's shape, long side min(2x, 1920)) from `source_size` (the original
     width, height) or, when omitted, from the image itself; decode_image's working-size reduction
-    keeps both answers equal.
+    keeps both answers equal. With format options (`options.format`) the size follows the shape
+    and resolution and the photo is framed for it (docs/formats.md). `preview_fps` draws the same
+    clip with fewer frames (tests and contact sheets).
     """
     if image.ndim != 3 or image.shape[2] < 3:
         raise ValueError("image must be H x W x 3 RGB")
     h, w = image.shape[:2]
-    out_w, out_h = output_size(*(source_size or (w, h)))
-    plan, sep = make_plan(image, options)
+    fmt = options.format
+    if fmt is None:
+        out_w, out_h = output_size(*(source_size or (w, h)))
+        plan, sep = make_plan(image, options)
+    else:
+        src_w, src_h = source_size or (w, h)
+        out_w, out_h = output_size(src_w, src_h, fmt.aspect_ratio, fmt.resolution)
+        plan, sep = make_plan(image, options, frame_aspect=None if fmt.aspect_ratio == SOURCE else out_w / out_h)
+    if preview_fps is not None:
+        plan = plan.with_(fps=preview_fps, frames=plan.duration * preview_fps)
     seed = _seed(image, options)
     plan = plan.with_(seed=seed, encoder=EncoderInfo(preset=PRESET, crf=CRF))
     generated = describe(plan) if options.auto else None
+    product = None
+    if fmt is not None:
+        image, sep, product, plan = _frame(image, plan, sep, fmt, (out_w, out_h))
     poster_frame = render_plan(
         image,
         plan,
@@ -223,6 +257,8 @@ def render_video(
         sep=sep,
         seed=seed,
         progress=progress,
+        product=product,
+        loop=fmt is not None and fmt.loop,
     )
     return RenderResult(
         width=out_w,
@@ -234,3 +270,25 @@ def render_video(
         generated_prompt=generated,
         poster_frame=poster_frame,
     )
+
+
+def _frame(
+    image: np.ndarray, plan: Plan, sep: Separation | None, fmt: Format, out_size: tuple[int, int]
+) -> tuple[np.ndarray, Separation | None, tuple[float, float, float, float], Plan]:
+    """Put the photo on the canvas the camera films (docs/formats.md, "Framing")."""
+    h, w = image.shape[:2]
+    box, origin = product_box(image, sep)
+    layered = wants_layers(plan, sep)
+    reach = Camera(plan, out_size[0], out_size[1], w, h, layered=layered, loop=fmt.loop).reach(plan.fps, plan.frames)
+    framing = frame_photo(image, out_size, box, reach=reach, background=fmt.background)
+    if sep is not None:
+        sep = separation_on_canvas(sep, framing)
+    described = {
+        "aspect_ratio": fmt.aspect_ratio,
+        "resolution": fmt.resolution,
+        "loop": fmt.loop,
+        "background": fmt.background,
+        "product_from": origin,
+        **framing.to_json(),
+    }
+    return framing.canvas, sep, framing.product, plan.with_(format=described)

@@ -64,7 +64,7 @@ class Separation:
     stats: dict = field(default_factory=dict)
 
 
-def _small(rgb: np.ndarray) -> np.ndarray:
+def small_copy(rgb: np.ndarray) -> np.ndarray:
     """Downscale for analysis so GrabCut and inpainting stay cheap."""
     h, w = rgb.shape[:2]
     s = _ANALYSIS_SIDE / max(h, w)
@@ -242,7 +242,7 @@ def _background_plate(rgb: np.ndarray, small: np.ndarray, fg: np.ndarray, feathe
 
 def separate(rgb: np.ndarray) -> Separation:
     """Estimate the product mask; `confident` is False whenever a torn composite is a risk."""
-    small = _small(rgb)
+    small = small_copy(rgb)
     plain, strip = border_plainness(small)
     stats: dict = {"plainness": round(plain, 3)}
     dist, thr = _backdrop_distance(small, strip)

@@ -22,7 +22,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from generator.engine import ImageRejected, RenderOptions, decode_image, render_video
+from generator.engine import Format, ImageRejected, RenderOptions, decode_image, render_video
 from generator.errors import JobFailed
 from generator.fetch import FetchError, fetch_image_bytes
 from generator.models import Generation, Storage
@@ -145,6 +145,22 @@ class _Job:
         return outcome.get("value")
 
 
+_FORMAT_KEYS = ("aspect_ratio", "resolution", "loop", "background")
+
+
+def _format(options: dict) -> Format | None:
+    """The format options, echoed as a group (docs/formats.md); None when the request sent none."""
+    if not any(options.get(key) is not None for key in _FORMAT_KEYS):
+        return None
+    defaults = Format()
+    return Format(
+        aspect_ratio=options.get("aspect_ratio") or defaults.aspect_ratio,
+        resolution=options.get("resolution") or defaults.resolution,
+        loop=bool(options.get("loop", defaults.loop)),
+        background=options.get("background") or defaults.background,
+    )
+
+
 def _render_options(options: dict) -> RenderOptions:
     prompt = options.get("prompt")
     text, auto, guidelines = None, False, None
@@ -161,6 +177,7 @@ def _render_options(options: dict) -> RenderOptions:
         negative_prompt=options.get("negative_prompt"),
         duration=int(options.get("duration", 5)),
         guidance_scale=float(options.get("guidance_scale", 0.5)),
+        format=_format(options),
     )
 
 
@@ -299,7 +316,15 @@ def _run(job: _Job) -> None:
     data = _fetch_input(job, generation)
 
     job.stage(Stage.VALIDATING, PROGRESS_FETCHED)
-    image = job.supervise(decode_image, data, max_pixels=settings.GENERATOR_MAX_PIXELS)
+    options = _render_options(generation.request.get("options", {}))
+    shape = options.format or Format()
+    image = job.supervise(
+        decode_image,
+        data,
+        max_pixels=settings.GENERATOR_MAX_PIXELS,
+        aspect_ratio=shape.aspect_ratio,
+        resolution=shape.resolution,
+    )
     del data
     input_object = {
         "ext": image.ext,
@@ -317,7 +342,7 @@ def _run(job: _Job) -> None:
         result = job.supervise(
             render_video,
             image.pixels,
-            _render_options(generation.request.get("options", {})),
+            options,
             video_path=str(video),
             poster_path=str(poster),
             progress=job.on_frames,

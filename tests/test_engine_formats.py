@@ -1,0 +1,165 @@
+"""Formats in the engine, measured in the decoded video: sizes, framing, fills and loops (docs/formats.md)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from generator.engine import Format, RenderOptions, render_video
+from generator.engine.sizing import ASPECT_RATIOS, RESOLUTIONS
+from tests.test_engine_support import fixture_rgb, frames_rgb, probe
+
+# Tests draw each clip at a few frames a second: the same moves, a fraction of the work.
+PREVIEW_FPS = 3
+PRODUCT_RED = (200, 30, 30)
+STILL = "vignette, fade"  # the negative prompt that leaves the fill as it was drawn
+
+
+def studio_photo(
+    size: tuple[int, int] = (640, 480), centre: tuple[float, float] = (0.5, 0.5)
+) -> tuple[np.ndarray, np.ndarray]:
+    """A red product on a plain, softly graded studio backdrop, and the product's known mask."""
+    w, h = size
+    yy = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    backdrop = np.broadcast_to(np.float32(214) + 14 * yy, (h, w, 3))
+    noise = np.random.default_rng(7).normal(0, 1.5, (h, w, 3)).astype(np.float32)
+    img = np.clip(backdrop + noise, 0, 255).astype(np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    cx, cy = int(centre[0] * w), int(centre[1] * h)
+    cv2.ellipse(mask, (cx, cy), (int(0.2 * w), int(0.36 * h)), 0, 0, 360, 1, -1)
+    img[mask > 0] = PRODUCT_RED
+    # A little shading so the product is not one flat colour.
+    img[(mask > 0) & (np.arange(w)[None, :] > cx + 0.1 * w)] = (170, 25, 25)
+    return img, mask.astype(bool)
+
+
+def render(tmp_path, img, *, name="v", prompt="slow zoom in", negative=None, preview=True, **fmt) -> tuple[str, dict]:
+    path = str(tmp_path / f"{name}.mp4")
+    result = render_video(
+        img,
+        RenderOptions(prompt=prompt, negative_prompt=negative, format=Format(**fmt)),
+        video_path=path,
+        poster_path=str(tmp_path / f"{name}.jpg"),
+        preview_fps=PREVIEW_FPS if preview else None,
+    )
+    return path, result.plan.to_json()
+
+
+def all_frames(path: str) -> list[np.ndarray]:
+    n = probe(path)["frames"]
+    got = frames_rgb(path, list(range(n)))
+    return [got[i] for i in range(n)]
+
+
+@pytest.mark.parametrize("resolution", RESOLUTIONS)
+@pytest.mark.parametrize("shape", sorted(ASPECT_RATIOS))
+def test_every_shape_and_resolution_has_its_exact_frame_size(tmp_path, shape, resolution):
+    img, _ = studio_photo()
+    path, plan = render(tmp_path, img, aspect_ratio=shape, resolution=resolution, prompt="static")
+    short = 1080 if resolution == "1080p" else 720
+    rw, rh = ASPECT_RATIOS[shape]
+    expected = (short * rw // rh, short) if rw >= rh else (short, short * rh // rw)
+    facts = probe(path)
+    assert (facts["width"], facts["height"]) == expected
+    assert facts["frames"] == 5 * PREVIEW_FPS
+    first = frames_rgb(path, [0])[0]
+    assert first.shape[:2] == (expected[1], expected[0])
+    assert plan["format"]["aspect_ratio"] == shape
+
+
+def test_the_photos_own_shape_at_720p_caps_the_long_side_at_1280(tmp_path):
+    img, _ = studio_photo()
+    path, _ = render(tmp_path, img, resolution="720p", prompt="static")
+    facts = probe(path)
+    assert (facts["width"], facts["height"]) == (1280, 960)
+
+
+def red_box(frame: np.ndarray) -> tuple[tuple[int, int, int, int], int]:
+    """Bounding box and pixel count of the product's red in a decoded frame."""
+    r, g, b = (frame[:, :, i].astype(np.int16) for i in range(3))
+    red = (r > 120) & (r - g > 70) & (r - b > 70)
+    ys, xs = np.nonzero(red)
+    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), int(red.sum())
+
+
+MOVES = ["zoom in", "zoom out", "pan left", "pan right", "pan up", "pan down", "tilt", "orbit", "float up"]
+
+
+@pytest.mark.parametrize(
+    ("move", "shape"),
+    [(m, s) for m in MOVES for s in ("9:16", "16:9")] + [("zoom in", "1:1"), ("zoom in", "4:5"), ("pan up", "4:5")],
+)
+def test_the_product_stays_inside_every_frame_of_every_move(tmp_path, shape, move):
+    # Off-centre and large: a plain cut of the shape would lose part of it.
+    img, mask = studio_photo(centre=(0.42, 0.55))
+    path, plan = render(tmp_path, img, aspect_ratio=shape, resolution="720p", prompt=f"dramatic {move}", negative=STILL)
+    assert plan["moves"] or plan["effects"], plan
+    frames = all_frames(path)
+    h, w = frames[0].shape[:2]
+    counts = []
+    for i, frame in enumerate(frames):
+        (x0, y0, x1, y1), n = red_box(frame)
+        # Half the framing margin, for the encoder's blur and a tilt's perspective.
+        mx, my = 0.025 * w, 0.025 * h
+        inside = (x0 >= mx, y0 >= my, x1 <= w - mx, y1 <= h - my)
+        assert all(inside), (i, (x0, y0, x1, y1), (w, h))
+        counts.append(n)
+    # Never cut: the product's area on screen follows the zoom smoothly, no frame loses a piece.
+    assert min(counts) > 0.5 * max(counts)
+
+
+def band_rows(frame: np.ndarray, rows: slice) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[rows].astype(np.float32)
+
+
+@pytest.mark.parametrize("background", ["blur", "extend", "#1A2B3C"])
+def test_blur_extend_and_colour_fill_every_pixel(tmp_path, background):
+    img = fixture_rgb("chelsea")
+    path, plan = render(
+        tmp_path, img, aspect_ratio="9:16", resolution="720p", prompt="static", negative=STILL, background=background
+    )
+    assert plan["format"]["fill"] == background
+    frame = frames_rgb(path, [7])[7]
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    # No black bars: every row and column is picture or fill.
+    darkest = 10 if background.startswith("#") else 20
+    assert gray.mean(axis=1).min() > darkest
+    assert gray.mean(axis=0).min() > darkest
+    photo = plan["format"]["photo"]
+    scale = frame.shape[0] / plan["format"]["canvas"][1]
+    top = int(photo[1] * scale)
+    assert top > 50  # the photo is padded above (the cat's face is wide)
+    fill = frame[: top - 8].reshape(-1, 3).astype(np.float32)
+    if background.startswith("#"):
+        want = np.array([int(background[i : i + 2], 16) for i in (1, 3, 5)], np.float32)
+        assert np.abs(fill.mean(axis=0) - want).max() < 4
+    else:
+        # A fill made from the photo: its colours (not a flat grey), without its detail.
+        assert fill.std(axis=0).max() > 1.0
+        assert fill.mean(axis=0)[0] > fill.mean(axis=0)[2] + 10  # the cat's warm browns
+        detail = np.abs(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F))
+        assert detail[: top - 8].mean() < 0.3 * detail[top + 8 : top + 200].mean()
+
+
+def test_extend_on_a_plain_backdrop_shows_no_seam_at_the_photos_edge(tmp_path):
+    img, _ = studio_photo()
+    path, plan = render(
+        tmp_path, img, aspect_ratio="9:16", resolution="1080p", prompt="static", negative=STILL, background="extend"
+    )
+    frame = frames_rgb(path, [7])[7]
+    scale = frame.shape[0] / plan["format"]["canvas"][1]
+    top = round(plan["format"]["photo"][1] * scale)
+    bottom = round((plan["format"]["photo"][1] + plan["format"]["photo"][3]) * scale)
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    cols = slice(40, 200)  # the backdrop beside the product
+    rows = gray[:, cols].mean(axis=1)
+    step = 6
+
+    def jump(y: int) -> float:
+        return abs(float(rows[y + step // 2] - rows[y - step // 2]))
+
+    for edge in (top, bottom):
+        # Differences inside the photo between rows as far apart as the ones across the edge.
+        inside = [jump(y) for y in range(top + 40, bottom - 40, step)]
+        assert jump(edge) <= max(inside), (edge, jump(edge), max(inside))
