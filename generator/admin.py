@@ -13,7 +13,18 @@ from django.utils import timezone
 
 from generator.errors import Forbidden, ValidationFailed
 from generator.forms import GrantCreditsForm
-from generator.models import ApiKey, CreditLedger, Generation, Invite, Membership, Storage, Team, User, WebhookDelivery
+from generator.models import (
+    ApiKey,
+    CreditLedger,
+    EngineConnection,
+    Generation,
+    Invite,
+    Membership,
+    Storage,
+    Team,
+    User,
+    WebhookDelivery,
+)
 from generator.selectors import usage_total
 from generator.services.apikeys import apikey_revoke
 from generator.services.billing import credits_grant, month_start
@@ -262,6 +273,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # keys are created by members or the CLI, so the secret is shown to them once
+
+
+@admin.register(EngineConnection)
+class EngineConnectionAdmin(admin.ModelAdmin):
+    """Staff set each connection's price here; the key is never shown (it is encrypted and not a field)."""
+
+    list_display = ("name", "team", "type", "price_5s", "price_10s", "created_at")
+    list_filter = ("type",)
+    search_fields = ("name", "team__name")
+    fields = ("team", "name", "type", "parameters", "price_5s", "price_10s")
+    readonly_fields = ("team", "name", "type", "parameters")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # connections are made by teams, with a live test of their key
 
 
 @admin.register(Storage)

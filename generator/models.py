@@ -99,6 +99,14 @@ class Team(TimeStampedModel):
     webhook_secret_encrypted = models.TextField(
         blank=True, editable=False, help_text="Fernet token of the webhook signing secret (like storage secrets)"
     )
+    default_engine = models.ForeignKey(
+        "EngineConnection",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The engine a request without options.engine runs on; empty = builtin",
+    )
 
     class Meta:
         constraints = [
@@ -171,6 +179,7 @@ class ApiKey(TimeStampedModel):
     class Scope(models.TextChoices):
         VIDEO_GENERATION = "video_generation", "Video generation"
         STORAGE = "storage", "Storage"
+        ENGINES = "engines", "Engines"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
     created_by = models.ForeignKey(
@@ -217,6 +226,41 @@ class Storage(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.type})"
+
+
+class EngineConnection(TimeStampedModel):
+    """An upstream engine a team connected with its own key (docs/engines.md); `builtin` is not a row."""
+
+    class Type(models.TextChoices):
+        CLAID = "claid", "Claid.ai"
+        FAL = "fal", "fal.ai"
+        REPLICATE = "replicate", "Replicate"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="engines")
+    name = models.CharField(max_length=50)
+    type = models.CharField(max_length=10, choices=Type.choices)
+    parameters = models.JSONField(default=dict, help_text="Non-secret parameters (model, base_url, inputs)")
+    secrets_encrypted = models.TextField(blank=True, editable=False, help_text="Fernet token of the credentials JSON")
+    price_5s = models.PositiveIntegerField(default=35, help_text="Credits held for a 5 s video (staff only)")
+    price_10s = models.PositiveIntegerField(default=70, help_text="Credits held for a 10 s video (staff only)")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="generator_engineconnection_unique_team_name"),
+            models.CheckConstraint(
+                condition=Q(type__in=["claid", "fal", "replicate"]), name="generator_engineconnection_type_valid"
+            ),
+            models.CheckConstraint(condition=~Q(name="builtin"), name="generator_engineconnection_name_not_builtin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type})"
+
+    def price_for(self, duration: int) -> int:
+        return self.price_10s if duration == 10 else self.price_5s
 
 
 class Generation(TimeStampedModel):
@@ -285,6 +329,11 @@ class Generation(TimeStampedModel):
         Storage, null=True, blank=True, on_delete=models.SET_NULL, related_name="output_generations"
     )
     output_key = models.CharField(max_length=1024, blank=True)
+    engine = models.ForeignKey(
+        EngineConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
+    )
+    # Kept when the connection is disconnected: data.engine still says where the video was made.
+    engine_info = models.JSONField(default=dict, blank=True, help_text="name, type, model, upstream_id")
     purged_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Not a column: set by selectors.queue_positions for the pages that show a job's place in the queue.

@@ -64,9 +64,17 @@ def _result(generation: Generation) -> dict:
     return {"input_object": input_object, "output_object": output_object}
 
 
+def engine_to_api(generation: Generation) -> dict | None:
+    """Return data.engine: where an upstream-made video was made; None for the built-in engine."""
+    info = generation.engine_info or {}
+    if not info.get("name"):
+        return None
+    return {key: info[key] for key in ("name", "type", "model", "upstream_id") if info.get(key)}
+
+
 def generation_to_api(generation: Generation) -> dict:
     """Return the "data" object of GET /v1/video/generate/{id}."""
-    return {
+    data = {
         "id": generation.pk,
         "status": generation.status,
         "created_at": timestamp(generation.created_at),
@@ -74,6 +82,9 @@ def generation_to_api(generation: Generation) -> dict:
         "errors": _errors(generation),
         "result": _result(generation),
     }
+    if (engine := engine_to_api(generation)) is not None:
+        data["engine"] = engine
+    return data
 
 
 def generation_accepted_to_api(generation: Generation, *, result_url: str) -> dict:

@@ -31,6 +31,7 @@ from generator.models import (
     Batch,
     BatchItem,
     CreditLedger,
+    EngineConnection,
     Generation,
     Invite,
     Membership,
@@ -430,3 +431,14 @@ def batch_recent_rate(*, batch, now, window_s: int = 300) -> float | None:
         generation__status__in=[Generation.Status.DONE, Generation.Status.ERROR],
     ).count()
     return finished / elapsed if finished else None
+
+
+def engine_list(*, team) -> QuerySet[EngineConnection]:
+    return EngineConnection.objects.filter(team=team).order_by("name")
+
+
+def engine_get(*, team, pk: int) -> EngineConnection | None:
+    try:
+        return EngineConnection.objects.filter(team=team).get(pk=pk)
+    except (EngineConnection.DoesNotExist, ValueError, TypeError):
+        return None

@@ -544,6 +544,8 @@ def test_openapi_needs_no_key_and_lists_every_endpoint(client):
         "/v1/storage/storage-types",
         "/v1/storage/storages",
         "/v1/storage/storages/{id}",
+        "/v1/engines",
+        "/v1/engines/{id}",
         "/v1/openapi.json",
     }
     assert document["components"]["securitySchemes"]["bearerAuth"] == {

@@ -9,11 +9,19 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from generator.api import account_endpoints, batch_endpoints, document_endpoints, storage_endpoints, video_endpoints
+from generator.api import (
+    account_endpoints,
+    batch_endpoints,
+    document_endpoints,
+    engine_endpoints,
+    storage_endpoints,
+    video_endpoints,
+)
 from generator.api.registry import ANY_KEY, PUBLIC, Answer, Endpoint, Header, register
 from generator.contract.account import Account
 from generator.contract.base import ResponseModel
 from generator.contract.batches import Batch, BatchCreate, BatchDetail, BatchItemsQuery, BatchList, BatchListQuery
+from generator.contract.engines import Engine, EngineCreate, EngineDeleted, EngineList, EngineUpdate
 from generator.contract.errors import RateLimited
 from generator.contract.generate import GenerateRequest as GenerateBody
 from generator.contract.generate import Generation, GenerationAccepted, GenerationList, GenerationListQuery
@@ -23,6 +31,7 @@ from generator.services.idempotency import KEY_MAX_CHARS
 
 VIDEO = ApiKey.Scope.VIDEO_GENERATION.value
 STORAGE = ApiKey.Scope.STORAGE.value
+ENGINES = ApiKey.Scope.ENGINES.value
 
 
 def data_of(model: Any, name: str) -> type[BaseModel]:
@@ -71,6 +80,7 @@ MANAGED = (  # managers_only endpoints
 GENERATION = data_of(Generation, "GenerationResponse")
 STORAGE_ANSWER = data_of(Storage, "StorageResponse")
 BATCH = data_of(Batch, "BatchResponse")
+ENGINE_ANSWER = data_of(Engine, "EngineResponse")
 
 register(
     Endpoint(
@@ -359,6 +369,67 @@ register(
     ),
     Endpoint(
         "GET",
+        "/v1/engines",
+        engine_endpoints.engine_index,
+        operation_id="listEngines",
+        summary="The engines the team can run on: builtin, then its connections",
+        tag="engines",
+        scope=ENGINES,
+        answers=(Answer(200, "All of them.", EngineList), *KEYED),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/engines",
+        engine_endpoints.engine_add,
+        operation_id="createEngine",
+        summary="Connect an upstream engine with the team's key (one cheap authenticated call first)",
+        tag="engines",
+        scope=ENGINES,
+        body=EngineCreate,
+        example={"name": "claid", "type": "claid", "credentials": {"api_key": "..."}},
+        answers=(
+            Answer(201, "Connected.", ENGINE_ANSWER),
+            MALFORMED,
+            *KEYED,
+            Answer(422, "A bad field, a taken name, or the upstream refused the key (code 9000)."),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/engines/{id}",
+        engine_endpoints.engine_detail,
+        operation_id="getEngine",
+        summary="One engine connection",
+        tag="engines",
+        scope=ENGINES,
+        id_description="The connection's id.",
+        answers=(Answer(200, "The connection.", ENGINE_ANSWER), *KEYED, NOT_FOUND),
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/engines/{id}",
+        engine_endpoints.engine_change,
+        operation_id="updateEngine",
+        summary="Rename a connection, or replace its key or parameters (tested again)",
+        tag="engines",
+        scope=ENGINES,
+        id_description="The connection's id.",
+        body=EngineUpdate,
+        answers=(Answer(200, "Updated.", ENGINE_ANSWER), MALFORMED, *KEYED, NOT_FOUND, INVALID),
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/engines/{id}",
+        engine_endpoints.engine_remove,
+        operation_id="deleteEngine",
+        summary="Disconnect an engine (the team's default falls back to builtin)",
+        tag="engines",
+        scope=ENGINES,
+        id_description="The connection's id.",
+        answers=(Answer(200, "Disconnected.", data_of(EngineDeleted, "EngineDeletedResponse")), *KEYED, NOT_FOUND),
+    ),
+    Endpoint(
+        "GET",
         "/v1/openapi.json",
         document_endpoints.openapi,
         operation_id="getOpenApi",
@@ -383,5 +454,7 @@ URL_NAMES = {
     "/v1/storage/storage-types": "storage-types",
     "/v1/storage/storages": "storages",
     "/v1/storage/storages/{id}": "storage-detail",
+    "/v1/engines": "engines",
+    "/v1/engines/{id}": "engine-detail",
     "/v1/openapi.json": "openapi",
 }

@@ -48,6 +48,7 @@ STORAGE_SCHEME = "storage://"
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$"
 GENERATE_TRUE = "must be true when given (or send a text prompt instead)"
 SHAPES: tuple[str, ...] = (SOURCE, *ASPECT_RATIOS)
+ENGINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$")
 BACKGROUNDS = ("auto", "blur", "extend")
 BACKGROUND_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 # The options that shape the frame, with the value a request without them gets (docs/formats.md).
@@ -167,6 +168,13 @@ def _background_rule(value: Any) -> str:
     if BACKGROUND_COLOUR.match(value):
         return value.upper()
     raise refuse(f"must be one of: {', '.join(BACKGROUNDS)}, or a colour #RRGGBB")
+
+
+def _engine_choice_rule(value: Any) -> str:
+    # Which names exist is the team's: the generations service checks that (docs/engines.md).
+    if not isinstance(value, str) or not ENGINE_NAME.match(value):
+        raise refuse("must be 'builtin' or the name of one of the team's engine connections")
+    return value
 
 
 def _guidance_rule(value: Any) -> float:
@@ -313,6 +321,15 @@ class GenerateOptions(RequestModel):
         ),
     ] = None  # type: ignore[assignment]
 
+    engine: Annotated[
+        str,
+        BeforeValidator(_engine_choice_rule),
+        Field(
+            description="Where the video is made: `builtin` or one of the team's engine connections (GET "
+            "/v1/engines). Absent: the team's default engine."
+        ),
+    ] = None  # type: ignore[assignment]
+
     @classmethod
     def cross_check(cls, data: dict) -> tuple[dict, Details]:
         if any(data.get(name) is not None for name in FORMAT_DEFAULTS):
@@ -426,6 +443,18 @@ class GenerationResult(ResponseModel):
     output_object: OutputObject | None = None
 
 
+ENGINE_TYPES: tuple[str, ...] = tuple(models.EngineConnection.Type.values)
+
+
+class GenerationEngine(ResponseModel):
+    """Where an upstream-made video was made (absent for the built-in engine)."""
+
+    name: str
+    type: Literal[ENGINE_TYPES]  # type: ignore[valid-type]
+    model: str | None = None
+    upstream_id: str | None = None
+
+
 class Generation(ResponseModel):
     """One generation: its status, the request, and once DONE where the video is."""
 
@@ -435,6 +464,7 @@ class Generation(ResponseModel):
     request: GenerateRequest
     errors: Annotated[list[GenerationErrorItem], Field(description="Empty unless status is ERROR.")]
     result: GenerationResult
+    engine: Annotated[GenerationEngine | None, Field(description="Absent for the built-in engine.")] = None
 
 
 class GenerationList(ResponseModel):

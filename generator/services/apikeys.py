@@ -12,7 +12,7 @@ from generator.errors import ValidationFailed
 from generator.models import ApiKey, Membership, Team
 
 KEY_PREFIX = "iv_"
-VALID_SCOPES = (ApiKey.Scope.VIDEO_GENERATION.value, ApiKey.Scope.STORAGE.value)
+VALID_SCOPES = tuple(ApiKey.Scope.values)
 LAST_USED_RESOLUTION_S = 60
 
 

@@ -25,6 +25,7 @@ from generator.errors import (
 )
 from generator.models import ApiKey, Generation, Membership, Storage, Team
 from generator.services import billing
+from generator.services.engine_connections import engine_choose
 from generator.services.generation_files import default_files_delete, folder_output_delete
 from generator.services.queue import enqueue_on_commit
 from generator.services.ratelimit import ratelimit_admits, ratelimit_status
@@ -116,6 +117,7 @@ def generation_create(
         output_storage, output_key = None, ""
         if request.output is not None:
             output_storage, output_key = _storage_named(team=locked, uri=request.output, field="output")
+        choice = engine_choose(team=locked, request=request)
 
         rate = ratelimit_status(team=locked, now=now)
         if not ratelimit_admits(rate):
@@ -126,7 +128,7 @@ def generation_create(
             )
 
         duration = request.duration
-        cost = billing.price_for(duration)
+        cost = choice.price_for(duration)
         if locked.balance < cost:
             raise InsufficientCredits(
                 f"not enough credits: this needs {cost}, the balance is {locked.balance}",
@@ -149,6 +151,7 @@ def generation_create(
             is_temporary=request.output is None,
             output_storage=output_storage,
             output_key=output_key,
+            engine=choice.connection,
             created_at=now,
             lease_expires_at=now + timedelta(seconds=queued_stale_s()),
             source_name=source_name[:255],

@@ -1,4 +1,4 @@
-"""create_api_key TEAM [--name NAME] [--scopes video_generation,storage]"""
+"""create_api_key TEAM [--name NAME] [--scopes video_generation,storage,engines]"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class Command(TeamCommand):
 
     def add_options(self, parser):
         parser.add_argument("--name", default="cli")
-        parser.add_argument("--scopes", default="video_generation,storage")
+        parser.add_argument("--scopes", default="video_generation,storage,engines")
 
     def handle(self, *args, team: str, name: str, scopes: str, **options):
         limit = ApiKey._meta.get_field("name").max_length or 0

@@ -1,0 +1,209 @@
+"""Engine connections: test a validated connection and save it with its key encrypted (docs/engines.md).
+
+The body's rules are the contract's (contract/engines.py); here are those that need more: a
+name already used in the team, the live test, the team's default, and which engine (and
+price) a generate request runs on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.views.decorators.debug import sensitive_variables
+
+from generator.contract.base import validation_failed
+from generator.contract.engines import EngineCreate, EngineUpdate
+from generator.contract.generate import GenerateRequest
+from generator.crypto import decrypt_json, encrypt_json
+from generator.errors import Forbidden, ValidationFailed
+from generator.models import EngineConnection, Membership, Team
+from generator.presenters import timestamp
+from generator.services.billing import PRICE_BY_DURATION
+from generator.services.storage_connections import scrub
+from generator.upstream.base import Capabilities, Connection, UpstreamError
+from generator.upstream.registry import BUILTIN, BUILTIN_CAPABILITIES, get_provider
+
+TAKEN = "an engine with this name already exists in the team"
+# Upstream runs are not made by this build yet: connections can be managed and tested, and a
+# generate request naming one is refused before anything is charged (docs/engines.md).
+NOT_RUNNABLE = "running jobs on upstream engines is not available on this server yet; use 'builtin'"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """What a generate request runs on: None is the built-in engine."""
+
+    connection: EngineConnection | None
+
+    @property
+    def name(self) -> str:
+        return self.connection.name if self.connection else BUILTIN
+
+    def price_for(self, duration: int) -> int:
+        return self.connection.price_for(duration) if self.connection else PRICE_BY_DURATION[duration]
+
+
+@sensitive_variables()
+def connection_of(engine: EngineConnection, *, secrets: dict | None = None) -> Connection:
+    """The provider's view of a saved (or about to be saved) connection."""
+    if secrets is None:
+        secrets = decrypt_json(engine.secrets_encrypted)
+    parameters = engine.parameters or {}
+    return Connection(
+        type=engine.type,
+        api_key=str(secrets.get("api_key", "")),
+        model=str(parameters.get("model", "")),
+        base_url=str(parameters.get("base_url", "")),
+        inputs=parameters.get("inputs"),
+    )
+
+
+def capabilities(engine: EngineConnection | None) -> Capabilities:
+    if engine is None:
+        return BUILTIN_CAPABILITIES
+    return get_provider(engine.type).capabilities(connection_of(engine, secrets={}))
+
+
+@sensitive_variables()
+def _test(engine: EngineConnection, secrets: dict) -> None:
+    """Make the provider's cheap authenticated call; 422 with the upstream's reason if it fails."""
+    try:
+        get_provider(engine.type).test(connection_of(engine, secrets=secrets))
+    except UpstreamError as exc:
+        reason = scrub(exc.message, secrets)
+        raise ValidationFailed(f"the connection test failed: {reason}", details={"credentials": [reason]}) from None
+
+
+def _taken() -> ValidationFailed:
+    return validation_failed({"name": [TAKEN]})
+
+
+def _save(engine: EngineConnection) -> EngineConnection:
+    try:
+        with transaction.atomic():
+            engine.save()
+    except IntegrityError:
+        raise _taken() from None
+    return engine
+
+
+@sensitive_variables()
+def engine_connect(*, team: Team, user, request: EngineCreate) -> EngineConnection:
+    """Test a validated connection and save it with its key encrypted."""
+    if EngineConnection.objects.filter(team=team, name=request.name).exists():
+        raise _taken()
+    secrets = request.credentials.model_dump()
+    parameters = request.parameters.model_dump(exclude_none=True) if request.parameters else {}
+    engine = EngineConnection(team=team, name=request.name, type=request.type, parameters=parameters, created_by=user)
+    _test(engine, secrets)
+    engine.secrets_encrypted = encrypt_json(secrets)
+    return _save(engine)
+
+
+@sensitive_variables()
+def engine_update(*, team: Team, engine: EngineConnection, request: EngineUpdate) -> EngineConnection:
+    """Rename, re-key or re-parameterise a connection; a new key or parameters are tested first."""
+    if engine.team_id != team.pk:
+        raise ValidationFailed("unknown engine")
+    sent = request.model_fields_set
+    if "name" in sent and request.name is not None:
+        if EngineConnection.objects.filter(team=team, name=request.name).exclude(pk=engine.pk).exists():
+            raise _taken()
+        engine.name = request.name
+    changes_connection = bool({"credentials", "parameters"} & sent)
+    secrets = decrypt_json(engine.secrets_encrypted)
+    if "credentials" in sent and request.credentials is not None:
+        secrets = request.credentials.model_dump()
+    if "parameters" in sent and request.parameters is not None:
+        engine.parameters = request.parameters.model_dump(exclude_none=True)
+    if changes_connection:
+        _test(engine, secrets)
+        engine.secrets_encrypted = encrypt_json(secrets)
+    return _save(engine)
+
+
+@sensitive_variables()
+def engine_test(*, engine: EngineConnection) -> str:
+    """Test a saved connection; return "" when it works, else the upstream's reason (secrets scrubbed)."""
+    try:
+        secrets = decrypt_json(engine.secrets_encrypted)
+        _test(engine, secrets)
+    except (ValueError, ValidationFailed) as exc:
+        return str(getattr(exc, "message", exc))
+    return ""
+
+
+def engine_delete(*, team: Team, engine: EngineConnection) -> None:
+    """Disconnect an engine; the team's default falls back to builtin, its jobs keep data.engine."""
+    EngineConnection.objects.filter(team=team, pk=engine.pk).delete()
+
+
+def engine_set_default(*, team: Team, user, name: str) -> None:
+    """Make `builtin` or one of the team's connections the team's default (owners and admins)."""
+    membership = Membership.objects.filter(team=team, user=user).first()
+    if membership is None or not membership.can_manage:
+        raise Forbidden("only owners and admins can set the team's default engine")
+    engine = None if name == BUILTIN else EngineConnection.objects.filter(team=team, name=name).first()
+    if name != BUILTIN and engine is None:
+        raise validation_failed({"engine": [f"no engine named {name!r} in this team"]})
+    Team.objects.filter(pk=team.pk).update(default_engine=engine)
+    team.default_engine = engine
+
+
+def engine_choose(*, team: Team, request: GenerateRequest) -> EngineChoice:
+    """The engine a generate request runs on: options.engine, else the team's default; 422 naming options.engine."""
+    name = request.options.engine
+    if name is None:
+        engine = EngineConnection.objects.filter(pk=team.default_engine_id).first() if team.default_engine_id else None
+        field = "options.engine"
+    elif name == BUILTIN:
+        engine, field = None, ""
+    else:
+        engine = EngineConnection.objects.filter(team=team, name=name).first()
+        field = "options.engine"
+        if engine is None:
+            raise validation_failed({field: [f"no engine named {name!r} in this team"]})
+    if engine is None:
+        return EngineChoice(connection=None)
+    caps = capabilities(engine)
+    problems: dict[str, list[str]] = {}
+    if request.duration not in caps.durations:
+        allowed = ", ".join(str(d) for d in caps.durations)
+        problems["options.duration"] = [f"the engine {engine.name!r} offers {allowed} s"]
+    shape = request.output_format.aspect_ratio
+    if caps.aspect_ratios is not None and shape not in caps.aspect_ratios:
+        problems["options.aspect_ratio"] = [
+            f"the engine {engine.name!r} cannot make {shape}; it offers {', '.join(caps.aspect_ratios)}"
+        ]
+    if problems:
+        raise validation_failed(problems)
+    raise validation_failed({field: [NOT_RUNNABLE]})
+
+
+def engine_to_api(engine: EngineConnection | None, *, team: Team) -> dict:
+    """The API's data object for a connection or for builtin (None); never the credentials."""
+    caps = capabilities(engine)
+    if engine is None:
+        return {
+            "id": None,
+            "name": BUILTIN,
+            "type": BUILTIN,
+            "parameters": {},
+            "price": {str(d): p for d, p in PRICE_BY_DURATION.items()},
+            "durations": list(caps.durations),
+            "aspect_ratios": None,
+            "is_default": team.default_engine_id is None,
+            "created_at": None,
+        }
+    return {
+        "id": engine.pk,
+        "name": engine.name,
+        "type": engine.type,
+        "parameters": dict(engine.parameters),
+        "price": {"5": engine.price_5s, "10": engine.price_10s},
+        "durations": list(caps.durations),
+        "aspect_ratios": list(caps.aspect_ratios) if caps.aspect_ratios is not None else None,
+        "is_default": team.default_engine_id == engine.pk,
+        "created_at": timestamp(engine.created_at),
+    }

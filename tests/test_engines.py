@@ -1,0 +1,175 @@
+"""Engine connections: /v1/engines CRUD against a loopback Claid stand-in, options.engine, data.engine, prices."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generator.crypto import decrypt_json
+from generator.models import ApiKey, EngineConnection, Generation
+from generator.presenters import generation_to_api
+from generator.services.engine_connections import NOT_RUNNABLE, engine_set_default
+from tests.factories import make_api_key, make_member, make_team, make_user
+from tests.harness import bearer
+from tests.loopback import Route, Seen
+
+SECRET = "claid-secret-key-123"
+PHOTO = "https://shop.example/shoe.jpg"
+
+
+@pytest.fixture
+def claid(loopback):
+    """A Claid stand-in on loopback: GET /v1/account accepts SECRET, refuses any other key like Claid does."""
+
+    def account(seen: Seen) -> Route:
+        if seen.headers.get("Authorization") == f"Bearer {SECRET}":
+            return Route(body=json.dumps({"data": {"balance": 100}}).encode())
+        body = {"error_code": 111, "error_type": "auth", "error_message": f"invalid API key {seen.headers}"}
+        return Route(status=401, body=json.dumps(body).encode())
+
+    loopback.routes["/v1/account"] = account
+    return loopback
+
+
+def _connect(client, key, claid, **overrides):
+    body = {
+        "name": "claid",
+        "type": "claid",
+        "credentials": {"api_key": SECRET},
+        "parameters": {"base_url": claid.url("")},
+        **overrides,
+    }
+    return client.post("/v1/engines", json.dumps(body), content_type="application/json", **bearer(key))
+
+
+def test_connecting_claid_tests_the_key_and_never_returns_it(client, key, team, claid):
+    response = _connect(client, key, claid)
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data["name"] == "claid"
+    assert data["type"] == "claid"
+    assert data["price"] == {"5": 35, "10": 70}
+    assert SECRET not in response.content.decode()
+    assert [seen.path for seen in claid.requests] == ["/v1/account"]
+    engine = EngineConnection.objects.get(team=team)
+    assert SECRET not in engine.secrets_encrypted
+    assert decrypt_json(engine.secrets_encrypted) == {"api_key": SECRET}
+    listing = client.get("/v1/engines", **bearer(key)).json()["data"]
+    assert [e["name"] for e in listing] == ["builtin", "claid"]
+    assert listing[0]["is_default"] is True
+    assert SECRET not in json.dumps(listing)
+
+
+def test_a_refused_key_is_a_422_with_the_upstreams_reason_and_no_secret(client, key, team, claid):
+    response = _connect(client, key, claid, credentials={"api_key": "wrong-key-999"})
+    assert response.status_code == 422
+    text = response.content.decode()
+    assert "invalid API key" in text
+    assert "wrong-key-999" not in text
+    assert not EngineConnection.objects.exists()
+
+
+def test_the_name_builtin_is_reserved_and_names_are_unique(client, key, claid):
+    assert _connect(client, key, claid, name="builtin").status_code == 422
+    assert _connect(client, key, claid).status_code == 201
+    again = _connect(client, key, claid)
+    assert again.status_code == 422
+    assert "already exists" in again.content.decode()
+
+
+def test_patch_tests_the_new_key_and_delete_disconnects(client, key, team, claid):
+    pk = _connect(client, key, claid).json()["data"]["id"]
+    bad = client.patch(
+        f"/v1/engines/{pk}",
+        json.dumps({"credentials": {"api_key": "nope-nope"}}),
+        content_type="application/json",
+        **bearer(key),
+    )
+    assert bad.status_code == 422
+    assert decrypt_json(EngineConnection.objects.get(pk=pk).secrets_encrypted) == {"api_key": SECRET}
+    renamed = client.patch(
+        f"/v1/engines/{pk}", json.dumps({"name": "claid-eu"}), content_type="application/json", **bearer(key)
+    )
+    assert renamed.status_code == 200
+    assert renamed.json()["data"]["name"] == "claid-eu"
+    assert client.delete(f"/v1/engines/{pk}", **bearer(key)).json() == {"data": {"id": pk}}
+    assert not EngineConnection.objects.exists()
+
+
+def test_another_teams_engine_is_a_404_and_the_scope_is_required(client, key, claid):
+    other = make_team("Other", slug="other")
+    engine = EngineConnection.objects.create(team=other, name="theirs", type="claid")
+    assert client.get(f"/v1/engines/{engine.pk}", **bearer(key)).status_code == 404
+    assert client.delete(f"/v1/engines/{engine.pk}", **bearer(key)).status_code == 404
+    team_key = make_api_key(other, scopes=[ApiKey.Scope.VIDEO_GENERATION])
+    assert client.get("/v1/engines", **bearer(team_key)).status_code == 403
+
+
+def _generate(client, key, **options):
+    body = {"input": PHOTO, "options": {"prompt": "slow zoom", **options}}
+    return client.post("/v1/video/generate", json.dumps(body), content_type="application/json", **bearer(key))
+
+
+def test_an_unknown_engine_is_a_422_naming_options_engine(client, key, unlimited):
+    response = _generate(client, key, engine="nowhere")
+    assert response.status_code == 422
+    assert "options.engine" in response.json()["error_details"]
+
+
+def test_an_unchanged_claid_script_and_builtin_run_on_the_builtin_engine_at_its_price(client, key, team, unlimited):
+    for options in ({}, {"engine": "builtin"}):
+        response = _generate(client, key, **options)
+        assert response.status_code == 200, response.content
+    team.refresh_from_db()
+    assert team.balance == 1000 - 2 * 35
+    generation = Generation.objects.first()
+    assert generation.engine is None
+    assert "engine" not in generation_to_api(generation)
+
+
+def test_an_upstream_engine_is_refused_before_anything_is_charged(client, key, team, unlimited, claid):
+    _connect(client, key, claid)
+    response = _generate(client, key, engine="claid")
+    assert response.status_code == 422
+    assert response.json()["error_details"]["options.engine"] == [NOT_RUNNABLE]
+    team.refresh_from_db()
+    assert team.balance == 1000
+    assert not Generation.objects.exists()
+
+
+def test_an_option_the_engine_cannot_honour_is_a_422_at_submit(client, key, team, unlimited, claid):
+    _connect(client, key, claid)
+    response = _generate(client, key, engine="claid", aspect_ratio="9:16")
+    assert response.status_code == 422
+    message = response.json()["error_details"]["options.aspect_ratio"][0]
+    assert "cannot make 9:16" in message
+
+
+def test_only_owners_and_admins_set_the_default_engine(team, claid):
+    engine = EngineConnection.objects.create(team=team, name="claid", type="claid")
+    member = make_member(team, make_user("m@example.com")).user
+    with pytest.raises(Exception, match="owners and admins"):
+        engine_set_default(team=team, user=member, name="claid")
+    owner = make_member(team, make_user("o@example.com"), role="owner").user
+    engine_set_default(team=team, user=owner, name="claid")
+    team.refresh_from_db()
+    assert team.default_engine == engine
+    engine_set_default(team=team, user=owner, name="builtin")
+    team.refresh_from_db()
+    assert team.default_engine is None
+
+
+def test_data_engine_is_answered_from_the_generation(team):
+    generation = Generation.objects.create(
+        team=team,
+        request={"input": PHOTO, "options": {"prompt": "x", "duration": 5, "guidance_scale": 0.5}},
+        engine_info={"name": "claid", "type": "claid", "upstream_id": "42"},
+    )
+    assert generation_to_api(generation)["engine"] == {"name": "claid", "type": "claid", "upstream_id": "42"}
+
+
+def test_the_openapi_document_has_the_engines_endpoints(client):
+    document = client.get("/v1/openapi.json").json()
+    assert {"/v1/engines", "/v1/engines/{id}"} <= set(document["paths"])
+    assert "engine" in document["components"]["schemas"]["GenerateOptions"]["properties"]
