@@ -62,7 +62,7 @@ def apikey_authenticate(raw_key: str) -> ApiKey | None:
     )
     if key is None or key.revoked_at is not None:
         return None
-    key.creator_role = key.current_creator_role  # type: ignore[attr-defined]
+    key.creator_role = key.current_creator_role
     if key.created_by is not None and (not key.created_by.is_active or key.creator_role is None):
         return None
     now = timezone.now()
