@@ -28,7 +28,7 @@ from generator.models import (
 from generator.selectors import usage_total
 from generator.services.apikeys import apikey_revoke
 from generator.services.billing import credits_grant, month_start
-from generator.services.teams import cap_change_check, member_delete_as_staff, member_keys_revoke
+from generator.services.teams import cap_change_check, member_change_as_staff, member_delete_as_staff
 from generator.wording import sentence
 
 
@@ -53,15 +53,6 @@ class LedgerInline(ReadOnlyInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user", "actor", "generation")
-
-
-def _revoke_keys_if_reassigned(membership: Membership) -> None:
-    """Revoke the previous member's keys when an edit moves a membership to another user or team."""
-    if membership.pk is None:
-        return
-    before = Membership.objects.filter(pk=membership.pk).first()
-    if before is not None and (before.user_id != membership.user_id or before.team_id != membership.team_id):
-        member_keys_revoke(membership=before)
 
 
 def _revoke_user_keys(user: User) -> None:
@@ -98,7 +89,7 @@ class MembershipInlineFormSet(BaseInlineFormSet):
     def save_existing(self, form, obj, commit=True):
         if commit:
             with transaction.atomic():
-                _revoke_keys_if_reassigned(obj)
+                member_change_as_staff(membership=obj)
                 return super().save_existing(form, obj, commit=commit)
         return super().save_existing(form, obj, commit=commit)
 
@@ -231,7 +222,7 @@ class MembershipAdmin(admin.ModelAdmin):
     # Every way the admin removes a member revokes their keys, like the dashboard does.
     def save_model(self, request, obj, form, change) -> None:
         with transaction.atomic():
-            _revoke_keys_if_reassigned(obj)
+            member_change_as_staff(membership=obj)
             super().save_model(request, obj, form, change)
 
     def delete_model(self, request, obj) -> None:
@@ -245,10 +236,10 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Invite)
 class InviteAdmin(admin.ModelAdmin):
-    list_display = ("email", "team", "role", "expires_at", "used_at", "created_by")
+    list_display = ("email", "team", "role", "expires_at", "used_at", "revoked_at", "created_by")
     list_filter = ("role",)
     search_fields = ("email", "team__name")
-    readonly_fields = ("token_digest", "used_at", "created_by", "created_at")
+    readonly_fields = ("token_digest", "used_at", "revoked_at", "created_by", "created_at")
     list_select_related = ("team", "created_by")
 
 

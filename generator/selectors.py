@@ -341,8 +341,12 @@ def generation_job_get(*, team, uuid) -> Generation | None:
 
 
 def invite_list_pending(*, team) -> QuerySet[Invite]:
-    """Return the team's invites that are neither used nor expired, newest first."""
-    return Invite.objects.filter(team=team, used_at__isnull=True, expires_at__gt=timezone.now()).order_by("-created_at")
+    """Return the team's invites that are neither used, revoked nor expired, newest first."""
+    return (
+        Invite.objects.filter(team=team, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .select_related("created_by")
+        .order_by("-created_at")
+    )
 
 
 def invite_get(*, team, pk: int) -> Invite | None:

@@ -37,6 +37,7 @@ urlpatterns = [
     path("keys/<int:pk>/revoke", keys.api_key_revoke, name="key-revoke"),
     path("team/", team.team, name="team"),
     path("team/invite", team.team_invite, name="team-invite"),
+    path("team/invites/<int:pk>/revoke", team.invite_revoke, name="invite-revoke"),
     path("team/members/<int:pk>", team.member_update, name="member-update"),
     path("team/members/<int:pk>/remove", team.member_remove, name="member-remove"),
     path("team/switch", team.team_switch, name="team-switch"),

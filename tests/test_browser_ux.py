@@ -489,6 +489,12 @@ def test_item4_delete_revoke_disconnect_remove_and_leave_ask_first_without_javas
     page.audit.check("team after a removal")
     assert count(stack, "Membership", "user__email='rita@example.com'") == 0
     assert count(stack, "Membership", "user__email='owen@example.com'") == 1  # Owen did not leave
+    page.get_by_label("Email").fill("nina@example.com")  # a pending invite is revoked the same way
+    page.get_by_role("button", name="Create invite link").click()
+    page.wait_for_url(re.compile(r".*/team/"))
+    confirm(page, "nina@example.com", "Revoke the invite for nina@example.com? Its link stops working", "Yes, revoke")
+    page.audit.check("team after revoking an invite")
+    assert count(stack, "Invite", "email='nina@example.com', revoked_at__isnull=False") == 1
 
     before = count(stack, "Generation", "deleted_at__isnull=True")
     page.goto(f"{stack.base}/gallery/")

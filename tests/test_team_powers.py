@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from generator.models import Membership, Storage
-from generator.services.teams import member_update
+from generator.models import Invite, Membership, Storage
+from generator.services.teams import invite_create, member_remove, member_update
 from tests.factories import make_api_key, make_member, make_team, make_user
 from tests.harness import bearer
 
@@ -157,3 +157,96 @@ def test_a_key_whose_creator_left_the_team_is_401_even_if_it_was_not_revoked(cli
 def test_a_command_line_key_belongs_to_the_team_and_keeps_managing_storages(client, team):
     raw = make_api_key(team)  # created_by None, as manage.py create_api_key makes it
     assert _connect(client, raw, "photos").status_code == 201
+
+
+# --- item 4: invites do not outlive their sender's powers -----------------------------------
+
+
+def _accept(client, raw: str):
+    return client.post(
+        reverse("generator:invite-accept", args=[raw]),
+        {"name": "New", "password1": "a-long-Pass-phrase-9", "password2": "a-long-Pass-phrase-9"},
+    )
+
+
+def test_demoting_an_admin_revokes_their_pending_invites_and_the_link_stops_working(client, team, owner):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    invite, raw = invite_create(team=team, actor=admin, email="new@example.com", role=Role.ADMIN)
+    owners_invite, owners_raw = invite_create(team=team, actor=owner, email="kept@example.com", role=Role.ADMIN)
+    member_update(team=team, actor=owner, membership=admin, role=Role.MEMBER)
+    invite.refresh_from_db()
+    assert invite.revoked_at is not None
+    assert Invite.objects.get(pk=owners_invite.pk).revoked_at is None
+    assert _accept(client, raw).status_code == 404
+    assert not Membership.objects.filter(team=team, user__email="new@example.com").exists()
+    assert _accept(client, owners_raw).status_code == 302  # another sender's invite still works
+
+
+def test_an_owner_made_admin_keeps_admin_invites_but_loses_owner_ones(team, owner):
+    second = make_member(team, make_user("sam@example.com"), role=Role.OWNER)
+    as_admin, _ = invite_create(team=team, actor=second, email="a@example.com", role=Role.ADMIN)
+    as_owner, _ = invite_create(team=team, actor=second, email="o@example.com", role=Role.OWNER)
+    member_update(team=team, actor=owner, membership=second, role=Role.ADMIN)
+    assert Invite.objects.get(pk=as_admin.pk).revoked_at is None
+    assert Invite.objects.get(pk=as_owner.pk).revoked_at is not None
+
+
+def test_removing_an_admin_revokes_their_invites(team, owner):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    invite, _ = invite_create(team=team, actor=admin, email="new@example.com")
+    member_remove(team=team, actor=owner, membership=admin)
+    assert Invite.objects.get(pk=invite.pk).revoked_at is not None
+
+
+def test_accepting_rechecks_the_sender_even_when_nothing_revoked_the_invite(client, team, owner):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    _, raw = invite_create(team=team, actor=admin, email="new@example.com", role=Role.ADMIN)
+    Membership.objects.filter(pk=admin.pk).update(role=Role.MEMBER)  # demoted without the service
+    assert _accept(client, raw).status_code == 404
+    Membership.objects.filter(pk=admin.pk).update(role=Role.ADMIN)
+    admin.user.is_active = False
+    admin.user.save(update_fields=["is_active"])
+    assert _accept(client, raw).status_code == 404
+    assert not Membership.objects.filter(team=team, user__email="new@example.com").exists()
+
+
+def test_demoting_in_the_django_admin_revokes_the_invites(client, team, owner):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    invite, _ = invite_create(team=team, actor=admin, email="new@example.com")
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+    response = client.post(
+        reverse("admin:generator_membership_change", args=[admin.pk]),
+        {"user": admin.user_id, "team": team.pk, "role": Role.MEMBER, "monthly_cap": ""},
+    )
+    assert response.status_code == 302
+    assert Invite.objects.get(pk=invite.pk).revoked_at is not None
+
+
+def test_owners_and_admins_list_and_revoke_pending_invites_on_the_team_page(client, team, owner):
+    admin = make_member(team, make_user("ada@example.com"), role=Role.ADMIN)
+    member = make_member(team, make_user("mia@example.com"))
+    invite, raw = invite_create(team=team, actor=owner, email="new@example.com")
+    owner_invite, _ = invite_create(team=team, actor=owner, email="boss@example.com", role=Role.OWNER)
+    revoke = reverse("generator:invite-revoke", args=[invite.pk])
+
+    client.force_login(member.user)
+    assert "new@example.com" not in client.get(reverse("generator:team")).content.decode()
+    assert client.post(revoke).status_code == 403
+
+    client.force_login(admin.user)
+    page = client.get(reverse("generator:team")).content.decode()
+    assert "new@example.com" in page
+    assert "boss@example.com" in page
+    assert f'action="{revoke}"' in page  # inside the no-JS confirm step
+    assert reverse("generator:invite-revoke", args=[owner_invite.pk]) not in page
+    response = client.post(reverse("generator:invite-revoke", args=[owner_invite.pk]), follow=True)
+    assert "only owners can revoke" in response.content.decode()
+    assert Invite.objects.get(pk=owner_invite.pk).revoked_at is None
+
+    response = client.post(revoke)
+    assert response.status_code == 302
+    assert response["Location"].endswith("#invites")
+    assert Invite.objects.get(pk=invite.pk).revoked_at is not None
+    assert f'id="invite-{invite.pk}"' not in client.get(reverse("generator:team")).content.decode()
+    client.logout()
+    assert _accept(client, raw).status_code == 404

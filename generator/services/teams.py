@@ -29,6 +29,50 @@ def _require_manager(actor: Membership) -> None:
         raise Forbidden("only owners and admins can manage the team")
 
 
+def may_invite(role: str | None, invite_role: str) -> bool:
+    """Whether a member with `role` (None: not in the team) may invite, or revoke an invite, as `invite_role`."""
+    return role in {Role.OWNER, Role.ADMIN} and (invite_role != Role.OWNER or role == Role.OWNER)
+
+
+def _inviter_role(invite: Invite) -> str | None:
+    """The inviter's role in the invite's team now, or None if they left it or their account is inactive."""
+    if invite.created_by_id is None:
+        return None
+    return (
+        Membership.objects.filter(team_id=invite.team_id, user_id=invite.created_by_id, user__is_active=True)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def _pending_invites(**filters):
+    return Invite.objects.filter(used_at__isnull=True, revoked_at__isnull=True, **filters)
+
+
+def member_invites_revoke(*, team_id: int, user_id: int, role: str | None) -> int:
+    """Revoke the member's pending invites that `role` (None: removed) may no longer send; return how many.
+
+    Called wherever a role changes or a member goes (docs/security.md): an invite never grants more
+    than its sender may grant now.
+    """
+    pending = _pending_invites(team_id=team_id, created_by_id=user_id)
+    if role == Role.OWNER:
+        return 0
+    if role == Role.ADMIN:
+        pending = pending.filter(role=Role.OWNER)
+    return pending.update(revoked_at=timezone.now())
+
+
+def invite_revoke(*, team: Team, actor: Membership, invite: Invite) -> None:
+    """Revoke a pending invite from the Team page (owners' invites as owners only); idempotent."""
+    _require_manager(actor)
+    if invite.team_id != team.pk:
+        raise NotFound("no such invite")
+    if not may_invite(actor.role, invite.role):
+        raise Forbidden("only owners can revoke an invite to be an owner")
+    _pending_invites(pk=invite.pk).update(revoked_at=timezone.now())
+
+
 def invite_create(*, team: Team, actor: Membership, email: str, role: str = Role.MEMBER) -> tuple[Invite, str]:
     """Create a single-use invite valid 7 days and return it with its raw token (shown once)."""
     _require_manager(actor)
@@ -64,7 +108,9 @@ def invite_get_valid(*, token: str) -> Invite | None:
     if not token or len(token) > 200:
         return None
     invite = Invite.objects.select_related("team").filter(token_digest=_digest(token)).first()
-    if invite is None or invite.used_at is not None or invite.expires_at <= timezone.now():
+    if invite is None or invite.used_at is not None or invite.revoked_at is not None:
+        return None
+    if invite.expires_at <= timezone.now() or not may_invite(_inviter_role(invite), invite.role):
         return None
     return invite
 
@@ -72,11 +118,12 @@ def invite_get_valid(*, token: str) -> Invite | None:
 @transaction.atomic
 def invite_accept(*, invite: Invite, password: str | None, name: str = "", user=None):
     """Use the invite once: create the account (or take the signed-in user) and add the membership."""
-    claimed = Invite.objects.filter(pk=invite.pk, used_at__isnull=True, expires_at__gt=timezone.now()).update(
-        used_at=timezone.now()
-    )
+    claimed = _pending_invites(pk=invite.pk, expires_at__gt=timezone.now()).update(used_at=timezone.now())
     if claimed != 1:
-        raise Conflict("this invite was already used or has expired")
+        raise Conflict("this invite was already used, revoked or has expired")
+    # Checked again at the moment of use: the sender may have been demoted, removed or deactivated.
+    if not may_invite(_inviter_role(invite), invite.role):
+        raise Conflict("this invite is no longer valid: the person who sent it can no longer invite you as that role")
     User = get_user_model()
     if user is None:
         if User.objects.filter(email__iexact=invite.email).exists():
@@ -118,6 +165,7 @@ def member_update(
         if membership.role == Role.OWNER and _owner_count(team) <= 1:
             raise Conflict("a team needs at least one owner")
         membership.role = role
+        member_invites_revoke(team_id=team.pk, user_id=membership.user_id, role=role)
     if monthly_cap != "" and monthly_cap != membership.monthly_cap:
         if monthly_cap is not None and (not isinstance(monthly_cap, int) or monthly_cap < 0):
             raise ValidationFailed(
@@ -184,6 +232,7 @@ def member_remove(*, team: Team, actor: Membership, membership: Membership) -> i
     if membership.role == Role.OWNER and _owner_count(team) <= 1:
         raise Conflict("a team needs at least one owner")
     revoked = member_keys_revoke(membership=membership)
+    member_invites_revoke(team_id=membership.team_id, user_id=membership.user_id, role=None)
     membership.delete()
     return revoked
 
@@ -204,10 +253,24 @@ def member_keys_revoke(*, membership: Membership) -> int:
 
 @transaction.atomic
 def member_delete_as_staff(*, membership: Membership) -> int:
-    """Delete a membership from the admin (no role checks) and revoke the member's keys in that team."""
+    """Delete a membership from the admin (no role checks) and revoke the member's keys and invites in that team."""
     revoked = member_keys_revoke(membership=membership)
+    member_invites_revoke(team_id=membership.team_id, user_id=membership.user_id, role=None)
     membership.delete()
     return revoked
+
+
+def member_change_as_staff(*, membership: Membership) -> None:
+    """Before the admin saves an edited membership: a move to another user or team revokes the previous
+    member's keys and invites there; a role change revokes the invites the new role may not send."""
+    before = Membership.objects.filter(pk=membership.pk).first() if membership.pk is not None else None
+    if before is None:
+        return
+    if before.user_id != membership.user_id or before.team_id != membership.team_id:
+        member_keys_revoke(membership=before)
+        member_invites_revoke(team_id=before.team_id, user_id=before.user_id, role=None)
+    elif before.role != membership.role:
+        member_invites_revoke(team_id=before.team_id, user_id=before.user_id, role=membership.role)
 
 
 def team_switch(*, user, team_id: int) -> Membership:

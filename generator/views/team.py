@@ -46,7 +46,10 @@ def _team_context(request: TeamRequest) -> dict:
     return {
         "deliveries": selectors.webhook_delivery_list(team=request.team) if request.membership.can_manage else [],
         "members": members,
-        "invites": selectors.invite_list_pending(team=request.team),
+        "invites": [
+            {"i": invite, "revocable": teams.may_invite(request.membership.role, invite.role)}
+            for invite in (selectors.invite_list_pending(team=request.team) if request.membership.can_manage else ())
+        ],
         "invite_form": draft_load(request, INVITE_DRAFT, InviteForm).form,
         "webhook_form": draft_load(
             request, WEBHOOK_DRAFT, WebhookForm, initial={"webhook_url": request.team.webhook_url}
@@ -100,6 +103,21 @@ def team_invite(request: TeamRequest) -> HttpResponse:
             return redirect(reverse("generator:team") + "#invite-created")
     draft_save(request, INVITE_DRAFT, request.POST, errors=form_errors(form))
     return redirect("generator:team")  # no #fragment: app.js moves the focus to the field in error
+
+
+@team_required(back_to="generator:team")
+@require_POST
+def invite_revoke(request: TeamRequest, pk: int) -> HttpResponse:
+    """Revoke a pending invite: its link stops working at once."""
+    require_manager(request)
+    invite = found(selectors.invite_get(team=request.team, pk=pk))
+    try:
+        teams.invite_revoke(team=request.team, actor=request.membership, invite=invite)
+    except Forbidden as exc:
+        messages.error(request, f"Not revoked: {exc.message}.")
+    else:
+        messages.success(request, f"Revoked the invite for {invite.email}; its link no longer works.")
+    return redirect(reverse("generator:team") + "#invites")
 
 
 @team_required(back_to="generator:team", draft=WEBHOOK_DRAFT)
