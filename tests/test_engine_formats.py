@@ -34,7 +34,9 @@ def studio_photo(
     return img, mask.astype(bool)
 
 
-def render(tmp_path, img, *, name="v", prompt="slow zoom in", negative=None, preview=True, **fmt) -> tuple[str, dict]:
+def render(
+    tmp_path, img, *, name="v", prompt="slow zoom in", negative=None, preview=True, crf=20, **fmt
+) -> tuple[str, dict]:
     path = str(tmp_path / f"{name}.mp4")
     result = render_video(
         img,
@@ -42,6 +44,7 @@ def render(tmp_path, img, *, name="v", prompt="slow zoom in", negative=None, pre
         video_path=path,
         poster_path=str(tmp_path / f"{name}.jpg"),
         preview_fps=PREVIEW_FPS if preview else None,
+        crf=crf,
     )
     return path, result.plan.to_json()
 
@@ -163,3 +166,37 @@ def test_extend_on_a_plain_backdrop_shows_no_seam_at_the_photos_edge(tmp_path):
         # Differences inside the photo between rows as far apart as the ones across the edge.
         inside = [jump(y) for y in range(top + 40, bottom - 40, step)]
         assert jump(edge) <= max(inside), (edge, jump(edge), max(inside))
+
+
+def mad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+
+
+@pytest.mark.parametrize(
+    ("photo", "prompt"), [("studio", "zoom in with sparkles and a light sweep"), ("chelsea", "pan right, float")]
+)
+# Measured on a lossless encode: at the shipped CRF the encoder's own noise differs between the
+# first (intra) frame and the last one by more than one step between neighbours (docs/formats.md).
+def test_a_loop_closes_no_larger_than_a_step_between_neighbouring_frames(tmp_path, photo, prompt):
+    img = studio_photo()[0] if photo == "studio" else fixture_rgb("chelsea")
+    path, plan = render(
+        tmp_path, img, aspect_ratio="1:1", resolution="720p", prompt=prompt, preview=False, crf=0, loop=True
+    )
+    assert not any(e["type"] == "fade" for e in plan["effects"])
+    frames = all_frames(path)
+    assert len(frames) == 150
+    steps = [mad(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
+    closure = mad(frames[-1], frames[0])
+    assert closure <= float(np.median(steps)), (closure, np.median(steps), max(steps))
+    # And it is a moving picture, not a still.
+    assert max(steps) > 0.3
+
+
+def test_without_loop_the_same_clip_jumps_from_its_last_frame_to_its_first(tmp_path):
+    img, _ = studio_photo()
+    path, _ = render(
+        tmp_path, img, aspect_ratio="1:1", resolution="720p", prompt="zoom in", negative=STILL, preview=False, crf=0
+    )
+    frames = all_frames(path)
+    steps = [mad(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
+    assert mad(frames[-1], frames[0]) > 3 * max(steps)  # a zoom that ends where it began is a loop

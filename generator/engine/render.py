@@ -219,6 +219,7 @@ def render_video(
     progress: Callable[[int, int], None] | None = None,
     source_size: tuple[int, int] | None = None,
     preview_fps: int | None = None,
+    crf: int = CRF,
 ) -> RenderResult:
     """Animate a still photo into an MP4 at video_path and a JPEG poster at poster_path.
 
@@ -227,7 +228,7 @@ def render_video(
     width, height) or, when omitted, from the image itself; decode_image's working-size reduction
     keeps both answers equal. With format options (`options.format`) the size follows the shape
     and resolution and the photo is framed for it (docs/formats.md). `preview_fps` draws the same
-    clip with fewer frames (tests and contact sheets).
+    clip with fewer frames (tests and contact sheets); `crf` 0 encodes losslessly (tests and benches).
     """
     if image.ndim != 3 or image.shape[2] < 3:
         raise ValueError("image must be H x W x 3 RGB")
@@ -243,7 +244,7 @@ def render_video(
     if preview_fps is not None:
         plan = plan.with_(fps=preview_fps, frames=plan.duration * preview_fps)
     seed = _seed(image, options)
-    plan = plan.with_(seed=seed, encoder=EncoderInfo(preset=PRESET, crf=CRF))
+    plan = plan.with_(seed=seed, encoder=EncoderInfo(preset=PRESET, crf=crf))
     generated = describe(plan) if options.auto else None
     product = None
     if fmt is not None:
@@ -259,6 +260,7 @@ def render_video(
         progress=progress,
         product=product,
         loop=fmt is not None and fmt.loop,
+        crf=crf,
     )
     return RenderResult(
         width=out_w,
