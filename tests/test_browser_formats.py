@@ -209,6 +209,7 @@ def test_chromium_plays_a_9_16_and_a_1_1_video_made_by_the_worker(stack, page):
     assert wait_for(both_done, 300, 1.0), stack.log_tail()
 
     page.goto(f"{base}/gallery/")
+    page.audit.check("gallery with both videos")
     page.evaluate("window.__noReload = 1")
     page.get_by_label("Shape").select_option("9:16")
     page.wait_for_function("() => document.querySelectorAll('article.tile').length === 1")

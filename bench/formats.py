@@ -1,0 +1,123 @@
+"""Formats benchmark: a 9:16 1080x1920 video (blur background) vs the pure encode of its frames,
+720p vs 1080p for the same job, and the peak memory of a 40 MP photo made into a 9:16 1080p video.
+
+Run with `make bench` (or `.venv/bin/python bench/formats.py [--runs N]`). Every figure is the
+median of N runs (default 1) made side by side in this one process; the memory is measured in a
+fresh child process. The input is the committed bench/input-1080p.jpg (a 2400x1600 coffee photo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from generator.engine import Format, RenderOptions, decode_image, output_size, render_video  # noqa: E402
+from generator.engine.encode import encode_frames  # noqa: E402
+from generator.engine.frames import FrameRenderer  # noqa: E402
+from generator.engine.render import _frame, make_plan  # noqa: E402
+
+INPUT = ROOT / "bench" / "input-1080p.jpg"
+SHAPE = Format(aspect_ratio="9:16", resolution="1080p", background="blur")
+
+MEMORY_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from generator.engine import Format, RenderOptions, decode_image, render_video
+fmt = Format(aspect_ratio="9:16", resolution="1080p", background="blur")
+d = decode_image(open(sys.argv[2], 'rb').read(), aspect_ratio=fmt.aspect_ratio, resolution=fmt.resolution)
+r = render_video(d.pixels, RenderOptions(prompt='zoom in', format=fmt), video_path=sys.argv[3],
+                 poster_path=sys.argv[4], source_size=(d.width, d.height))
+hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
+print(hwm, d.width, d.height, d.pixels.shape[1], d.pixels.shape[0], r.width, r.height)
+"""
+
+
+def timed(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def engine(data: bytes, fmt: Format, out: Path) -> None:
+    """What the worker does: decode for the shape, then frame, render and encode."""
+    d = decode_image(data, aspect_ratio=fmt.aspect_ratio, resolution=fmt.resolution)
+    render_video(
+        d.pixels,
+        RenderOptions(prompt="zoom in", format=fmt),
+        video_path=str(out),
+        poster_path=str(out.with_suffix(".jpg")),
+        source_size=(d.width, d.height),
+    )
+
+
+def captured_frames(data: bytes, fmt: Format, path: Path) -> tuple[np.memmap, tuple[int, int]]:
+    """The exact frames the engine draws for that video, kept on disk for the pure encode."""
+    d = decode_image(data, aspect_ratio=fmt.aspect_ratio, resolution=fmt.resolution)
+    size = output_size(d.width, d.height, fmt.aspect_ratio, fmt.resolution)
+    options = RenderOptions(prompt="zoom in", format=fmt)
+    plan, sep = make_plan(d.pixels, options, frame_aspect=size[0] / size[1])
+    canvas, sep, product, plan = _frame(d.pixels, plan, sep, fmt, size)
+    renderer = FrameRenderer(canvas, plan, size[0], size[1], sep, 0, product=product, loop=fmt.loop)
+    mm = np.memmap(path, dtype=np.uint8, mode="w+", shape=(renderer.total, size[0] * size[1] * 3 // 2))
+    for i in range(renderer.total):
+        mm[i] = renderer.frame(i)
+    mm.flush()
+    return mm, size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=1)
+    runs = parser.parse_args().runs
+    data = INPUT.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        # Memory first, in a fresh process (a tiny shell in between: Linux carries a parent's peak
+        # RSS into a child it forks).
+        big = cv2.resize(cv2.imread(str(INPUT)), (7744, 5163), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(t / "40mp.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        del big
+        cmd = '"$0" -c "$1" "$2" "$3" "$4" "$5"; :'
+        args = [sys.executable, MEMORY_CHILD, str(ROOT), str(t / "40mp.jpg"), str(t / "m.mp4"), str(t / "m.jpg")]
+        out = subprocess.run(["/bin/sh", "-c", cmd, *args], check=True, capture_output=True, text=True).stdout.split()
+        peak_mb = int(out[0]) / 1024
+
+        frames, size = captured_frames(data, SHAPE, t / "frames.raw")
+        pure = timed(
+            lambda: encode_frames(
+                str(t / "pure.mp4"), size[0], size[1], len(frames), lambda: iter(frames), threaded=False
+            ),
+            runs,
+        )
+        ours = timed(lambda: engine(data, SHAPE, t / "ours.mp4"), runs)
+        small = Format(aspect_ratio="9:16", resolution="720p", background="blur")
+        ours720 = timed(lambda: engine(data, small, t / "ours720.mp4"), runs)
+
+    print(f"9:16 {size[0]}x{size[1]} 5 s, blur background, median of {runs} run(s):")
+    print(f"  engine (decode, frame, render, encode)  {ours:6.2f} s")
+    print(f"  pure encode of the same frames          {pure:6.2f} s")
+    print(f"  engine / pure encode                    {ours / pure:6.3f}   (target <= 1.15)")
+    print(f"  720p engine                             {ours720:6.2f} s")
+    print(f"  1080p / 720p                            {ours / ours720:6.2f}x  (target >= 2)")
+    print(
+        f"peak memory, 40 MP JPEG ({out[1]}x{out[2]}, worked at {out[3]}x{out[4]}) to 9:16 {out[5]}x{out[6]}:"
+        f" {peak_mb:.0f} MB (target <= 500)"
+    )
+
+
+if __name__ == "__main__":
+    main()
