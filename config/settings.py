@@ -263,6 +263,8 @@ GENERATOR_LEASE_S = env_int("GENERATOR_LEASE_S", 60, minimum=1)
 GENERATOR_LEASE_RENEW_S = env_int("GENERATOR_LEASE_RENEW_S", 10, minimum=1)
 # How often each qcluster's ticker looks for due work (upstream polls, batch dispatch), in seconds.
 GENERATOR_TICK_S = env_float("GENERATOR_TICK_S", 1.0, minimum=0.05)
+GENERATOR_UPSTREAM_DEADLINE_S = env_int("GENERATOR_UPSTREAM_DEADLINE_S", 1800, minimum=10)
+GENERATOR_RESULT_MAX_BYTES = env_int("GENERATOR_RESULT_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
 GENERATOR_MAX_ATTEMPTS = env_int("GENERATOR_MAX_ATTEMPTS", 2, minimum=1)
 # A queued job with no worker after this long is re-sent (the Redis broker can lose tasks).
 GENERATOR_QUEUED_STALE_S = env_int("GENERATOR_QUEUED_STALE_S", 300, minimum=10)

@@ -278,6 +278,9 @@ class Generation(TimeStampedModel):
         FETCHING = "fetching", "Fetching"
         VALIDATING = "validating", "Validating"
         RENDERING = "rendering", "Rendering"
+        SUBMITTING = "submitting", "Submitting upstream"
+        WAITING = "waiting", "Waiting for the upstream"
+        DOWNLOADING = "downloading", "Downloading"
         STORING = "storing", "Storing"
         DONE = "done", "Done"
         ERROR = "error", "Error"
@@ -335,6 +338,8 @@ class Generation(TimeStampedModel):
     )
     # Kept when the connection is disconnected: data.engine still says where the video was made.
     engine_info = models.JSONField(default=dict, blank=True, help_text="name, type, model, upstream_id")
+    upstream_state = models.JSONField(default=dict, blank=True, help_text="What the provider must remember")
+    next_poll_at = models.DateTimeField(null=True, blank=True, help_text="When the ticker looks upstream next")
     purged_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Not a column: set by selectors.queue_positions for the pages that show a job's place in the queue.
@@ -348,7 +353,19 @@ class Generation(TimeStampedModel):
             ),
             models.CheckConstraint(
                 condition=Q(
-                    stage__in=["queued", "fetching", "validating", "rendering", "storing", "done", "error", "cancelled"]
+                    stage__in=[
+                        "queued",
+                        "fetching",
+                        "validating",
+                        "rendering",
+                        "submitting",
+                        "waiting",
+                        "downloading",
+                        "storing",
+                        "done",
+                        "error",
+                        "cancelled",
+                    ]
                 ),
                 name="generator_generation_stage_valid",
             ),
@@ -372,6 +389,11 @@ class Generation(TimeStampedModel):
                 fields=["completed_at"],
                 condition=Q(is_temporary=True, purged_at__isnull=True, status="DONE"),
                 name="generator_generation_purge",
+            ),
+            models.Index(
+                fields=["next_poll_at"],
+                condition=Q(status="PROCESSING", next_poll_at__isnull=False),
+                name="generator_generation_waiting",
             ),
             # The fair rotation (selectors.queue_rotation): each team's queue, and its last start.
             models.Index(

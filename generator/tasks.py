@@ -43,3 +43,12 @@ def allowance_task() -> int:
 def tick_task() -> str:
     """Hand out due work once (the fallback for a cluster without its ticker thread)."""
     return " ".join(f"{path.rsplit('.', 1)[-1]}={count}" for path, count in ticker_tick().items()) or "no finders"
+
+
+def upstream_poll_task(pks: str) -> int:
+    """Look once upstream at each of a few waiting jobs (comma-separated pks, from the ticker)."""
+    from generator.services.upstream_jobs import upstream_poll
+
+    ids = [int(pk) for pk in pks.split(",") if pk.strip().isdigit()]
+    upstream_poll(ids)
+    return len(ids)

@@ -9,7 +9,7 @@ import pytest
 from generator.crypto import decrypt_json
 from generator.models import ApiKey, EngineConnection, Generation
 from generator.presenters import generation_to_api
-from generator.services.engine_connections import NOT_RUNNABLE, engine_set_default
+from generator.services.engine_connections import engine_set_default
 from tests.factories import make_api_key, make_member, make_team, make_user
 from tests.harness import bearer
 from tests.loopback import Route, Seen
@@ -128,14 +128,16 @@ def test_an_unchanged_claid_script_and_builtin_run_on_the_builtin_engine_at_its_
     assert "engine" not in generation_to_api(generation)
 
 
-def test_an_upstream_engine_is_refused_before_anything_is_charged(client, key, team, unlimited, claid):
+def test_a_job_on_an_upstream_engine_holds_the_connections_price(client, key, team, unlimited, claid):
     _connect(client, key, claid)
-    response = _generate(client, key, engine="claid")
-    assert response.status_code == 422
-    assert response.json()["error_details"]["options.engine"] == [NOT_RUNNABLE]
+    EngineConnection.objects.filter(team=team).update(price_10s=90)
+    response = _generate(client, key, engine="claid", duration=10)
+    assert response.status_code == 200, response.content
     team.refresh_from_db()
-    assert team.balance == 1000
-    assert not Generation.objects.exists()
+    assert team.balance == 1000 - 90
+    generation = Generation.objects.get()
+    assert generation.engine.name == "claid"
+    assert generation_to_api(generation)["engine"] == {"name": "claid", "type": "claid"}
 
 
 def test_an_option_the_engine_cannot_honour_is_a_422_at_submit(client, key, team, unlimited, claid):

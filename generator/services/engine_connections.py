@@ -25,9 +25,11 @@ from generator.upstream.base import Capabilities, Connection, UpstreamError
 from generator.upstream.registry import BUILTIN, BUILTIN_CAPABILITIES, get_provider
 
 TAKEN = "an engine with this name already exists in the team"
-# Upstream runs are not made by this build yet: connections can be managed and tested, and a
-# generate request naming one is refused before anything is charged (docs/engines.md).
-NOT_RUNNABLE = "running jobs on upstream engines is not available on this server yet; use 'builtin'"
+# The upstream gets the photo as its original http(s) URL; a storage:// photo has none yet.
+NEEDS_URL = (
+    "an upstream engine needs an http(s) URL of the photo; storage:// inputs are made on 'builtin' "
+    "(presigned and signed /i/ links are not offered by this server yet)"
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,14 @@ class EngineChoice:
     @property
     def name(self) -> str:
         return self.connection.name if self.connection else BUILTIN
+
+    @property
+    def info(self) -> dict:
+        """What data.engine says before the upstream id is known; {} for builtin."""
+        if self.connection is None:
+            return {}
+        model = (self.connection.parameters or {}).get("model")
+        return {"name": self.connection.name, "type": self.connection.type, **({"model": model} if model else {})}
 
     def price_for(self, duration: int) -> int:
         return self.connection.price_for(duration) if self.connection else PRICE_BY_DURATION[duration]
@@ -156,14 +166,12 @@ def engine_choose(*, team: Team, request: GenerateRequest) -> EngineChoice:
     name = request.options.engine
     if name is None:
         engine = EngineConnection.objects.filter(pk=team.default_engine_id).first() if team.default_engine_id else None
-        field = "options.engine"
     elif name == BUILTIN:
-        engine, field = None, ""
+        engine = None
     else:
         engine = EngineConnection.objects.filter(team=team, name=name).first()
-        field = "options.engine"
         if engine is None:
-            raise validation_failed({field: [f"no engine named {name!r} in this team"]})
+            raise validation_failed({"options.engine": [f"no engine named {name!r} in this team"]})
     if engine is None:
         return EngineChoice(connection=None)
     caps = capabilities(engine)
@@ -176,9 +184,11 @@ def engine_choose(*, team: Team, request: GenerateRequest) -> EngineChoice:
         problems["options.aspect_ratio"] = [
             f"the engine {engine.name!r} cannot make {shape}; it offers {', '.join(caps.aspect_ratios)}"
         ]
+    if request.input.startswith("storage://"):
+        problems["input"] = [NEEDS_URL]
     if problems:
         raise validation_failed(problems)
-    raise validation_failed({field: [NOT_RUNNABLE]})
+    return EngineChoice(connection=engine)
 
 
 def engine_to_api(engine: EngineConnection | None, *, team: Team) -> dict:

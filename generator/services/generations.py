@@ -152,6 +152,7 @@ def generation_create(
             output_storage=output_storage,
             output_key=output_key,
             engine=choice.connection,
+            engine_info=choice.info,
             created_at=now,
             lease_expires_at=now + timedelta(seconds=queued_stale_s()),
             source_name=source_name[:255],

@@ -25,7 +25,10 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger(__name__)
 
 # Dotted paths of finders: `def finder(*, now: datetime) -> int` returns how many items it handed out.
-FINDERS: tuple[str, ...] = ("generator.services.batches.batches_dispatch",)
+FINDERS: tuple[str, ...] = (
+    "generator.services.batches.batches_dispatch",
+    "generator.services.upstream_jobs.upstream_polls_due",
+)
 
 Finder = Callable[..., int]
 

@@ -312,7 +312,7 @@ def _run_claimed(generation_id: int, attempt: int) -> None:
 
 
 def _run(job: _Job) -> None:
-    generation = Generation.objects.select_related("team", "output_storage").get(pk=job.pk)
+    generation = Generation.objects.select_related("team", "output_storage", "engine").get(pk=job.pk)
     data = _fetch_input(job, generation)
 
     job.stage(Stage.VALIDATING, PROGRESS_FETCHED)
@@ -334,6 +334,11 @@ def _run(job: _Job) -> None:
         "width": image.width,
         "height": image.height,
     }
+    if generation.engine_id is not None:
+        from generator.services.upstream_jobs import upstream_submit
+
+        upstream_submit(job, generation, input_object)
+        return
     job.update(stage=Stage.RENDERING, progress=PROGRESS_VALIDATED, input_object=input_object)
 
     with tempfile.TemporaryDirectory(prefix="generation-") as workdir:

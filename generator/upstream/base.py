@@ -70,7 +70,9 @@ class Provider(Protocol):
     def test(self, connection: Connection) -> None:
         """One cheap authenticated call; raise UpstreamError with the upstream's reason if it fails."""
 
-    def submit(self, connection: Connection, *, image_url: str, options: dict) -> Submitted: ...
+    def submit(
+        self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = ""
+    ) -> Submitted: ...
 
     def poll(self, connection: Connection, submitted: Submitted) -> Polled: ...
 

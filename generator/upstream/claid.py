@@ -36,9 +36,10 @@ class ClaidProvider:
     def test(self, connection: Connection) -> None:
         call("GET", f"{_base(connection)}/v1/account", headers=_auth(connection))
 
-    def submit(self, connection: Connection, *, image_url: str, options: dict) -> Submitted:
+    def submit(self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = "") -> Submitted:
         body = {"input": image_url, "options": {k: options[k] for k in OPTION_KEYS if k in options}}
-        answer = call("POST", f"{_base(connection)}/v1/video/generate", headers=_auth(connection), body=body)
+        headers = {**_auth(connection), **({"Idempotency-Key": idempotency_key} if idempotency_key else {})}
+        answer = call("POST", f"{_base(connection)}/v1/video/generate", headers=headers, body=body)
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, dict) or "id" not in data:
             raise UpstreamError("the upstream's answer has no job id", transient=True)

@@ -1,0 +1,225 @@
+"""Jobs on upstream engines: submit once, then the ticker's short poll tasks, download, remux, store (docs/engines.md).
+
+A worker never waits on an upstream. It fetches and validates the photo (services/worker.py),
+submits it here, records the upstream id in the same write as the `waiting` stage and returns.
+The ticker's finder hands due jobs to poll tasks, many jobs a task; each look is one short
+call, then the job's next look is booked (first within 5 s, backing off to 30 s). A poll task
+that dies is harmless: the claim books a look two minutes on, so the job is looked at again,
+never submitted again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from generator.engine.remux import VideoRejected, remux_video
+from generator.errors import JobFailed
+from generator.fetch import FetchError, fetch_image_bytes
+from generator.models import Generation
+from generator.services.engine_connections import connection_of
+from generator.services.queue import enqueue_on_commit
+from generator.services.storage_connections import scrub
+from generator.services.worker import _Job, _notify_finished, _store, generation_fail
+from generator.upstream.base import Submitted, UpstreamError
+from generator.upstream.registry import get_provider
+
+logger = logging.getLogger(__name__)
+
+POLL_TASK = "generator.tasks.upstream_poll_task"
+POLLS_PER_TASK = 25
+CLAIM_S = 120
+FIRST_LOOK_S = 2.0
+LONGEST_LOOK_S = 30.0
+TRANSIENT_FOR_S = 600
+PROGRESS_SUBMITTED = 25
+PROGRESS_DOWNLOADING = 85
+PROGRESS_STORING = 95
+
+Status = Generation.Status
+Stage = Generation.Stage
+
+
+def _secrets_of(generation: Generation) -> dict:
+    from generator.crypto import decrypt_json
+
+    return decrypt_json(generation.engine.secrets_encrypted) if generation.engine else {}
+
+
+def upstream_submit(job: _Job, generation: Generation, input_object: dict) -> None:
+    """Submit the validated photo upstream once and record the upstream id with the `waiting` stage."""
+    engine = generation.engine
+    if engine is None:
+        raise JobFailed("the engine connection was disconnected before the job could be submitted")
+    job.update(stage=Stage.SUBMITTING, progress=PROGRESS_SUBMITTED - 5, input_object=input_object)
+    connection = connection_of(engine)
+    options = dict(generation.request.get("options", {}))
+    try:
+        submitted = job.supervise(
+            get_provider(engine.type).submit,
+            connection,
+            image_url=generation.request["input"],
+            options=options,
+            idempotency_key=str(generation.uuid),
+        )
+    except UpstreamError as exc:
+        raise JobFailed(f"the upstream refused the job: {scrub(exc.message, _secrets_of(generation))}") from None
+    now = timezone.now()
+    job.update(
+        stage=Stage.WAITING,
+        progress=PROGRESS_SUBMITTED,
+        input_object=input_object,
+        engine_info={**generation.engine_info, "upstream_id": submitted.upstream_id},
+        upstream_state={**submitted.state, "submitted_at": now.isoformat(), "looks": 0},
+        next_poll_at=now + timedelta(seconds=FIRST_LOOK_S),
+        lease_expires_at=None,
+    )
+
+
+def upstream_polls_due(*, now: datetime) -> int:
+    """The ticker's finder: claim jobs whose next look is due and hand them to poll tasks, many a task."""
+    due = list(
+        Generation.objects.filter(status=Status.PROCESSING, next_poll_at__lte=now)
+        .order_by("next_poll_at")
+        .values_list("pk", "next_poll_at")[:1000]
+    )
+    claimed = [
+        pk
+        for pk, booked in due
+        if Generation.objects.filter(pk=pk, status=Status.PROCESSING, next_poll_at=booked).update(
+            next_poll_at=now + timedelta(seconds=CLAIM_S)
+        )
+    ]
+    for start in range(0, len(claimed), POLLS_PER_TASK):
+        enqueue_on_commit(POLL_TASK, ",".join(str(pk) for pk in claimed[start : start + POLLS_PER_TASK]))
+    return len(claimed)
+
+
+def upstream_poll(pks: list[int]) -> None:
+    """Look once at each job upstream; one job's failure never stops the others."""
+    for pk in pks:
+        try:
+            _look(pk)
+        except Exception:
+            logger.exception("generation %s: upstream look failed", pk)
+
+
+def _book(generation: Generation, *, after_s: float, **state) -> None:
+    Generation.objects.filter(pk=generation.pk, status=Status.PROCESSING, attempts=generation.attempts).update(
+        next_poll_at=timezone.now() + timedelta(seconds=after_s),
+        upstream_state={**generation.upstream_state, **state},
+        updated_at=timezone.now(),
+    )
+
+
+def _fail(generation: Generation, reason: str) -> None:
+    reason = scrub(reason, _secrets_of(generation))
+    generation_fail(generation_id=generation.pk, reason=reason, only_if=Q(attempts=generation.attempts))
+
+
+def _look(pk: int) -> None:
+    generation = Generation.objects.select_related("team", "engine", "output_storage").filter(pk=pk).first()
+    if (
+        generation is None
+        or generation.status != Status.PROCESSING
+        or generation.stage
+        not in {
+            Stage.WAITING,
+            Stage.DOWNLOADING,
+        }
+    ):
+        return
+    engine = generation.engine
+    if engine is None:
+        _fail(generation, "the engine connection was disconnected while the job was waiting")
+        return
+    state = generation.upstream_state or {}
+    provider = get_provider(engine.type)
+    connection = connection_of(engine)
+    submitted = Submitted(upstream_id=str(generation.engine_info.get("upstream_id", "")), state=state)
+    now = timezone.now()
+    submitted_at = parse_datetime(state.get("submitted_at", "")) or now
+    if (now - submitted_at).total_seconds() > settings.GENERATOR_UPSTREAM_DEADLINE_S:
+        with contextlib.suppress(UpstreamError):  # cancelled where the API allows; the job ends either way
+            provider.cancel(connection, submitted)
+        _fail(generation, f"the upstream did not finish within {settings.GENERATOR_UPSTREAM_DEADLINE_S} s")
+        return
+    try:
+        polled = provider.poll(connection, submitted)
+    except UpstreamError as exc:
+        if exc.retry_after is not None:
+            _book(generation, after_s=exc.retry_after)
+        elif exc.transient:
+            first = parse_datetime(state.get("failing_since", "")) or now
+            if (now - first).total_seconds() > TRANSIENT_FOR_S:
+                _fail(generation, f"the upstream kept failing for {TRANSIENT_FOR_S // 60} minutes: {exc.message}")
+            else:
+                errors = int(state.get("errors", 0)) + 1
+                _book(
+                    generation, after_s=min(LONGEST_LOOK_S, 2.0**errors), failing_since=first.isoformat(), errors=errors
+                )
+        else:
+            _fail(generation, f"the upstream refused the job: {exc.message}")
+        return
+    if polled.status == "failed":
+        _fail(generation, f"the upstream failed: {polled.error}")
+        return
+    if polled.status == "running":
+        looks = int(state.get("looks", 0)) + 1
+        _book(
+            generation,
+            after_s=min(LONGEST_LOOK_S, FIRST_LOOK_S * 2**looks),
+            looks=looks,
+            detail=polled.detail,
+            failing_since="",
+            errors=0,
+        )
+        return
+    _download_and_store(generation, polled.result_url)
+
+
+def _download_and_store(generation: Generation, result_url: str) -> None:
+    job = _Job(generation.pk, generation.attempts)
+    job.update(stage=Stage.DOWNLOADING, progress=PROGRESS_DOWNLOADING, lease_expires_at=None)
+    try:
+        data = job.supervise(fetch_image_bytes, result_url, max_bytes=settings.GENERATOR_RESULT_MAX_BYTES)
+    except FetchError as exc:
+        _fail(generation, f"the upstream's result could not be downloaded: {exc}")
+        return
+    with tempfile.TemporaryDirectory(prefix="upstream-") as workdir:
+        source = Path(workdir) / "upstream.bin"
+        source.write_bytes(data)
+        del data
+        video, poster = Path(workdir) / "video.mp4", Path(workdir) / "poster.jpg"
+        try:
+            job.supervise(
+                remux_video,
+                str(source),
+                video_path=str(video),
+                poster_path=str(poster),
+                expected_s=float(generation.duration),
+            )
+        except VideoRejected as exc:
+            _fail(generation, str(exc))
+            return
+        job.update(stage=Stage.STORING, progress=PROGRESS_STORING, lease_expires_at=None)
+        fields = _store(job, generation, video, poster)
+    job.update(
+        status=Status.DONE,
+        stage=Stage.DONE,
+        progress=100,
+        completed_at=timezone.now(),
+        lease_expires_at=None,
+        next_poll_at=None,
+        errors=[],
+        **fields,
+    )
+    _notify_finished(generation.pk)
