@@ -52,3 +52,10 @@ def upstream_poll_task(pks: str) -> int:
     ids = [int(pk) for pk in pks.split(",") if pk.strip().isdigit()]
     upstream_poll(ids)
     return len(ids)
+
+
+def upstream_cancel_task(generation_id: int) -> None:
+    """Forward a cancel to the upstream of a job cancelled while it was waiting there."""
+    from generator.services.upstream_jobs import upstream_cancel
+
+    upstream_cancel(generation_id)

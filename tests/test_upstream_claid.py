@@ -236,3 +236,40 @@ def test_a_storage_input_on_an_upstream_engine_is_a_422_that_says_why(team, unli
     with pytest.raises(ValidationFailed) as caught:
         generation_create(team=team, request=request)
     assert "http(s) URL" in caught.value.details["input"][0]
+
+
+def test_cancel_while_waiting_refunds_and_is_forwarded_upstream(team, unlimited, claid):
+    from generator.services.generations import generation_cancel
+    from generator.services.upstream_jobs import upstream_cancel
+
+    generation = _submit(team, claid)
+    generation = generation_cancel(team=team, generation=generation)
+    assert generation.status == "CANCELLED"
+    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    upstream_cancel(generation.pk)
+    assert "/v1/video/generate/7/cancel" in claid.server.paths()
+    # A poll task that was already handed the job changes nothing.
+    assert _look(generation).status == "CANCELLED"
+
+
+def test_a_result_redirecting_to_a_loopback_port_outside_the_allow_list_is_refused(team, unlimited, claid):
+    claid.video = Route(status=302, headers={"Location": "http://127.0.0.1:9/private.mp4"})
+    generation = _look(_submit(team, claid), 2)
+    assert generation.status == "ERROR"
+    assert "could not be downloaded" in generation.errors[0]["error"]
+    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+
+
+def test_5xx_while_polling_backs_off_then_errors_after_ten_minutes(team, unlimited, claid):
+    generation = _submit(team, claid)
+    claid.poll_route = Route(status=500, body=b"oops")
+    generation = _look(generation)
+    assert (generation.status, generation.upstream_state["errors"]) == ("PROCESSING", 1)
+    since = (timezone.now() - timedelta(minutes=11)).isoformat()
+    Generation.objects.filter(pk=generation.pk).update(
+        upstream_state={**generation.upstream_state, "failing_since": since}
+    )
+    generation = _look(generation)
+    assert generation.status == "ERROR"
+    assert "kept failing for 10 minutes" in generation.errors[0]["error"]
+    assert _ledger(generation) == [("hold", -50), ("refund", 50)]

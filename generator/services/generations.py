@@ -33,6 +33,7 @@ from generator.storage.uris import parse_storage_uri
 
 # A slot: the worker takes the next job in the fair rotation (docs/queue.md), not a named one.
 RUN_TASK = "generator.tasks.generation_run_task"
+UPSTREAM_CANCEL_TASK = "generator.tasks.upstream_cancel_task"
 # A queued job whose task has not started by then is re-enqueued by the reaper (lost by the broker).
 QUEUED_STALE_S = 300
 
@@ -165,14 +166,15 @@ def generation_create(
 
 
 def generation_cancel(*, team: Team, generation: Generation) -> Generation:
-    """Cancel a job that has not started and refund it; Conflict once it has."""
+    """Cancel a job that has not started (or waits upstream) and refund it; Conflict once it runs here."""
     now = timezone.now()
     with transaction.atomic():
         updated = Generation.objects.filter(
             pk=generation.pk,
             team=team,
             status=Status.PROCESSING,
-            stage=Stage.QUEUED,
+            # A job waiting upstream holds no worker: it can be cancelled, and the cancel is forwarded.
+            stage__in=[Stage.QUEUED, Stage.WAITING],
             deleted_at__isnull=True,
         ).update(
             status=Status.CANCELLED,
@@ -188,6 +190,8 @@ def generation_cancel(*, team: Team, generation: Generation) -> Generation:
             raise Conflict("the job has already started or finished and can no longer be cancelled")
         billing.credits_refund(generation=generation, reason="cancelled")
     generation.refresh_from_db()
+    if generation.engine_info.get("upstream_id"):
+        enqueue_on_commit(UPSTREAM_CANCEL_TASK, generation.pk)
     return generation
 
 

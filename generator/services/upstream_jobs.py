@@ -223,3 +223,17 @@ def _download_and_store(generation: Generation, result_url: str) -> None:
         **fields,
     )
     _notify_finished(generation.pk)
+
+
+def upstream_cancel(generation_id: int) -> None:
+    """Ask the upstream to cancel a job cancelled here while it waited (where its API allows)."""
+    generation = Generation.objects.select_related("engine").filter(pk=generation_id).first()
+    if generation is None or generation.engine is None or generation.status != Status.CANCELLED:
+        return
+    submitted = Submitted(
+        upstream_id=str(generation.engine_info.get("upstream_id", "")), state=generation.upstream_state or {}
+    )
+    try:
+        get_provider(generation.engine.type).cancel(connection_of(generation.engine), submitted)
+    except UpstreamError as exc:
+        logger.info("generation %s: the upstream did not cancel: %s", generation_id, exc.message)
