@@ -183,9 +183,9 @@ def _compose(
     if feather is None:
         out[y : y + ph, x : x + pw] = photo
     else:
-        region = out[y : y + ph, x : x + pw].astype(np.float32)
-        a = feather[:, :, None]
-        out[y : y + ph, x : x + pw] = np.clip(photo * a + region * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        # In bytes with float weights: no float copy of the photo.
+        region = np.ascontiguousarray(out[y : y + ph, x : x + pw])
+        out[y : y + ph, x : x + pw] = cv2.blendLinear(np.ascontiguousarray(photo), region, feather, 1.0 - feather)
     return out
 
 
@@ -247,8 +247,9 @@ def _backdrop(rgb: np.ndarray, canvas: tuple[int, int], offset: tuple[int, int],
         t = np.clip(d, 0, 1)[:, :, None]
         t = t * t * (3 - 2 * t)
         small = np.asarray(padded * (1 - t) + border[None, None, :] * t, np.float32)
-    big = cv2.resize(small, (cw, ch), interpolation=cv2.INTER_LINEAR)
-    return np.clip(big + 0.5, 0, 255).astype(np.uint8)
+    # Rounded to bytes while small: a float canvas-size copy would be 12 bytes a pixel.
+    small8 = np.clip(small + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(cv2.resize(small8, (cw, ch), interpolation=cv2.INTER_LINEAR), np.uint8)
 
 
 def separation_on_canvas(sep: Separation, framing: Framing) -> Separation:

@@ -284,7 +284,8 @@ def _frame(
     reach = Camera(plan, out_size[0], out_size[1], w, h, layered=layered, loop=fmt.loop).reach(plan.fps, plan.frames)
     framing = frame_photo(image, out_size, box, reach=reach, background=fmt.background)
     if sep is not None:
-        sep = separation_on_canvas(sep, framing)
+        # Only a confident separation is drawn (frames.FrameRenderer); a doubtful mask is not moved.
+        sep = separation_on_canvas(sep, framing) if sep.confident else replace(sep, mask=None, background=None)
     described = {
         "aspect_ratio": fmt.aspect_ratio,
         "resolution": fmt.resolution,
