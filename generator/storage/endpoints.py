@@ -12,13 +12,10 @@ Decisions:
   GENERATOR_STORAGE_ENDPOINT_NETS, else the whole endpoint is refused. It runs when a storage is
   saved and again every time a connector is built (each job, each browse).
 
-Remaining DNS-rebinding window: boto3 and google-cloud-storage resolve the host themselves when
-they connect, and neither can be pinned to the address we checked (their HTTP stacks take a URL,
-not an address). A hostile DNS server answering with a public address to our check and a private
-one a moment later could steer the request. The window is the few milliseconds between our check
-and the client's own lookup; TLS (https endpoints) limits the harm to a failed handshake unless the
-private service presents a certificate for that name. Operators who need no custom endpoints can
-rely on the default: endpoint_url is optional and AWS/Google hosts are built in.
+- DNS rebinding: check_endpoint_address returns the addresses it checked, and the S3 connector
+  dials only those (storage/pinning.py), with the host name kept for the Host header, TLS SNI and
+  the certificate check. A hostile DNS server that answers a public address to our check and a
+  private one to the client's own lookup gains nothing: the client does no lookup of its own.
 """
 
 from __future__ import annotations
@@ -67,14 +64,18 @@ def check_endpoint_syntax(url: str) -> str:
     return url.rstrip("/")
 
 
-def check_endpoint_address(url: str) -> None:
-    """Resolve the endpoint's host and refuse it unless every address is allowed; raise UrlRejected."""
+def check_endpoint_address(url: str) -> tuple[str, ...] | None:
+    """Resolve the endpoint's host and refuse it unless every address is allowed; raise UrlRejected.
+
+    Return the checked addresses, for the connector to dial (and nothing else), or None for a host
+    on GENERATOR_FETCH_ALLOW_HOSTS (not resolved: the operator vouched for it).
+    """
     check_endpoint_syntax(url)
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".")
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     if host_allowed_by_list(host, port, settings.GENERATOR_FETCH_ALLOW_HOSTS):
-        return
+        return None
     if is_metadata_name(host):
         raise UrlRejected("endpoint_url points to a cloud metadata service")
     try:
@@ -91,3 +92,4 @@ def check_endpoint_address(url: str) -> None:
             raise UrlRejected("endpoint_url resolves to a private, loopback or reserved address")
     if port not in settings.GENERATOR_FETCH_PORTS and not all(_in_operator_nets(ip) for ip in addresses):
         raise UrlRejected(f"port {port} is not allowed for a public endpoint")
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))

@@ -8,6 +8,7 @@ its own keys allow. Every client has short timeouts and two attempts in total.
 from __future__ import annotations
 
 import contextlib
+from urllib.parse import urlsplit
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +19,7 @@ from storages.backends.s3 import S3Storage
 
 from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from
 from generator.storage.endpoints import check_endpoint_address
+from generator.storage.pinning import pin_client
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 10
@@ -81,6 +83,17 @@ class _Storage(S3Storage):
         )
         return defaults
 
+    # Set by S3Connector for a checked custom endpoint: the addresses its connections may dial.
+    pinned_host = ""
+    pinned_addresses: tuple[str, ...] | None = None
+
+    @property
+    def connection(self):
+        resource = super().connection
+        if self.pinned_addresses is not None:
+            pin_client(resource.meta.client, host=self.pinned_host, addresses=self.pinned_addresses)
+        return resource
+
 
 class S3Connector(Connector):
     type = "s3"
@@ -93,8 +106,8 @@ class S3Connector(Connector):
         super().__init__(parameters=parameters, secrets=secrets, team_slug=team_slug)
         self.bucket = bucket_from(parameters)
         custom = parameters.get("endpoint_url") or None
-        if custom:
-            check_endpoint_address(custom)  # UrlRejected propagates: the caller maps it to 422 / job error
+        # UrlRejected propagates: the caller maps it to 422 / job error.
+        pinned = check_endpoint_address(custom) if custom else None
         self.endpoint_url = custom or self.default_endpoint
         access_key, secret_key = secrets.get("access_key"), secrets.get("secret_access_key")
         if not access_key or not secret_key:
@@ -109,6 +122,12 @@ class S3Connector(Connector):
             location=self.prefix,
             client_config=client_config(custom_endpoint=self.endpoint_url is not None),
         )
+        if pinned is not None:
+            # Only the checked addresses are dialled (storage/pinning.py), never through an
+            # environment proxy, which would resolve the name again.
+            self.storage.pinned_host = urlsplit(str(custom)).hostname or ""
+            self.storage.pinned_addresses = pinned
+            self.storage.client_config = self.storage.client_config.merge(Config(proxies={}))
 
     @property
     def client(self):
