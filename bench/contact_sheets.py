@@ -15,7 +15,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.engine import RenderOptions, decode_image, render_video  # noqa: E402
+from generator.engine import Format, RenderOptions, decode_image, render_video  # noqa: E402
 from generator.engine.plan import Pan, Plan  # noqa: E402
 
 OUT = ROOT / "docs" / "contact-sheets"
@@ -42,6 +42,13 @@ SHEETS = [
     ("auto-photo", "coffee", {"auto": True}),
     ("prompt-zoom-out-glitter", "product", {"prompt": "camera zoom out, glitter particles"}),
 ]
+# Every shape on a studio product (plain backdrop: extended) and a busy photo (blurred), auto mode.
+SHAPES = ["9:16", "16:9", "1:1", "4:5"]
+SHEETS += [
+    (f"shape-{shape.replace(':', 'x')}-{fixture}", fixture, {"auto": True, "format": {"aspect_ratio": shape}})
+    for fixture in ("product", "chelsea")
+    for shape in SHAPES
+]
 
 
 def _frames(path: str, picks: list[int]) -> list[np.ndarray]:
@@ -55,8 +62,12 @@ def _frames(path: str, picks: list[int]) -> list[np.ndarray]:
 
 def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, Plan]:
     """Render one video and lay six evenly spaced frames out as a 3 x 2 PNG with captions."""
-    decoded = decode_image((FIX / f"{fixture}.png").read_bytes())
-    options = RenderOptions(guidance_scale=opts.pop("guidance_scale", 0.85), **opts)
+    fmt = Format(**opts.pop("format")) if "format" in opts else None
+    shape = fmt or Format()
+    decoded = decode_image(
+        (FIX / f"{fixture}.png").read_bytes(), aspect_ratio=shape.aspect_ratio, resolution=shape.resolution
+    )
+    options = RenderOptions(guidance_scale=opts.pop("guidance_scale", 0.85), format=fmt, **opts)
     video = workdir / f"{name}.mp4"
     result = render_video(decoded.pixels, options, video_path=str(video), poster_path=str(workdir / f"{name}.jpg"))
     total = result.frames
@@ -81,6 +92,8 @@ def sheet(name: str, fixture: str, opts: dict, workdir: Path) -> tuple[Path, Pla
         x = gap + c * (THUMB_W + gap)
         canvas[y : y + th_h, x : x + THUMB_W] = th
     label = opts.get("prompt") or ("auto: " + (result.generated_prompt or ""))
+    if fmt is not None and result.plan.format is not None:
+        label = f"{fmt.aspect_ratio} {result.width}x{result.height}, fill {result.plan.format['fill']} | {label}"
     title = f"{name}  |  {label}  |  {result.duration_s:.0f}s"
     cv2.putText(canvas, title[:110], (gap, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
     path = OUT / f"{name}.png"
