@@ -340,6 +340,9 @@ class Generation(TimeStampedModel):
     engine_info = models.JSONField(default=dict, blank=True, help_text="name, type, model, upstream_id")
     upstream_state = models.JSONField(default=dict, blank=True, help_text="What the provider must remember")
     next_poll_at = models.DateTimeField(null=True, blank=True, help_text="When the ticker looks upstream next")
+    submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the upstream submit was admitted (the connection's rate windows)"
+    )
     purged_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Not a column: set by selectors.queue_positions for the pages that show a job's place in the queue.
@@ -394,6 +397,11 @@ class Generation(TimeStampedModel):
                 fields=["next_poll_at"],
                 condition=Q(status="PROCESSING", next_poll_at__isnull=False),
                 name="generator_generation_waiting",
+            ),
+            models.Index(
+                fields=["engine", "submitted_at"],
+                condition=Q(submitted_at__isnull=False),
+                name="generator_generation_submitted",
             ),
             # The fair rotation (selectors.queue_rotation): each team's queue, and its last start.
             models.Index(

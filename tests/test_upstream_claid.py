@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import timedelta
 from fractions import Fraction
 
@@ -207,6 +208,7 @@ def test_a_result_of_the_wrong_length_or_too_large_is_refused(team, unlimited, c
     settings.GENERATOR_RESULT_MAX_BYTES = 100
     claid.video = Route(body=mp4_bytes(), headers={"Content-Type": "video/mp4"})
     claid.looks = 0
+    Generation.objects.update(submitted_at=None)  # a minute later: the connection's rate window is free
     second = _look(_submit(team, claid), 2)
     assert second.status == "ERROR"
     assert _ledger(second) == [("hold", -50), ("refund", 50)]
@@ -273,3 +275,31 @@ def test_5xx_while_polling_backs_off_then_errors_after_ten_minutes(team, unlimit
     assert generation.status == "ERROR"
     assert "kept failing for 10 minutes" in generation.errors[0]["error"]
     assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+
+
+def test_a_burst_on_a_claid_connection_is_spaced_at_one_a_second_instead_of_failing(team, unlimited, claid):
+    first, second = _submit(team, claid), _submit(team, claid)
+    assert first.stage == "waiting"
+    assert (second.status, second.stage) == ("PROCESSING", "submitting")
+    assert second.next_poll_at <= timezone.now() + timedelta(seconds=1.1)
+    assert claid.submits() == 1
+    time.sleep(max(0.0, (second.next_poll_at - timezone.now()).total_seconds()) + 0.05)
+    second = _look(second)
+    assert second.stage == "waiting"
+    assert claid.submits() == 2
+
+
+def test_a_429_or_500_at_submit_books_the_submit_again_and_a_later_look_submits(team, unlimited, claid):
+    claid.submit_route = Route(status=429, body=b"{}", headers={"Retry-After": "3"})
+    generation = _submit(team, claid)
+    assert (generation.status, generation.stage) == ("PROCESSING", "submitting")
+    assert generation.next_poll_at >= timezone.now() + timedelta(seconds=2)
+    claid.submit_route = Route(status=503, body=b"busy")
+    Generation.objects.filter(pk=generation.pk).update(submitted_at=None)
+    generation = _look(generation)
+    assert (generation.stage, generation.upstream_state["errors"]) == ("submitting", 1)
+    claid.submit_route = None
+    Generation.objects.filter(pk=generation.pk).update(submitted_at=None)
+    generation = _look(generation, 3)
+    assert generation.status == "DONE", generation.errors
+    assert _ledger(generation) == [("hold", -50)]

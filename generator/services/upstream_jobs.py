@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -24,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 from generator.engine.remux import VideoRejected, remux_video
 from generator.errors import JobFailed
 from generator.fetch import FetchError, fetch_image_bytes
-from generator.models import Generation
+from generator.models import EngineConnection, Generation
 from generator.services.engine_connections import connection_of
 from generator.services.queue import enqueue_on_commit
 from generator.services.storage_connections import scrub
@@ -55,33 +56,103 @@ def _secrets_of(generation: Generation) -> dict:
 
 
 def upstream_submit(job: _Job, generation: Generation, input_object: dict) -> None:
-    """Submit the validated photo upstream once and record the upstream id with the `waiting` stage."""
-    engine = generation.engine
-    if engine is None:
+    """Hand a validated job to the ticker at `submitting` and try the submit now (once, under the rate windows).
+
+    From here on the job holds no lease: the ticker owns it. A submit that must wait (the
+    connection's rate window, a 429, a 5xx) is booked again, never failed; a worker killed
+    mid-submit leaves it booked CLAIM_S on, and the Idempotency-Key (the job's uuid) makes a
+    repeated submit the same upstream job.
+    """
+    if generation.engine is None:
         raise JobFailed("the engine connection was disconnected before the job could be submitted")
-    job.update(stage=Stage.SUBMITTING, progress=PROGRESS_SUBMITTED - 5, input_object=input_object)
-    connection = connection_of(engine)
-    options = dict(generation.request.get("options", {}))
+    job.update(
+        stage=Stage.SUBMITTING,
+        progress=PROGRESS_SUBMITTED - 5,
+        input_object=input_object,
+        lease_expires_at=None,
+        next_poll_at=timezone.now() + timedelta(seconds=CLAIM_S),
+    )
+    generation.refresh_from_db()
+    _submit(generation)
+
+
+def _rate_wait(generation: Generation, now: datetime) -> float:
+    """Admit this submit under the connection's windows (shared by every worker: a row lock) or return the wait."""
+    engine = generation.engine
+    assert engine is not None
+    rate = get_provider(engine.type).capabilities(connection_of(engine, secrets={})).rate
+    if rate is None:
+        return 0.0
+    per_second, per_minute = rate
+    with transaction.atomic():
+        EngineConnection.objects.select_for_update().filter(pk=engine.pk).first()
+        recent: list[datetime] = [
+            moment
+            for moment in Generation.objects.filter(engine=engine, submitted_at__gt=now - timedelta(seconds=60))
+            .exclude(pk=generation.pk)
+            .order_by("submitted_at")
+            .values_list("submitted_at", flat=True)
+            if moment is not None
+        ]
+        last_second = [moment for moment in recent if moment > now - timedelta(seconds=1)]
+        if len(last_second) >= per_second:
+            return max(0.05, (last_second[-per_second] + timedelta(seconds=1) - now).total_seconds())
+        if len(recent) >= per_minute:
+            return max(0.05, (recent[-per_minute] + timedelta(seconds=60) - now).total_seconds())
+        Generation.objects.filter(pk=generation.pk).update(submitted_at=now)
+    return 0.0
+
+
+def _submit(generation: Generation) -> None:
+    engine = generation.engine
+    assert engine is not None
+    now = timezone.now()
+    wait = _rate_wait(generation, now)
+    if wait:
+        _book(generation, after_s=wait)
+        return
     try:
-        submitted = job.supervise(
-            get_provider(engine.type).submit,
-            connection,
+        submitted = get_provider(engine.type).submit(
+            connection_of(engine),
             image_url=generation.request["input"],
-            options=options,
+            options=dict(generation.request.get("options", {})),
             idempotency_key=str(generation.uuid),
         )
     except UpstreamError as exc:
-        raise JobFailed(f"the upstream refused the job: {scrub(exc.message, _secrets_of(generation))}") from None
+        _upstream_trouble(generation, exc, now=now, refused="the upstream refused the job")
+        return
     now = timezone.now()
-    job.update(
+    Generation.objects.filter(
+        pk=generation.pk, status=Status.PROCESSING, stage=Stage.SUBMITTING, attempts=generation.attempts
+    ).update(
         stage=Stage.WAITING,
         progress=PROGRESS_SUBMITTED,
-        input_object=input_object,
         engine_info={**generation.engine_info, "upstream_id": submitted.upstream_id},
         upstream_state={**submitted.state, "submitted_at": now.isoformat(), "looks": 0},
         next_poll_at=now + timedelta(seconds=FIRST_LOOK_S),
-        lease_expires_at=None,
+        updated_at=now,
     )
+
+
+def _upstream_trouble(generation: Generation, exc: UpstreamError, *, now: datetime, refused: str) -> None:
+    """A 429 waits Retry-After; a 5xx/timeout backs off for up to TRANSIENT_FOR_S; anything else fails the job."""
+    state = generation.upstream_state or {}
+    if exc.retry_after is not None:
+        _book(generation, after_s=exc.retry_after)
+    elif exc.transient:
+        first = parse_datetime(state.get("failing_since", "")) or now
+        if (now - first).total_seconds() > TRANSIENT_FOR_S:
+            _fail(generation, f"the upstream kept failing for {TRANSIENT_FOR_S // 60} minutes: {exc.message}")
+        else:
+            errors = int(state.get("errors", 0)) + 1
+            _book(
+                generation,
+                after_s=min(LONGEST_LOOK_S, 2.0**errors),
+                failing_since=first.isoformat(),
+                errors=errors,
+            )
+    else:
+        _fail(generation, f"{refused}: {exc.message}")
 
 
 def upstream_polls_due(*, now: datetime) -> int:
@@ -127,15 +198,15 @@ def _fail(generation: Generation, reason: str) -> None:
 
 def _look(pk: int) -> None:
     generation = Generation.objects.select_related("team", "engine", "output_storage").filter(pk=pk).first()
-    if (
-        generation is None
-        or generation.status != Status.PROCESSING
-        or generation.stage
-        not in {
-            Stage.WAITING,
-            Stage.DOWNLOADING,
-        }
-    ):
+    if generation is None or generation.status != Status.PROCESSING:
+        return
+    if generation.stage == Stage.SUBMITTING:
+        if generation.engine is None:
+            _fail(generation, "the engine connection was disconnected before the job could be submitted")
+        else:
+            _submit(generation)
+        return
+    if generation.stage not in {Stage.WAITING, Stage.DOWNLOADING}:
         return
     engine = generation.engine
     if engine is None:
@@ -155,19 +226,7 @@ def _look(pk: int) -> None:
     try:
         polled = provider.poll(connection, submitted)
     except UpstreamError as exc:
-        if exc.retry_after is not None:
-            _book(generation, after_s=exc.retry_after)
-        elif exc.transient:
-            first = parse_datetime(state.get("failing_since", "")) or now
-            if (now - first).total_seconds() > TRANSIENT_FOR_S:
-                _fail(generation, f"the upstream kept failing for {TRANSIENT_FOR_S // 60} minutes: {exc.message}")
-            else:
-                errors = int(state.get("errors", 0)) + 1
-                _book(
-                    generation, after_s=min(LONGEST_LOOK_S, 2.0**errors), failing_since=first.isoformat(), errors=errors
-                )
-        else:
-            _fail(generation, f"the upstream refused the job: {exc.message}")
+        _upstream_trouble(generation, exc, now=now, refused="the upstream refused the job")
         return
     if polled.status == "failed":
         _fail(generation, f"the upstream failed: {polled.error}")

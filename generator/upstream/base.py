@@ -62,6 +62,8 @@ class Capabilities:
 
     durations: tuple[int, ...] = (5, 10)
     aspect_ratios: tuple[str, ...] | None = None
+    # The upstream's submit limits per connection: (per second, per minute); None: none known.
+    rate: tuple[int, int] | None = None
 
 
 class Provider(Protocol):

@@ -16,6 +16,8 @@ from generator.upstream.base import Capabilities, Connection, Polled, Submitted,
 from generator.upstream.http import call
 
 DEFAULT_BASE_URL = "https://api.claid.ai"
+# Claid's default limits for an account: 1 request a second and 15 a minute.
+RATE = (1, 15)
 # Claid's image-to-video accepts these; the built-in options travel as they are.
 OPTION_KEYS = ("prompt", "negative_prompt", "duration", "guidance_scale")
 
@@ -31,7 +33,7 @@ def _auth(connection: Connection) -> dict[str, str]:
 class ClaidProvider:
     def capabilities(self, connection: Connection) -> Capabilities:
         # Claid's video API has no shape option: a fixed aspect ratio cannot be honoured.
-        return Capabilities(durations=(5, 10), aspect_ratios=("source",))
+        return Capabilities(durations=(5, 10), aspect_ratios=("source",), rate=RATE)
 
     def test(self, connection: Connection) -> None:
         call("GET", f"{_base(connection)}/v1/account", headers=_auth(connection))
