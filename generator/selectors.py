@@ -112,19 +112,15 @@ def generation_gallery(
 ) -> QuerySet[Generation]:
     """Return the team's generations for the gallery, newest first, with what each card shows."""
     qs = generation_list(team=team, status=status).select_related("created_by", "output_storage")
-    if video is not None:
-        qs = qs.filter(uuid=video)
-    if aspect_ratio is not None:
-        qs = qs.filter(aspect_ratio=aspect_ratio)
-    if member_id is not None:
-        qs = qs.filter(created_by_id=member_id)
-    if batch_id is not None:
-        qs = qs.filter(batch_item__batch_id=batch_id)
-    if date_from is not None:
-        qs = qs.filter(created_at__date__gte=date_from)
-    if date_to is not None:
-        qs = qs.filter(created_at__date__lte=date_to)
-    return qs
+    filters = {
+        "uuid": video,
+        "aspect_ratio": aspect_ratio,
+        "created_by_id": member_id,
+        "batch_item__batch_id": batch_id,
+        "created_at__date__gte": date_from,
+        "created_at__date__lte": date_to,
+    }
+    return qs.filter(**{lookup: value for lookup, value in filters.items() if value is not None})
 
 
 def member_list(*, team) -> QuerySet[Membership]:
