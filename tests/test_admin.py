@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from generator.models import ApiKey, CreditLedger, Membership, Storage
+from generator.models import ApiKey, CreditLedger, EngineConnection, Membership, Storage
 from tests.factories import make_api_key, make_member, make_team, make_user
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +27,7 @@ def staff_client(client):
         "invite",
         "apikey",
         "storage",
+        "engineconnection",
         "generation",
         "creditledger",
         "webhookdelivery",
@@ -155,6 +156,23 @@ def test_storage_admin_never_shows_secrets(staff_client):
     html = staff_client.get(reverse("admin:generator_storage_change", args=[storage.pk])).content.decode()
     assert "box" in html
     assert "ciphertext-here" not in html
+
+
+def test_engine_admin_edits_prices_and_never_shows_the_key(staff_client):
+    from generator.crypto import encrypt_json
+
+    team = make_team("Acme")
+    engine = EngineConnection.objects.create(
+        team=team, name="claid", type="claid", secrets_encrypted=encrypt_json({"api_key": "sk-very-secret"})
+    )
+    url = reverse("admin:generator_engineconnection_change", args=[engine.pk])
+    html = staff_client.get(url).content.decode()
+    assert "sk-very-secret" not in html
+    assert engine.secrets_encrypted not in html
+    response = staff_client.post(url, {"price_5s": "12", "price_10s": "24", "parameters": "{}"})
+    assert response.status_code == 302
+    engine.refresh_from_db()
+    assert (engine.price_5s, engine.price_10s, engine.name) == (12, 24, "claid")
 
 
 def test_generation_admin_filters_and_search(staff_client):
