@@ -423,6 +423,16 @@ class Generation(TimeStampedModel):
     def is_active(self) -> bool:
         return self.status == self.Status.PROCESSING
 
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        """The stages a job of this engine goes through, for the jobs page's stepper (docs/engines.md)."""
+        S = self.Stage
+        upstream = self.engine_id is not None or bool((self.engine_info or {}).get("name"))
+        middle = [S.SUBMITTING, S.WAITING, S.DOWNLOADING] if upstream else [S.RENDERING]
+        return [
+            (stage.value, stage.label) for stage in [S.QUEUED, S.FETCHING, S.VALIDATING, *middle, S.STORING, S.DONE]
+        ]
+
 
 class CreditLedgerQuerySet(models.QuerySet):
     """Reads of the ledger, and the one rule of what was spent (docs/credits.md)."""

@@ -175,3 +175,20 @@ def test_the_openapi_document_has_the_engines_endpoints(client):
     document = client.get("/v1/openapi.json").json()
     assert {"/v1/engines", "/v1/engines/{id}"} <= set(document["paths"])
     assert "engine" in document["components"]["schemas"]["GenerateOptions"]["properties"]
+
+
+def test_the_jobs_page_shows_an_upstream_jobs_own_stages(client, team):
+    owner = make_member(team, make_user("owner@example.com"), role="owner").user
+    client.force_login(owner)
+    request = {"input": PHOTO, "options": {"prompt": "x", "duration": 5, "guidance_scale": 0.5}}
+    Generation.objects.create(team=team, request=request, stage="rendering")
+    Generation.objects.create(
+        team=team, request=request, stage="waiting", engine_info={"name": "claid", "type": "claid", "upstream_id": "7"}
+    )
+    html = client.get("/jobs/").content.decode()
+    assert html.count('<ol class="stages"') == 2
+    assert 'class="current">Waiting for the upstream' in html
+    assert 'class="current">Rendering' in html
+    builtin, upstream = Generation.objects.order_by("pk")
+    assert [value for value, _ in builtin.steps][-3:] == ["rendering", "storing", "done"]
+    assert [value for value, _ in upstream.steps][3:] == ["submitting", "waiting", "downloading", "storing", "done"]
