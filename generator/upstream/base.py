@@ -7,6 +7,7 @@ everything it needs comes in a Connection, everything it learns goes out in retu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,6 +54,8 @@ class Polled:
     status: str  # "running", "done" or "failed"
     result_url: str = ""
     error: str = ""
+    # What the jobs page shows while it runs; every key optional: "state" (the upstream's own word),
+    # "queue_position" (int), "percent" (0..100), "started" (bool: the model is running).
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,6 +67,11 @@ class Capabilities:
     aspect_ratios: tuple[str, ...] | None = None
     # The upstream's submit limits per connection: (per second, per minute); None: none known.
     rate: tuple[int, int] | None = None
+    # Largest image the upstream takes inline as a data: URI; 0: it needs a URL it can fetch.
+    data_uri_max_bytes: int = 0
+    # The upstream can call a webhook when the job ends (submit's webhook_url), signed so
+    # verify_webhook can check it.
+    webhooks: bool = False
 
 
 class Provider(Protocol):
@@ -73,9 +81,17 @@ class Provider(Protocol):
         """One cheap authenticated call; raise UpstreamError with the upstream's reason if it fails."""
 
     def submit(
-        self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = ""
-    ) -> Submitted: ...
+        self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = "", webhook_url: str = ""
+    ) -> Submitted:
+        """Start one upstream job. `image_url` is an http(s) URL or, within data_uri_max_bytes, a data: URI.
+
+        `webhook_url` (only when capabilities().webhooks and this server has a public URL) is
+        where the upstream should call when the job ends; a webhook only makes the next poll sooner.
+        """
 
     def poll(self, connection: Connection, submitted: Submitted) -> Polled: ...
 
     def cancel(self, connection: Connection, submitted: Submitted) -> None: ...
+
+    def verify_webhook(self, connection: Connection, *, headers: Mapping[str, str], body: bytes) -> bool:
+        """True only when the upstream's signature over `body` is valid and fresh (False for no webhooks)."""

@@ -12,6 +12,8 @@ is the cheap authenticated call that tests a key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from generator.upstream.base import Capabilities, Connection, Polled, Submitted, UpstreamError
 from generator.upstream.http import call
 
@@ -38,7 +40,9 @@ class ClaidProvider:
     def test(self, connection: Connection) -> None:
         call("GET", f"{_base(connection)}/v1/account", headers=_auth(connection))
 
-    def submit(self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = "") -> Submitted:
+    def submit(
+        self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = "", webhook_url: str = ""
+    ) -> Submitted:
         body = {"input": image_url, "options": {k: options[k] for k in OPTION_KEYS if k in options}}
         headers = {**_auth(connection), **({"Idempotency-Key": idempotency_key} if idempotency_key else {})}
         answer = call("POST", f"{_base(connection)}/v1/video/generate", headers=headers, body=body)
@@ -65,6 +69,9 @@ class ClaidProvider:
             reason = "; ".join(str(e.get("error", "")) for e in errors if isinstance(e, dict)) or status.lower()
             return Polled(status="failed", error=reason)
         return Polled(status="running", detail={"state": str(status or "")})
+
+    def verify_webhook(self, connection: Connection, *, headers: Mapping[str, str], body: bytes) -> bool:
+        return False  # Claid's video API has no webhooks: jobs are polled.
 
     def cancel(self, connection: Connection, submitted: Submitted) -> None:
         call(

@@ -1,0 +1,82 @@
+"""Input templates: a connection's `parameters.inputs` filled with one job's values (docs/engines.md).
+
+A template is the JSON body a model takes, with placeholders where the job's values go:
+`{prompt}`, `{negative_prompt}`, `{image_url}`, `{duration}`, `{guidance_scale}`,
+`{aspect_ratio}`. A string that is exactly one placeholder becomes the value with its own JSON
+type (`"{duration}"` -> 5, not "5"); a placeholder inside longer text is written into the text.
+A key whose whole value is a placeholder the job has no value for (no negative prompt, the
+photo's own shape) is left out, so the model applies its own default. Each provider ships
+templates for well-known models (`ModelTemplate`); a connection's own `inputs` replaces them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PLACEHOLDERS = ("prompt", "negative_prompt", "image_url", "duration", "guidance_scale", "aspect_ratio")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class ModelTemplate:
+    """A shipped model: its input template, the durations it makes and the shapes it takes (None: photo's only)."""
+
+    title: str
+    inputs: dict[str, Any]
+    durations: tuple[int, ...]
+    aspect_ratios: tuple[str, ...] | None = None
+
+
+def template_problems(template: Any) -> list[str]:
+    """What is wrong with a template: unknown placeholders, or no {image_url} at all."""
+    found = set(_placeholders_in(template))
+    problems = [f"unknown placeholder {{{name}}}" for name in sorted(found - set(PLACEHOLDERS))]
+    if "image_url" not in found:
+        problems.append("the template must place {image_url}")
+    return problems
+
+
+def _placeholders_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return _PLACEHOLDER.findall(value)
+    if isinstance(value, dict):
+        return [name for item in value.values() for name in _placeholders_in(item)]
+    if isinstance(value, list):
+        return [name for item in value for name in _placeholders_in(item)]
+    return []
+
+
+def job_values(*, image_url: str, options: dict) -> dict[str, Any]:
+    """The placeholder values of one job; a value the job does not set is absent."""
+    values: dict[str, Any] = {"image_url": image_url}
+    for key in ("prompt", "negative_prompt", "guidance_scale"):
+        if options.get(key) not in (None, ""):
+            values[key] = options[key]
+    values["duration"] = int(options.get("duration", 5))
+    shape = options.get("aspect_ratio")
+    if shape and shape != "source":
+        values["aspect_ratio"] = shape
+    return values
+
+
+def render_inputs(template: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The template with `values` put in; keys whose value is a missing placeholder are dropped."""
+    rendered = _render(template, values)
+    return rendered if isinstance(rendered, dict) else {}
+
+
+def _render(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole:
+            return values.get(whole.group(1), _MISSING)
+        return _PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), "")), value)
+    if isinstance(value, dict):
+        items = ((key, _render(item, values)) for key, item in value.items())
+        return {key: item for key, item in items if item is not _MISSING}
+    if isinstance(value, list):
+        return [item for item in (_render(item, values) for item in value) if item is not _MISSING]
+    return value
