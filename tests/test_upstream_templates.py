@@ -1,6 +1,19 @@
 """Input templates (generator/upstream/templates.py): typed placeholders, dropped absent values, problems named."""
 
-from generator.upstream.templates import job_values, render_inputs, template_problems
+import json
+
+import pytest
+
+from generator.upstream.templates import (
+    ModelTemplate,
+    inputs_problems,
+    job_values,
+    render_inputs,
+    shapes_of,
+    template_for,
+    template_problems,
+)
+from tests.harness import bearer
 
 TEMPLATE = {
     "image_url": "{image_url}",
@@ -39,3 +52,81 @@ def test_problems_name_unknown_placeholders_and_a_missing_image():
         "unknown placeholder {promt}",
         "the template must place {image_url}",
     ]
+
+
+# --- the rule every templated provider's connection passes (services/engine_connections.py) ---------
+
+SHIPPED = {
+    "acme/i2v": ModelTemplate(
+        title="Acme i2v", inputs={"image_url": "{image_url}"}, durations=(5,), aspect_ratios=("16:9", "9:16")
+    )
+}
+
+
+def test_a_connection_names_a_shipped_model_or_gives_valid_inputs_of_its_own():
+    assert inputs_problems(model="acme/i2v", inputs=None, shipped=SHIPPED) == []
+    assert inputs_problems(model="other/model", inputs={"image": "{image_url}"}, shipped=SHIPPED) == []
+    missing = inputs_problems(model="other/model", inputs=None, shipped=SHIPPED)
+    assert missing == ["no template ships for the model 'other/model': give parameters.inputs (shipped: acme/i2v)"]
+    assert inputs_problems(model="acme/i2v", inputs={"prompt": "{promt}"}, shipped=SHIPPED) == [
+        "unknown placeholder {promt}",
+        "the template must place {image_url}",
+    ]
+
+
+def test_own_inputs_keep_a_shipped_models_durations_and_an_unknown_model_takes_shapes_only_if_placed():
+    own = template_for(model="acme/i2v", inputs={"img": "{image_url}"}, shipped=SHIPPED)
+    assert (own.inputs, own.durations, shapes_of(own)) == ({"img": "{image_url}"}, (5,), ("source", "16:9", "9:16"))
+    plain = template_for(model="x/y", inputs={"img": "{image_url}"}, shipped=SHIPPED)
+    assert (plain.durations, shapes_of(plain)) == ((5, 10), ("source",))
+    shaped = template_for(model="x/y", inputs={"img": "{image_url}", "ar": "{aspect_ratio}"}, shipped=SHIPPED)
+    assert shapes_of(shaped) == ("source", "16:9", "9:16", "1:1", "4:5")
+
+
+class _TemplatedProvider:
+    """A provider that ships SHIPPED and accepts every key (the check under test runs before its test call)."""
+
+    templates = SHIPPED
+
+    def test(self, connection) -> None:
+        pass
+
+    def capabilities(self, connection):
+        from generator.upstream.base import Capabilities
+
+        return Capabilities()
+
+
+@pytest.fixture
+def templated(monkeypatch):
+    from generator.upstream import registry
+
+    monkeypatch.setitem(registry._PROVIDERS, "fal", "tests.test_upstream_templates._TemplatedProvider")
+
+
+def _connect(client, key, parameters):
+    body = {"name": "t", "type": "fal", "credentials": {"api_key": "k-123"}, "parameters": parameters}
+    return client.post("/v1/engines", json.dumps(body), content_type="application/json", **bearer(key))
+
+
+def test_connecting_an_unshipped_model_without_inputs_or_with_bad_inputs_is_a_422_naming_parameters_inputs(
+    client, key, templated
+):
+    from generator.models import EngineConnection
+
+    for parameters in ({"model": "other/model"}, {"model": "acme/i2v", "inputs": {"prompt": "{prompt}"}}):
+        answer = _connect(client, key, parameters)
+        assert answer.status_code == 422, answer.content
+        assert list(answer.json()["error_details"]) == ["parameters.inputs"]
+    assert list(_connect(client, key, {}).json()["error_details"]) == ["parameters.model"]
+    assert not EngineConnection.objects.exists()
+    assert _connect(client, key, {"model": "acme/i2v"}).status_code == 201
+    pk = EngineConnection.objects.get().pk
+    patched = client.patch(
+        f"/v1/engines/{pk}",
+        json.dumps({"parameters": {"model": "other/model"}}),
+        content_type="application/json",
+        **bearer(key),
+    )
+    assert list(patched.json()["error_details"]) == ["parameters.inputs"]
+    assert EngineConnection.objects.get().parameters == {"model": "acme/i2v"}

@@ -23,6 +23,7 @@ from generator.services.billing import PRICE_BY_DURATION
 from generator.services.storage_connections import scrub
 from generator.upstream.base import Capabilities, Connection, UpstreamError
 from generator.upstream.registry import BUILTIN, BUILTIN_CAPABILITIES, get_provider
+from generator.upstream.templates import inputs_problems
 
 TAKEN = "an engine with this name already exists in the team"
 # The upstream gets the photo as its original http(s) URL; a storage:// photo has none yet.
@@ -75,6 +76,25 @@ def capabilities(engine: EngineConnection | None) -> Capabilities:
     return get_provider(engine.type).capabilities(connection_of(engine, secrets={}))
 
 
+def _check_parameters(engine: EngineConnection) -> None:
+    """422 naming parameters.model / parameters.inputs when a templated provider's connection has no usable template.
+
+    The rule for every provider that ships input templates (Provider.templates): a model is
+    required, and either a template ships for it or the connection gives its own valid inputs.
+    A provider with one fixed request (Claid, templates None) is not checked here.
+    """
+    templates = get_provider(engine.type).templates
+    if templates is None:
+        return
+    parameters = engine.parameters or {}
+    model = parameters.get("model")
+    if not model:
+        raise validation_failed({"parameters.model": [f"is required for a {engine.type} connection"]})
+    problems = inputs_problems(model=model, inputs=parameters.get("inputs"), shipped=templates)
+    if problems:
+        raise validation_failed({"parameters.inputs": problems})
+
+
 @sensitive_variables()
 def _test(engine: EngineConnection, secrets: dict) -> None:
     """Make the provider's cheap authenticated call; 422 with the upstream's reason if it fails."""
@@ -106,6 +126,7 @@ def engine_connect(*, team: Team, user, request: EngineCreate) -> EngineConnecti
     secrets = request.credentials.model_dump()
     parameters = request.parameters.model_dump(exclude_none=True) if request.parameters else {}
     engine = EngineConnection(team=team, name=request.name, type=request.type, parameters=parameters, created_by=user)
+    _check_parameters(engine)
     _test(engine, secrets)
     engine.secrets_encrypted = encrypt_json(secrets)
     return _save(engine)
@@ -128,6 +149,7 @@ def engine_update(*, team: Team, engine: EngineConnection, request: EngineUpdate
     if "parameters" in sent and request.parameters is not None:
         engine.parameters = request.parameters.model_dump(exclude_none=True)
     if changes_connection:
+        _check_parameters(engine)
         _test(engine, secrets)
         engine.secrets_encrypted = encrypt_json(secrets)
     return _save(engine)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from generator.upstream.templates import ModelTemplate
+
 
 class UpstreamError(Exception):
     """The upstream refused or failed; `message` is safe to show (secrets are scrubbed by the caller).
@@ -75,6 +77,11 @@ class Capabilities:
 
 
 class Provider(Protocol):
+    # The provider's shipped input templates by model name (templates.py); None: it takes no
+    # input template (Claid speaks one fixed request). Where not None, a connection gives a
+    # shipped model or its own parameters.inputs (services/engine_connections.py checks it).
+    templates: Mapping[str, ModelTemplate] | None
+
     def capabilities(self, connection: Connection) -> Capabilities: ...
 
     def test(self, connection: Connection) -> None:

@@ -33,6 +33,8 @@ def _auth(connection: Connection) -> dict[str, str]:
 
 
 class ClaidProvider:
+    templates = None  # one fixed request: no input template
+
     def capabilities(self, connection: Connection) -> Capabilities:
         # Claid's video API has no shape option: a fixed aspect ratio cannot be honoured.
         return Capabilities(durations=(5, 10), aspect_ratios=("source",), rate=RATE)

@@ -12,6 +12,7 @@ templates for well-known models (`ModelTemplate`); a connection's own `inputs` r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,49 @@ class ModelTemplate:
     inputs: dict[str, Any]
     durations: tuple[int, ...]
     aspect_ratios: tuple[str, ...] | None = None
+
+
+# The durations a connection with its own template for a model we ship nothing for may ask.
+CUSTOM_DURATIONS = (5, 10)
+# The fixed shapes a job may ask (generator/engine/sizing.py); "source" is the photo's own.
+FIXED_SHAPES = ("16:9", "9:16", "1:1", "4:5")
+
+
+def inputs_problems(*, model: str, inputs: Any, shipped: Mapping[str, ModelTemplate]) -> list[str]:
+    """Why a connection's parameters give no usable template: its own `inputs` is faulty, or it has none
+    and no template ships for its model. One rule for every provider with templates (fal, Replicate)."""
+    if inputs is not None:
+        return template_problems(inputs)
+    if model in shipped:
+        return []
+    known = ", ".join(sorted(shipped)) or "none"
+    return [f"no template ships for the model {model!r}: give parameters.inputs (shipped: {known})"]
+
+
+def template_for(*, model: str, inputs: dict[str, Any] | None, shipped: Mapping[str, ModelTemplate]) -> ModelTemplate:
+    """The template a connection renders: its own `inputs`, else its model's shipped one.
+
+    A connection's own inputs keep the shipped model's durations and shapes; for a model we ship
+    nothing for they allow CUSTOM_DURATIONS, and the fixed shapes only if they place {aspect_ratio}.
+    """
+    known = shipped.get(model)
+    if inputs is None:
+        if known is None:
+            raise KeyError(model)
+        return known
+    if known is not None:
+        return ModelTemplate(
+            title=known.title, inputs=inputs, durations=known.durations, aspect_ratios=known.aspect_ratios
+        )
+    places_shape = "aspect_ratio" in _placeholders_in(inputs)
+    return ModelTemplate(
+        title=model, inputs=inputs, durations=CUSTOM_DURATIONS, aspect_ratios=FIXED_SHAPES if places_shape else None
+    )
+
+
+def shapes_of(template: ModelTemplate) -> tuple[str, ...]:
+    """Capabilities.aspect_ratios of a template: the photo's own shape, plus the fixed ones it takes."""
+    return ("source", *(template.aspect_ratios or ()))
 
 
 def template_problems(template: Any) -> list[str]:
