@@ -327,25 +327,28 @@ def _clamp(v: float, lo: float, hi: float) -> float:
     return max(lo, min(hi, v))
 
 
-def build_plan(
-    *,
-    prompt: str | None,
-    auto: bool,
-    guidelines: str | None,
-    negative_prompt: str | None,
-    duration: int,
-    guidance_scale: float,
-    analysis: Analysis | None,
-    fps: int = 30,
-) -> Plan:
+@dataclass(frozen=True)
+class Brief:
+    """What the user asked the plan for (validated): a prompt or auto guidelines, negatives, length."""
+
+    prompt: str | None = None
+    auto: bool = False
+    guidelines: str | None = None
+    negative_prompt: str | None = None
+    duration: int = 5
+    guidance_scale: float = 0.5
+
+
+def build_plan(brief: Brief, *, analysis: Analysis | None, fps: int = 30) -> Plan:
     """Combine prompt wishes, negatives, guidance and image analysis into a timed plan."""
-    g = _clamp(float(guidance_scale), 0.0, 1.0)
-    negative = parse_text(negative_prompt, negative=True)
+    auto, duration = brief.auto, brief.duration
+    g = _clamp(float(brief.guidance_scale), 0.0, 1.0)
+    negative = parse_text(brief.negative_prompt, negative=True)
     if auto:
-        wishes = parse_text(guidelines)
+        wishes = parse_text(brief.guidelines)
         source = "auto"
     else:
-        wishes = parse_text(prompt)
+        wishes = parse_text(brief.prompt)
         source = "prompt"
     suppressed = set(negative.suppressed) | set(wishes.suppressed)
     # Guidance weighs the prompt against the defaults and sets how strong the motion is.

@@ -16,6 +16,7 @@ from .frames import FrameRenderer, wants_layers
 from .framing import Format, frame_photo, product_box, separation_on_canvas
 from .plan import (
     Analysis,
+    Brief,
     EncoderInfo,
     Fade,
     LightSweep,
@@ -36,15 +37,9 @@ _FALLBACK = "plain camera move: product separation not confident"
 
 
 @dataclass(frozen=True)
-class RenderOptions:
-    """What the user asked for (the request's options, already validated)."""
+class RenderOptions(Brief):
+    """What the user asked for (the request's options, already validated): the plan's brief and the format."""
 
-    prompt: str | None = None
-    auto: bool = False
-    guidelines: str | None = None
-    negative_prompt: str | None = None
-    duration: int = 5
-    guidance_scale: float = 0.5
     # The format options (shape, resolution, loop, background); None: the request sent none.
     format: Format | None = None
 
@@ -78,6 +73,19 @@ def _seed(image: np.ndarray, options: RenderOptions) -> int:
     return int.from_bytes(h.digest()[:8], "big")
 
 
+# What an analysis takes over from the separation as it is.
+_FROM_SEPARATION = ("confident", "reason", "plainness", "area", "centroid", "bbox")
+# A prompt-driven plan that needs no separation knows nothing about the product.
+_NOT_ANALYSED = Separation(False, "not analysed")
+
+
+def _analysis(image: np.ndarray, sep: Separation, *, focus: tuple[float, float], brightness: float) -> Analysis:
+    """The separation's facts plus where to aim, the photo's aspect and the product's brightness."""
+    h, w = image.shape[:2]
+    facts = {name: getattr(sep, name) for name in _FROM_SEPARATION}
+    return Analysis(**facts, focus=focus, aspect=w / h, brightness=brightness)
+
+
 def analyse(image: np.ndarray, sep: Separation) -> Analysis:
     """Summarise the photo for planning."""
     h, w = image.shape[:2]
@@ -91,32 +99,12 @@ def analyse(image: np.ndarray, sep: Separation) -> Analysis:
     else:
         focus = saliency_focus(image)
         brightness = float(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).mean() / 255.0)
-    return Analysis(
-        confident=sep.confident,
-        reason=sep.reason,
-        plainness=sep.plainness,
-        area=sep.area,
-        centroid=sep.centroid,
-        bbox=sep.bbox,
-        focus=(round(focus[0], 4), round(focus[1], 4)),
-        aspect=w / h,
-        brightness=brightness,
-    )
+    return _analysis(image, sep, focus=(round(focus[0], 4), round(focus[1], 4)), brightness=brightness)
 
 
 def _unanalysed(image: np.ndarray) -> Analysis:
     """What a prompt-driven plan knows without separating the product: where the detail is."""
-    return Analysis(
-        False,
-        "not analysed",
-        0.0,
-        0.0,
-        (0.5, 0.5),
-        (0, 0, 1, 1),
-        saliency_focus(image),
-        image.shape[1] / image.shape[0],
-        0.5,
-    )
+    return _analysis(image, _NOT_ANALYSED, focus=saliency_focus(image), brightness=0.5)
 
 
 def _with_separation(plan: Plan, image: np.ndarray, sep: Separation, *, refocus: bool) -> Plan:
@@ -147,16 +135,7 @@ def make_plan(
     analysis = analyse(image, sep) if options.auto and sep is not None else _unanalysed(image)
     if frame_aspect is not None:
         analysis = replace(analysis, aspect=frame_aspect)
-    plan = build_plan(
-        prompt=options.prompt,
-        auto=options.auto,
-        guidelines=options.guidelines,
-        negative_prompt=options.negative_prompt,
-        duration=options.duration,
-        guidance_scale=options.guidance_scale,
-        analysis=analysis,
-        fps=FPS,
-    )
+    plan = build_plan(options, analysis=analysis, fps=FPS)
     kinds = plan.move_types() | {e.type for e in plan.effects}
     if not options.auto and kinds & _NEEDS_SEPARATION:
         sep = separate(image)
