@@ -12,7 +12,6 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from generator import selectors
-from generator.errors import ValidationFailed
 from generator.forms import StorageForm
 from generator.middleware import TeamRequest
 from generator.services.storage_connections import storage_check as run_storage_check
@@ -22,7 +21,8 @@ from generator.storage.base import IMAGE_EXTENSIONS, StorageError
 from generator.storage.registry import supported_types
 from generator.storage.uris import KeyRejected, validate_key
 from generator.views.common import back, page, require_manager, storage_or_404, team_required
-from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors, once_pop, once_put
+from generator.views.connections import connect_from_form, connect_page
+from generator.views.drafts import draft_load, once_pop, once_put
 
 DRAFT = "storage"
 SECRET_FIELDS = ("secret_access_key", "service_account")
@@ -34,18 +34,11 @@ CHECK_RESULT = "storage-check"
 def storages(request: TeamRequest) -> HttpResponse:
     """List connected storages and offer to connect one; a connection test run without JS shows here."""
     restored = draft_load(request, DRAFT, StorageForm, initial={"type": "local"}, types=supported_types())
-    context = {
-        "storages": selectors.storage_list(team=request.team),
-        "form": restored.form,
-        "active": "storages",
-    }
+    context: dict = {"storages": selectors.storage_list(team=request.team), "active": "storages"}
     checked = once_pop(request, CHECK_RESULT)
     if checked:
         context.update(storage=selectors.storage_get(team=request.team, pk=checked["pk"]), report=checked["report"])
-    response = render(request, "generator/storages.html", context)
-    if restored.secret_shown:
-        response["Cache-Control"] = "no-store"  # the page holds the secret the user typed
-    return response
+    return connect_page(request, "generator/storages.html", context, restored=restored)
 
 
 @team_required(back_to="generator:storages", draft=DRAFT, secret_fields=SECRET_FIELDS)
@@ -54,23 +47,20 @@ def storage_connect(request: TeamRequest) -> HttpResponse:
     """Connect a storage after the service has checked it; errors come back on the form, with what was typed."""
     require_manager(request)
     form = StorageForm(request.POST, types=supported_types())
-    if form.is_valid():
-        try:
-            storage = storage_create(
-                team=request.team,
-                user=request.user,
-                name=form.cleaned_data["name"].strip(),
-                type=form.cleaned_data["type"],
-                parameters=form.parameters(),
-            )
-        except ValidationFailed as exc:
-            form.add_api_errors(exc.details or {"": [exc.message]})
-        else:
-            draft_discard(request, DRAFT)
-            messages.success(request, f"Connected {storage.name}.")
-            return redirect("generator:storages")
-    draft_save(request, DRAFT, request.POST, errors=form_errors(form), secret_fields=SECRET_FIELDS)
-    return redirect("generator:storages")  # no #fragment: app.js moves the focus to the field in error
+    return connect_from_form(
+        request,
+        form,
+        lambda: storage_create(
+            team=request.team,
+            user=request.user,
+            name=form.cleaned_data["name"].strip(),
+            type=form.cleaned_data["type"],
+            parameters=form.parameters(),
+        ),
+        draft=DRAFT,
+        secret_fields=SECRET_FIELDS,
+        page="generator:storages",
+    )
 
 
 @team_required(back_to="generator:storages")
