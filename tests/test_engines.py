@@ -192,3 +192,76 @@ def test_the_jobs_page_shows_an_upstream_jobs_own_stages(client, team):
     builtin, upstream = Generation.objects.order_by("pk")
     assert [value for value, _ in builtin.steps][-3:] == ["rendering", "storing", "done"]
     assert [value for value, _ in upstream.steps][3:] == ["submitting", "waiting", "downloading", "storing", "done"]
+
+
+def _patch(client, key, pk, body):
+    return client.patch(f"/v1/engines/{pk}", json.dumps(body), content_type="application/json", **bearer(key))
+
+
+def test_patch_is_default_makes_the_engine_the_teams_default_and_false_falls_back_to_builtin(
+    client, key, team, claid, unlimited
+):
+    pk = _connect(client, key, claid).json()["data"]["id"]
+    made = _patch(client, key, pk, {"is_default": True})
+    assert made.status_code == 200, made.content
+    assert made.json()["data"]["is_default"] is True
+    team.refresh_from_db()
+    assert team.default_engine_id == pk
+    listing = {e["name"]: e["is_default"] for e in client.get("/v1/engines", **bearer(key)).json()["data"]}
+    assert listing == {"builtin": False, "claid": True}
+    assert [seen.path for seen in claid.requests] == ["/v1/account"]  # no new test: nothing of the connection changed
+
+    dropped = _patch(client, key, pk, {"is_default": False})
+    assert dropped.json()["data"]["is_default"] is False
+    team.refresh_from_db()
+    assert team.default_engine_id is None
+    listing = {e["name"]: e["is_default"] for e in client.get("/v1/engines", **bearer(key)).json()["data"]}
+    assert listing == {"builtin": True, "claid": False}
+
+
+def test_patch_is_default_false_on_an_engine_that_is_not_the_default_changes_nothing(client, key, team, claid):
+    first = _connect(client, key, claid).json()["data"]["id"]
+    second = _connect(client, key, claid, name="claid-eu").json()["data"]["id"]
+    assert _patch(client, key, first, {"is_default": True}).status_code == 200
+    assert _patch(client, key, second, {"is_default": False}).json()["data"]["is_default"] is False
+    team.refresh_from_db()
+    assert team.default_engine_id == first
+
+
+def test_patch_is_default_is_for_owners_and_admins_keys_only_and_must_be_a_boolean(client, team, claid):
+    owner = make_member(team, make_user(email="owner@example.com"), role="owner").user
+    mia = make_member(team, make_user(email="mia@example.com"), role="member").user
+    owners_key, members_key = make_api_key(team, user=owner), make_api_key(team, user=mia)
+    pk = _connect(client, owners_key, claid).json()["data"]["id"]
+
+    refused = _patch(client, members_key, pk, {"is_default": True, "name": "renamed"})
+    assert refused.status_code == 403
+    assert "owner or admin" in refused.json()["error_message"]
+    team.refresh_from_db()
+    assert team.default_engine_id is None
+    assert EngineConnection.objects.get(pk=pk).name == "claid"  # refused whole: nothing changed
+
+    wrong = _patch(client, owners_key, pk, {"is_default": "yes"})
+    assert wrong.status_code == 422
+    assert "is_default" in wrong.json()["error_details"]
+    assert _patch(client, owners_key, pk, {"is_default": True}).status_code == 200
+    team.refresh_from_db()
+    assert team.default_engine_id == pk
+
+
+def test_patch_is_default_on_another_teams_engine_is_a_404(client, key, team):
+    other = make_team("Other", slug="other")
+    engine = EngineConnection.objects.create(team=other, name="theirs", type="claid")
+    assert _patch(client, key, engine.pk, {"is_default": True}).status_code == 404
+    other.refresh_from_db()
+    assert other.default_engine_id is None
+
+
+def test_the_openapi_document_offers_is_default_on_patch(client):
+    document = client.get("/v1/openapi.json").json()
+    operation = document["paths"]["/v1/engines/{id}"]["patch"]
+    assert "403" in operation["responses"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert schema["properties"]["is_default"]["type"] == "boolean"

@@ -410,12 +410,24 @@ register(
         "/v1/engines/{id}",
         engine_endpoints.engine_change,
         operation_id="updateEngine",
-        summary="Rename a connection, or replace its key or parameters (tested again)",
+        summary="Rename a connection, replace its key or parameters (tested again), or set the team's default",
         tag="engines",
         scope=ENGINES,
         id_description="The connection's id.",
         body=EngineUpdate,
-        answers=(Answer(200, "Updated.", ENGINE_ANSWER), MALFORMED, *KEYED, NOT_FOUND, INVALID),
+        example={"is_default": True},
+        answers=(
+            Answer(200, "Updated.", ENGINE_ANSWER),
+            MALFORMED,
+            UNAUTHORIZED,
+            Answer(
+                403,
+                "The API key lacks the scope, or is_default was sent with a key whose creator is not an owner or "
+                "admin (code 112, type auth).",
+            ),
+            NOT_FOUND,
+            INVALID,
+        ),
     ),
     Endpoint(
         "DELETE",

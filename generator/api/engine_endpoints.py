@@ -7,9 +7,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from generator.api.registry import ApiRequest, read_body
 from generator.contract.engines import EngineCreate, EngineUpdate
+from generator.errors import Forbidden
 from generator.models import PUBLIC_ID_MAX, EngineConnection
 from generator.selectors import engine_get, engine_list
+from generator.services.apikeys import apikey_can_manage
 from generator.services.engine_connections import engine_connect, engine_delete, engine_to_api, engine_update
+
+MANAGERS_ONLY = "only an API key of an owner or admin can change the team's default engine"
 
 
 def engine_index(request: ApiRequest) -> HttpResponse:
@@ -40,6 +44,8 @@ def engine_detail(request: ApiRequest, pk: int) -> HttpResponse:
 def engine_change(request: ApiRequest, pk: int) -> HttpResponse:
     engine = _own_engine(request, pk)
     body: EngineUpdate = read_body(request)
+    if body.is_default is not None and not apikey_can_manage(request.api_key):
+        raise Forbidden(MANAGERS_ONLY)
     engine = engine_update(team=request.team, engine=engine, request=body)
     return JsonResponse({"data": engine_to_api(engine, team=request.team)})
 

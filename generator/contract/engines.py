@@ -93,11 +93,18 @@ class EngineCreate(RequestModel):
 
 
 class EngineUpdate(RequestModel):
-    """Rename a connection, replace its key or its parameters; the connection is tested again."""
+    """Rename a connection, replace its key or its parameters (tested again), or make it the team's default."""
 
     name: EngineName = None  # type: ignore[assignment]
     credentials: EngineCredentials = None  # type: ignore[assignment]
     parameters: EngineParameters = None  # type: ignore[assignment]
+    is_default: Annotated[
+        bool,
+        Field(
+            description="true: the team's default engine (a request without options.engine runs on it); false on "
+            "the default: the team falls back to builtin. Owners and admins only."
+        ),
+    ] = None  # type: ignore[assignment]
 
 
 class EngineParametersOut(ResponseModel):

@@ -133,6 +133,15 @@ def engine_connect(*, team: Team, user, request: EngineCreate) -> EngineConnecti
 
 
 @sensitive_variables()
+def engine_create(*, team: Team, user, name: str, type: str, api_key: str, parameters: dict) -> EngineConnection:
+    """Validate a connection (the contract's rules), test it and save it: the dashboard's way in."""
+    request = EngineCreate.parse(
+        {"name": name, "type": type, "credentials": {"api_key": api_key}, "parameters": parameters}
+    )
+    return engine_connect(team=team, user=user, request=request)
+
+
+@sensitive_variables()
 def engine_update(*, team: Team, engine: EngineConnection, request: EngineUpdate) -> EngineConnection:
     """Rename, re-key or re-parameterise a connection; a new key or parameters are tested first."""
     if engine.team_id != team.pk:
@@ -152,7 +161,13 @@ def engine_update(*, team: Team, engine: EngineConnection, request: EngineUpdate
         _check_parameters(engine)
         _test(engine, secrets)
         engine.secrets_encrypted = encrypt_json(secrets)
-    return _save(engine)
+    engine = _save(engine)
+    if "is_default" in sent and request.is_default is not None:
+        if request.is_default:
+            _default_set(team, engine)
+        elif team.default_engine_id == engine.pk:
+            _default_set(team, None)  # no longer the default: the team falls back to builtin
+    return engine
 
 
 @sensitive_variables()
@@ -179,6 +194,10 @@ def engine_set_default(*, team: Team, user, name: str) -> None:
     engine = None if name == BUILTIN else EngineConnection.objects.filter(team=team, name=name).first()
     if name != BUILTIN and engine is None:
         raise validation_failed({"engine": [f"no engine named {name!r} in this team"]})
+    _default_set(team, engine)
+
+
+def _default_set(team: Team, engine: EngineConnection | None) -> None:
     Team.objects.filter(pk=team.pk).update(default_engine=engine)
     team.default_engine = engine
 
