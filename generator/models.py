@@ -38,6 +38,18 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+def team_owned(related_name: str) -> models.ForeignKey[Team, Team]:
+    """The team a row belongs to: every read is scoped to it, and the row goes with the team."""
+    return models.ForeignKey("Team", on_delete=models.CASCADE, related_name=related_name)
+
+
+def made_by(related_name: str = "+") -> models.ForeignKey[User | None, User | None]:
+    """Who made a row; the row stays (as made by nobody) when that user is deleted."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name=related_name
+    )
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
@@ -204,32 +216,42 @@ class ApiKey(TimeStampedModel):
         return self.revoked_at is None
 
 
-class Storage(TimeStampedModel):
-    class Type(models.TextChoices):
-        S3 = "s3", "Amazon S3 / S3-compatible"
-        GCS = "gcs", "Google Cloud Storage"
-        LOCAL = "local", "Local folder"
+class Connection(TimeStampedModel):
+    """A team's named connection to a service outside (a storage, an engine), with its secrets encrypted."""
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="storages")
     name = models.CharField(max_length=50)
-    type = models.CharField(max_length=10, choices=Type.choices)
-    parameters = models.JSONField(default=dict, help_text="Non-secret parameters (bucket, path, region, endpoint_url)")
+    type: str  # each kind of connection declares its own choices
     secrets_encrypted = models.TextField(blank=True, editable=False, help_text="Fernet token of the credentials JSON")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = made_by()
 
     class Meta:
+        abstract = True
         constraints = [
-            models.UniqueConstraint(fields=["team", "name"], name="generator_storage_unique_team_name"),
-            models.CheckConstraint(condition=Q(type__in=["s3", "gcs", "local"]), name="generator_storage_type_valid"),
+            models.UniqueConstraint(fields=["team", "name"], name="%(app_label)s_%(class)s_unique_team_name"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.type})"
 
 
-class EngineConnection(TimeStampedModel):
+class Storage(Connection):
+    class Type(models.TextChoices):
+        S3 = "s3", "Amazon S3 / S3-compatible"
+        GCS = "gcs", "Google Cloud Storage"
+        LOCAL = "local", "Local folder"
+
+    team = team_owned("storages")
+    type = models.CharField(max_length=10, choices=Type.choices)
+    parameters = models.JSONField(default=dict, help_text="Non-secret parameters (bucket, path, region, endpoint_url)")
+
+    class Meta(Connection.Meta):
+        constraints = [
+            *Connection.Meta.constraints,
+            models.CheckConstraint(condition=Q(type__in=["s3", "gcs", "local"]), name="generator_storage_type_valid"),
+        ]
+
+
+class EngineConnection(Connection):
     """An upstream engine a team connected with its own key (docs/engines.md); `builtin` is not a row."""
 
     class Type(models.TextChoices):
@@ -237,28 +259,20 @@ class EngineConnection(TimeStampedModel):
         FAL = "fal", "fal.ai"
         REPLICATE = "replicate", "Replicate"
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="engines")
-    name = models.CharField(max_length=50)
+    team = team_owned("engines")
     type = models.CharField(max_length=10, choices=Type.choices)
     parameters = models.JSONField(default=dict, help_text="Non-secret parameters (model, base_url, inputs)")
-    secrets_encrypted = models.TextField(blank=True, editable=False, help_text="Fernet token of the credentials JSON")
     price_5s = models.PositiveIntegerField(default=35, help_text="Credits held for a 5 s video (staff only)")
     price_10s = models.PositiveIntegerField(default=70, help_text="Credits held for a 10 s video (staff only)")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
-    class Meta:
+    class Meta(Connection.Meta):
         constraints = [
-            models.UniqueConstraint(fields=["team", "name"], name="generator_engineconnection_unique_team_name"),
+            *Connection.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(type__in=["claid", "fal", "replicate"]), name="generator_engineconnection_type_valid"
             ),
             models.CheckConstraint(condition=~Q(name="builtin"), name="generator_engineconnection_name_not_builtin"),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.type})"
 
     def price_for(self, duration: int) -> int:
         return self.price_10s if duration == 10 else self.price_5s
@@ -297,10 +311,8 @@ class Generation(TimeStampedModel):
 
     id = models.BigAutoField(primary_key=True)
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="generations")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
-    )
+    team = team_owned("generations")
+    created_by = made_by("generations")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations")
     request = models.JSONField(help_text="The normalised request body, as echoed by the API")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
@@ -583,10 +595,8 @@ class Batch(TimeStampedModel):
 
     id = models.BigAutoField(primary_key=True)
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="batches")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
-    )
+    team = team_owned("batches")
+    created_by = made_by("batches")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches")
     state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
     options = models.JSONField(help_text="The normalised options every item is made with")
