@@ -218,3 +218,41 @@ def check_host_addresses(
             raise UrlRejected(f"address {host} is private, loopback or reserved")
         raise UrlRejected(f"host {host.rstrip('.')} resolves to a private, loopback or reserved address")
     return addresses
+
+
+# Names no outside service can reach: local-only or reserved for documentation and tests (RFC 6761,
+# RFC 8375), and the suffixes private networks commonly use.
+LOCAL_ONLY_SUFFIXES = (
+    ".localhost",
+    ".local",
+    ".localdomain",
+    ".internal",
+    ".lan",
+    ".home",
+    ".corp",
+    ".home.arpa",
+    ".test",
+    ".example",
+    ".invalid",
+)
+
+
+def reachable_from_outside(url: str, *, allow_hosts: Iterable[str] = ()) -> bool:
+    """Return True when an outside service (an upstream engine) could fetch or call this URL, judged without DNS.
+
+    An IP literal must be public; a name must have a dot, and neither be `localhost` nor end in
+    a local-only or reserved suffix. A host on `allow_hosts` counts as reachable: in development
+    the loopback fakes standing in for the upstreams dial it.
+    """
+    try:
+        scheme, host, port = check_url_syntax(url, ports=range(1, 65536), allow_hosts=allow_hosts)
+    except UrlRejected:
+        return False
+    if host_allowed_by_list(host, port, allow_hosts):
+        return True
+    if parse_ip_literal(host) is not None:
+        return True  # check_url_syntax refused every private, loopback or reserved literal
+    name = host.lower()
+    if "." not in name or name == "localhost" or is_metadata_name(name):
+        return False
+    return not name.endswith(LOCAL_ONLY_SUFFIXES)

@@ -13,6 +13,9 @@ from generator.netpolicy import (
     check_url_syntax,
     is_public_address,
 )
+from tests.loopback import (
+    LOOPBACK_SPELLINGS,
+)
 
 
 @pytest.mark.parametrize(
@@ -241,3 +244,38 @@ def test_names_resolving_to_ipv6_forms_are_refused_by_the_resolution_check(addre
     answers["sneaky.test"] = [address]
     with pytest.raises(UrlRejected, match="resolves to a private, loopback or reserved address"):
         check_host_addresses("sneaky.test", 443)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://video.acme.com", "http://video.acme.com:8443/x", "https://8.8.8.8", "https://[2606:4700::1111]"],
+)
+def test_a_public_name_or_address_is_reachable_from_outside(url):
+    assert netpolicy.reachable_from_outside(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        *(f"http://{spelling}:8000" for spelling in LOOPBACK_SPELLINGS),
+        "http://testserver",
+        "http://localhost:8000",
+        "http://app.localhost",
+        "http://10.0.0.5",
+        "http://100.64.0.1",
+        "https://video.internal",
+        "https://nas.local",
+        "https://box.home.arpa",
+        "http://metadata.google.internal",
+        "ftp://video.acme.com",
+        "https://user:pw@video.acme.com",
+        "",
+    ],
+)
+def test_a_local_name_a_private_address_or_a_bad_url_is_not_reachable_from_outside(url):
+    assert not netpolicy.reachable_from_outside(url)
+
+
+def test_an_allow_listed_development_host_counts_as_reachable():
+    assert netpolicy.reachable_from_outside("http://127.0.0.1:8123", allow_hosts=["127.0.0.1:8123"])
+    assert not netpolicy.reachable_from_outside("http://127.0.0.1:8124", allow_hosts=["127.0.0.1:8123"])

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from generator.models import Generation
 from generator.naming import video_filename
+from generator.netpolicy import reachable_from_outside
 from generator.storage import registry
 
 LINK_SALT = "generator.links"
@@ -75,6 +76,12 @@ def link_is_available(generation: Generation, *, file: str = "video") -> bool:
     if file == "poster":
         return bool(generation.poster_name)
     return generation.is_temporary or generation.output_storage_id is not None
+
+
+def public_base_url() -> str | None:
+    """Return GENERATOR_PUBLIC_URL when an upstream engine could reach it (webhooks, /i/ links), else None."""
+    base = settings.GENERATOR_PUBLIC_URL.rstrip("/")
+    return base if reachable_from_outside(base, allow_hosts=settings.GENERATOR_FETCH_ALLOW_HOSTS) else None
 
 
 def link_url(generation: Generation, *, file: str = "video") -> str | None:

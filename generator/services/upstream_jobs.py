@@ -111,12 +111,17 @@ def _submit(generation: Generation) -> None:
     if wait:
         _book(generation, after_s=wait)
         return
+    from generator.services.upstream_webhooks import upstream_webhook_url
+
+    provider, connection = get_provider(engine.type), connection_of(engine)
+    webhooks = provider.capabilities(connection).webhooks
     try:
-        submitted = get_provider(engine.type).submit(
-            connection_of(engine),
+        submitted = provider.submit(
+            connection,
             image_url=generation.request["input"],
             options=dict(generation.request.get("options", {})),
             idempotency_key=str(generation.uuid),
+            webhook_url=upstream_webhook_url(generation) if webhooks else "",
         )
     except UpstreamError as exc:
         _upstream_trouble(generation, exc, now=now, refused="the upstream refused the job")
