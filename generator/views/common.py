@@ -94,6 +94,14 @@ def page(
     return render(request, name, context, status=status)
 
 
+def secret_page(request: TeamRequest, template: str, context: dict, *, shows_secret: bool) -> HttpResponse:
+    """Render a page; never cached (no-store) while it shows a secret (a new key, an invite link, what was typed)."""
+    response = render(request, template, context)
+    if shows_secret:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
 def back(request: TeamRequest, default: str) -> HttpResponse:
     """Redirect to a safe `next` (or the default); htmx requests get a client-side redirect."""
     target = request.POST.get("next") or request.GET.get("next") or ""

@@ -12,10 +12,11 @@ from typing import Protocol
 from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
 from generator.errors import ValidationFailed
 from generator.middleware import TeamRequest
+from generator.views.common import secret_page
 from generator.views.drafts import Restored, draft_discard, draft_save, form_errors
 
 
@@ -25,10 +26,7 @@ class Named(Protocol):
 
 def connect_page(request: TeamRequest, template: str, context: dict, *, restored: Restored) -> HttpResponse:
     """Render a page holding a connect form; never cached while it shows a secret the user typed."""
-    response = render(request, template, {**context, "form": restored.form})
-    if restored.secret_shown:
-        response["Cache-Control"] = "no-store"
-    return response
+    return secret_page(request, template, {**context, "form": restored.form}, shows_secret=restored.secret_shown)
 
 
 def connect_from_form(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -12,7 +12,7 @@ from generator import selectors
 from generator.forms import ApiKeyForm
 from generator.middleware import TeamRequest
 from generator.services import apikeys
-from generator.views.common import back, found, require_manager, team_required
+from generator.views.common import back, found, require_manager, secret_page, team_required
 from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors, once_pop, once_put
 
 DRAFT = "api-key"
@@ -31,10 +31,7 @@ def api_keys(request: TeamRequest) -> HttpResponse:
         "raw_key": new["raw"] if new else "",
         "active": "keys",
     }
-    response = render(request, "generator/keys.html", context)
-    if new:
-        response["Cache-Control"] = "no-store"
-    return response
+    return secret_page(request, "generator/keys.html", context, shows_secret=bool(new))
 
 
 @team_required(back_to="generator:keys", draft=DRAFT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -18,7 +18,7 @@ from generator.models import Membership
 from generator.services import teams
 from generator.services.billing import month_start
 from generator.services.webhooks import webhook_configure
-from generator.views.common import back, found, require_manager, team_required
+from generator.views.common import back, found, require_manager, secret_page, team_required
 from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors, once_pop, once_put
 from generator.wording import plain, sentence
 
@@ -69,10 +69,7 @@ def team(request: TeamRequest) -> HttpResponse:
     secret = once_pop(request, NEW_WEBHOOK_SECRET)
     if secret:
         context.update(webhook_secret=secret["secret"])
-    response = render(request, "generator/team.html", context)
-    if invite or secret:
-        response["Cache-Control"] = "no-store"
-    return response
+    return secret_page(request, "generator/team.html", context, shows_secret=bool(invite or secret))
 
 
 @team_required(back_to="generator:team", draft=INVITE_DRAFT)
