@@ -255,12 +255,15 @@ FORMAT_DOCS = {
     "resolution": "1080p: the short side of a fixed shape is 1080 px (9:16 is 1080x1920), the photo's own shape is "
     "at most 1920 px long; 720p: 720 px, at most 1280 px.",
     "loop": "A seamless loop: the last frame flows into the first (periodic moves, no fade).",
+    "background": "What fills the frame where the photo does not reach: `blur` (a blurred, darkened copy), "
+    "`extend` (the photo's plain border colour), a colour `#RRGGBB`, or `auto` (extend on a plain "
+    "background, else blur).",
 }
 
 
-def _format_field(name: str) -> Any:
+def _format_field(name: str, **schema: Any) -> Any:
     """The Field of a format option: documented with its default, which cross_check applies."""
-    return Field(description=FORMAT_DOCS[name], json_schema_extra={"default": FORMAT_DEFAULTS[name]})
+    return Field(description=FORMAT_DOCS[name], json_schema_extra={"default": FORMAT_DEFAULTS[name], **schema})
 
 
 ShapeOption = Annotated[Literal[SHAPES], BeforeValidator(_choice_rule(SHAPES)), _format_field("aspect_ratio")]  # type: ignore[valid-type]
@@ -268,6 +271,14 @@ ResolutionOption = Annotated[
     Literal[RESOLUTIONS],  # type: ignore[valid-type]
     BeforeValidator(_choice_rule(RESOLUTIONS)),
     _format_field("resolution"),
+]
+LoopOption = Annotated[bool, BeforeValidator(_loop_rule), _format_field("loop")]
+BACKGROUND_SCHEMA = [
+    {"type": "string", "enum": list(BACKGROUNDS)},
+    {"type": "string", "pattern": BACKGROUND_COLOUR.pattern},
+]
+BackgroundOption = Annotated[
+    str, BeforeValidator(_background_rule), _format_field("background", anyOf=BACKGROUND_SCHEMA)
 ]
 
 
@@ -299,27 +310,8 @@ class GenerateOptions(RequestModel):
     ] = DEFAULT_GUIDANCE_SCALE
     aspect_ratio: ShapeOption = None
     resolution: ResolutionOption = None
-    loop: Annotated[
-        bool,
-        BeforeValidator(_loop_rule),
-        _format_field("loop"),
-    ] = None  # type: ignore[assignment]
-    background: Annotated[
-        str,
-        BeforeValidator(_background_rule),
-        Field(
-            description="What fills the frame where the photo does not reach: `blur` (a blurred, darkened copy), "
-            "`extend` (the photo's plain border colour), a colour `#RRGGBB`, or `auto` (extend on a plain "
-            "background, else blur).",
-            json_schema_extra={
-                "default": FORMAT_DEFAULTS["background"],
-                "anyOf": [
-                    {"type": "string", "enum": list(BACKGROUNDS)},
-                    {"type": "string", "pattern": BACKGROUND_COLOUR.pattern},
-                ],
-            },
-        ),
-    ] = None  # type: ignore[assignment]
+    loop: LoopOption = None  # type: ignore[assignment]
+    background: BackgroundOption = None  # type: ignore[assignment]
 
     engine: Annotated[
         str,
