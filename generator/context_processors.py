@@ -10,6 +10,7 @@ NAV_ITEMS = (
     ("batches", "Batches", "generator:batches"),
     ("gallery", "Gallery", "generator:gallery"),
     ("storages", "Storages", "generator:storages"),
+    ("engines", "Engines", "generator:engines"),
     ("credits", "Credits", "generator:credits"),
     ("keys", "API keys", "generator:keys"),
     ("team", "Team", "generator:team"),

@@ -8,7 +8,7 @@ from django import forms
 
 from generator.contract.generate import BACKGROUNDS, FORMAT_DEFAULTS, STORAGE_SCHEME
 from generator.engine.sizing import RESOLUTIONS
-from generator.models import ApiKey, Generation, Membership, Storage
+from generator.models import ApiKey, EngineConnection, Generation, Membership, Storage
 from generator.wording import plain
 
 COLOUR_CHOICE = "colour"
@@ -303,6 +303,14 @@ class StorageForm(forms.Form):
             assert isinstance(type_field, forms.ChoiceField)
             type_field.choices = [c for c in Storage.Type.choices if c[0] in types]
 
+    def connection(self) -> dict:
+        """Return storage_create's arguments for what was typed."""
+        return {
+            "name": self.cleaned_data["name"].strip(),
+            "type": self.cleaned_data["type"],
+            "parameters": self.parameters(),
+        }
+
     def parameters(self) -> dict:
         """Return the parameters object of the storages API for this form."""
         data = self.cleaned_data
@@ -340,6 +348,76 @@ class StorageForm(forms.Form):
                 if key == "parameters":  # the connection test itself failed: say so, then the storage's reason
                     message = f"We could not connect with these details. The storage answered: {message}"
                 self.add_error(field, plain(field, message, value=str(self.data.get(field or "", ""))))
+
+
+class EngineForm(forms.Form):
+    """Connect an engine; its fields are assembled into the engines API's body (contract/engines.py)."""
+
+    name = forms.CharField(
+        max_length=50, help_text="Letters, digits, - and _; what options.engine and the Generate page call it"
+    )
+    type = forms.ChoiceField(choices=EngineConnection.Type.choices)
+    api_key = forms.CharField(
+        max_length=512,
+        required=False,
+        label="API key",
+        # Kept after an error (the page is no-store), as a bucket's secret is.
+        widget=forms.PasswordInput(render_value=True),
+    )
+    model = forms.CharField(
+        required=False, max_length=200, label="Model", widget=forms.TextInput(attrs={"list": "engine-models"})
+    )
+    base_url = forms.CharField(required=False, max_length=512, label="API address")
+    inputs = forms.CharField(
+        required=False, label="Input template (JSON)", widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"})
+    )
+
+    def __init__(self, *args, types: list[str] | None = None, model_types: list[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if types is not None:
+            type_field = self.fields["type"]
+            assert isinstance(type_field, forms.ChoiceField)
+            type_field.choices = [c for c in EngineConnection.Type.choices if c[0] in types]
+        self.model_types = model_types
+
+    def connection(self) -> dict:
+        """Return engine_create's arguments for what was typed."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"].strip(),
+            "type": data["type"],
+            "api_key": data["api_key"],
+            "parameters": self.parameters(),
+        }
+
+    def parameters(self) -> dict:
+        """Return the parameters object of the engines API for this form (empty fields left out).
+
+        The model field is shown only for types that take a model; a value left in it when
+        another type was chosen is not sent.
+        """
+        data = self.cleaned_data
+        params: dict = {name: data[name].strip() for name in ("model", "base_url") if data[name].strip()}
+        if self.model_types is not None and data["type"] not in self.model_types:
+            params.pop("model", None)
+        if data["inputs"].strip():
+            try:
+                params["inputs"] = json.loads(data["inputs"])
+            except ValueError:
+                params["inputs"] = data["inputs"]  # the contract says what is wrong with it
+        return params
+
+    def add_api_errors(self, details: dict[str, list[str]]) -> None:
+        for key, messages in details.items():
+            field = _ENGINE_FIELD_FOR_DETAIL.get(key, key.split(".")[-1])
+            target = field if field in self.fields else None
+            for message in messages:
+                if key == "credentials":  # the connection test itself failed: say so, then the upstream's reason
+                    message = f"We could not connect with these details. The engine answered: {message}"
+                self.add_error(target, plain(target, message, value=str(self.data.get(target or "", ""))))
+
+
+_ENGINE_FIELD_FOR_DETAIL = {"credentials": "api_key", "credentials.api_key": "api_key"}
 
 
 class ApiKeyForm(forms.Form):

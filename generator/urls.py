@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generator.views import accounts, batches, credits, gallery, generate, jobs, keys, storages, team
+from generator.views import accounts, batches, credits, engines, gallery, generate, jobs, keys, storages, team
 
 app_name = "generator"
 
@@ -31,6 +31,11 @@ urlpatterns = [
         storages.storage_disconnect,
         name="storage-disconnect",
     ),
+    path("engines/", engines.engines, name="engines"),
+    path("engines/connect", engines.engine_connect, name="engine-connect"),
+    path("engines/default", engines.engine_default, name="engine-default"),
+    path("engines/<int:pk>/test", engines.engine_check, name="engine-test"),
+    path("engines/<int:pk>/disconnect", engines.engine_disconnect, name="engine-disconnect"),
     path("credits/", credits.credits, name="credits"),
     path("keys/", keys.api_keys, name="keys"),
     path("keys/create", keys.api_key_create, name="key-create"),

@@ -31,6 +31,9 @@ class Route:
 
 Responder = Callable[[Seen], Route]
 
+# The key the Claid stand-ins accept (tests/conftest.py's `claid`, and the browser test's).
+CLAID_KEY = "claid-secret-key-123"
+
 # Loopback in the spellings the C resolver accepts: each must be refused wherever a URL is checked.
 LOOPBACK_SPELLINGS = [
     "127.0.0.1",

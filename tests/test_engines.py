@@ -12,24 +12,9 @@ from generator.presenters import generation_to_api
 from generator.services.engine_connections import engine_set_default
 from tests.factories import make_api_key, make_member, make_team, make_user
 from tests.harness import bearer
-from tests.loopback import Route, Seen
+from tests.loopback import CLAID_KEY as SECRET
 
-SECRET = "claid-secret-key-123"
 PHOTO = "https://shop.example/shoe.jpg"
-
-
-@pytest.fixture
-def claid(loopback):
-    """A Claid stand-in on loopback: GET /v1/account accepts SECRET, refuses any other key like Claid does."""
-
-    def account(seen: Seen) -> Route:
-        if seen.headers.get("Authorization") == f"Bearer {SECRET}":
-            return Route(body=json.dumps({"data": {"balance": 100}}).encode())
-        body = {"error_code": 111, "error_type": "auth", "error_message": f"invalid API key {seen.headers}"}
-        return Route(status=401, body=json.dumps(body).encode())
-
-    loopback.routes["/v1/account"] = account
-    return loopback
 
 
 def _connect(client, key, claid, **overrides):

@@ -9,17 +9,21 @@ from generator.api.registry import ApiRequest, read_body
 from generator.contract.engines import EngineCreate, EngineUpdate
 from generator.errors import Forbidden
 from generator.models import PUBLIC_ID_MAX, EngineConnection
-from generator.selectors import engine_get, engine_list
+from generator.selectors import engine_get
 from generator.services.apikeys import apikey_can_manage
-from generator.services.engine_connections import engine_connect, engine_delete, engine_to_api, engine_update
+from generator.services.engine_connections import (
+    engine_connect,
+    engine_delete,
+    engine_to_api,
+    engine_update,
+    engines_to_api,
+)
 
 MANAGERS_ONLY = "only an API key of an owner or admin can change the team's default engine"
 
 
 def engine_index(request: ApiRequest) -> HttpResponse:
-    team = request.team
-    engines = [engine_to_api(None, team=team), *(engine_to_api(e, team=team) for e in engine_list(team=team))]
-    return JsonResponse({"data": engines})
+    return JsonResponse({"data": engines_to_api(team=request.team)})
 
 
 @sensitive_variables()

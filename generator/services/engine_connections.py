@@ -7,6 +7,7 @@ price) a generate request runs on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -19,11 +20,12 @@ from generator.crypto import decrypt_json, encrypt_json
 from generator.errors import Forbidden, ValidationFailed
 from generator.models import EngineConnection, Membership, Team
 from generator.presenters import timestamp
+from generator.selectors import engine_list
 from generator.services.billing import PRICE_BY_DURATION
 from generator.services.storage_connections import scrub
 from generator.upstream.base import Capabilities, Connection, UpstreamError
-from generator.upstream.registry import BUILTIN, BUILTIN_CAPABILITIES, get_provider
-from generator.upstream.templates import inputs_problems
+from generator.upstream.registry import BUILTIN, BUILTIN_CAPABILITIES, get_provider, supported_engine_types
+from generator.upstream.templates import ModelTemplate, inputs_problems
 
 TAKEN = "an engine with this name already exists in the team"
 # The upstream gets the photo as its original http(s) URL; a storage:// photo has none yet.
@@ -230,6 +232,29 @@ def engine_choose(*, team: Team, request: GenerateRequest) -> EngineChoice:
     if problems:
         raise validation_failed(problems)
     return EngineChoice(connection=engine)
+
+
+@dataclass(frozen=True)
+class EngineType:
+    """A connection type this build runs, with the models its provider ships (None: it takes no model)."""
+
+    type: str
+    label: str
+    templates: Mapping[str, ModelTemplate] | None
+
+
+def engine_types() -> list[EngineType]:
+    """The connection types of the registry, read now: a provider added there appears on the Engines page."""
+    labels = dict(EngineConnection.Type.choices)
+    return [
+        EngineType(type=kind, label=str(labels.get(kind, kind)), templates=get_provider(kind).templates)
+        for kind in supported_engine_types()
+    ]
+
+
+def engines_to_api(*, team: Team) -> list[dict]:
+    """Every engine the team can run on, as the API lists them: builtin first, then its connections by name."""
+    return [engine_to_api(None, team=team), *(engine_to_api(e, team=team) for e in engine_list(team=team))]
 
 
 def engine_to_api(engine: EngineConnection | None, *, team: Team) -> dict:

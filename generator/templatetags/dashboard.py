@@ -10,7 +10,9 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from generator import naming, selectors
+from generator.models import EngineConnection
 from generator.services.billing import price_for
+from generator.upstream.registry import BUILTIN
 
 register = template.Library()
 
@@ -19,6 +21,14 @@ register = template.Library()
 def user_teams(user) -> list:
     """Return the user's memberships with their teams (one query) for the team switcher."""
     return list(selectors.membership_list(user=user))
+
+
+@register.filter
+def engine_label(type: str) -> str:
+    """Name an engine type for people: "Claid.ai", "fal.ai", "Replicate", or the built-in engine."""
+    if type == BUILTIN:
+        return "Built-in motion engine"
+    return str(dict(EngineConnection.Type.choices).get(type, type))
 
 
 @register.filter

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -24,6 +23,16 @@ class Named(Protocol):
     name: str
 
 
+class ConnectForm(Protocol):
+    def is_valid(self) -> bool: ...
+
+    def connection(self) -> dict:
+        """The service's keyword arguments for what was typed (name, type, parameters, ...)."""
+        ...
+
+    def add_api_errors(self, details: dict[str, list[str]]) -> None: ...
+
+
 def connect_page(request: TeamRequest, template: str, context: dict, *, restored: Restored) -> HttpResponse:
     """Render a page holding a connect form; never cached while it shows a secret the user typed."""
     return secret_page(request, template, {**context, "form": restored.form}, shows_secret=restored.secret_shown)
@@ -31,22 +40,22 @@ def connect_page(request: TeamRequest, template: str, context: dict, *, restored
 
 def connect_from_form(
     request: TeamRequest,
-    form: forms.Form,
-    connect: Callable[[], Named],
+    form: ConnectForm,
+    connect: Callable[..., Named],
     *,
     draft: str,
     secret_fields: tuple[str, ...],
     page: str,
 ) -> HttpResponse:
-    """Run `connect` on a valid form: saved and said, or back on the form with the service's errors and what was typed."""
+    """Run the service `connect` on a valid form: saved and said, or back on the form with its errors and what was typed."""
     if form.is_valid():
         try:
-            connected = connect()
+            connected = connect(team=request.team, user=request.user, **form.connection())
         except ValidationFailed as exc:
-            form.add_api_errors(exc.details or {"": [exc.message]})  # type: ignore[attr-defined]
+            form.add_api_errors(exc.details or {"": [exc.message]})
         else:
             draft_discard(request, draft)
             messages.success(request, f"Connected {connected.name}.")
             return redirect(page)
-    draft_save(request, draft, request.POST, errors=form_errors(form), secret_fields=secret_fields)
+    draft_save(request, draft, request.POST, errors=form_errors(form), secret_fields=secret_fields)  # type: ignore[arg-type]
     return redirect(page)  # no #fragment: app.js moves the focus to the field in error

@@ -48,18 +48,7 @@ def storage_connect(request: TeamRequest) -> HttpResponse:
     require_manager(request)
     form = StorageForm(request.POST, types=supported_types())
     return connect_from_form(
-        request,
-        form,
-        lambda: storage_create(
-            team=request.team,
-            user=request.user,
-            name=form.cleaned_data["name"].strip(),
-            type=form.cleaned_data["type"],
-            parameters=form.parameters(),
-        ),
-        draft=DRAFT,
-        secret_fields=SECRET_FIELDS,
-        page="generator:storages",
+        request, form, storage_create, draft=DRAFT, secret_fields=SECRET_FIELDS, page="generator:storages"
     )
 
 

@@ -1,0 +1,151 @@
+"""The Engines page against a loopback Claid stand-in: connect through the form, test, default, disconnect, roles."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from generator.crypto import decrypt_json, encrypt_json
+from generator.models import EngineConnection, Membership
+from tests.factories import make_member, make_team, make_user
+from tests.loopback import CLAID_KEY
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_client(client, team):
+    client.force_login(make_member(team, make_user(), role=Membership.Role.OWNER).user)
+    return client
+
+
+def _form(claid, **overrides) -> dict:
+    return {"name": "claid", "type": "claid", "api_key": CLAID_KEY, "base_url": claid.url("").rstrip("/"), **overrides}
+
+
+def _saved(team, claid, name="claid") -> EngineConnection:
+    return EngineConnection.objects.create(
+        team=team,
+        name=name,
+        type="claid",
+        parameters={"base_url": claid.url("").rstrip("/")},
+        secrets_encrypted=encrypt_json({"api_key": CLAID_KEY}),
+    )
+
+
+def test_an_owner_connects_claid_through_the_form_and_the_key_is_never_shown(owner_client, team, claid):
+    response = owner_client.post(reverse("generator:engine-connect"), _form(claid))
+    assert response.status_code == 302
+    engine = EngineConnection.objects.get(team=team, name="claid")
+    assert decrypt_json(engine.secrets_encrypted) == {"api_key": CLAID_KEY}
+    assert [seen.path for seen in claid.requests] == ["/v1/account"]
+    page = owner_client.get(reverse("generator:engines")).content.decode()
+    assert "Connected claid." in page
+    assert CLAID_KEY not in page
+    assert 'id="engine-builtin"' in page
+    assert 'id="engine-claid"' in page
+    assert "5 s: 35 · 10 s: 70" in page  # the connection's default price
+
+
+def test_a_refused_key_comes_back_on_the_form_with_the_upstreams_reason_kept_once_and_nothing_saved(
+    owner_client, team, claid
+):
+    response = owner_client.post(reverse("generator:engine-connect"), _form(claid, api_key="wrong-key-999"))
+    assert response.status_code == 302
+    assert not EngineConnection.objects.exists()
+    page = owner_client.get(reverse("generator:engines"))
+    text = page.content.decode()
+    assert "We could not connect with these details. The engine answered:" in text
+    assert "invalid API key" in text
+    assert page["Cache-Control"] == "no-store"  # the typed key is in the form once
+    assert 'value="wrong-key-999"' in text
+    again = owner_client.get(reverse("generator:engines")).content.decode()
+    assert "wrong-key-999" not in again  # shown once, then forgotten
+    assert 'value="claid"' in again  # the rest of what was typed stays
+
+
+def test_a_bad_name_and_a_base_url_outside_the_policy_are_named_on_their_fields(owner_client, claid):
+    owner_client.post(
+        reverse("generator:engine-connect"), _form(claid, name="builtin", base_url="http://10.0.0.5/claid")
+    )
+    text = owner_client.get(reverse("generator:engines")).content.decode()
+    assert "There are 2 problems" in text
+    assert "builtin" in text
+    assert "built-in engine" in text
+    assert 'id="id_base_url_error"' in text
+    assert not EngineConnection.objects.exists()
+    assert claid.requests == []  # refused before any call upstream
+
+
+def test_test_shows_the_upstreams_reason_with_htmx_and_without(owner_client, team, claid):
+    engine = _saved(team, claid)
+    url = reverse("generator:engine-test", args=[engine.pk])
+    works = owner_client.post(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Connection works" in works
+    engine.secrets_encrypted = encrypt_json({"api_key": "revoked-key-1"})
+    engine.save()
+    failed = owner_client.post(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "The connection test failed" in failed
+    assert "invalid API key" in failed
+    assert "revoked-key-1" not in failed
+    no_js = owner_client.post(url)
+    assert no_js.status_code == 302
+    assert no_js["Location"].endswith(f"#test-{engine.pk}")
+    page = owner_client.get(reverse("generator:engines")).content.decode()
+    assert f'id="test-{engine.pk}" class="check-result"' in page
+    assert "invalid API key" in page
+
+
+def test_make_default_and_back_to_builtin(owner_client, team, claid):
+    engine = _saved(team, claid)
+    owner_client.post(reverse("generator:engine-default"), {"engine": "claid"})
+    team.refresh_from_db()
+    assert team.default_engine_id == engine.pk
+    page = owner_client.get(reverse("generator:engines")).content.decode()
+    assert "claid is now the team&#x27;s default engine." in page
+    owner_client.post(reverse("generator:engine-default"), {"engine": "builtin"})
+    team.refresh_from_db()
+    assert team.default_engine_id is None
+    owner_client.post(reverse("generator:engine-default"), {"engine": "nowhere"})
+    assert "no engine named" in owner_client.get(reverse("generator:engines")).content.decode()
+
+
+def test_disconnecting_the_default_says_builtin_is_the_default_again(owner_client, team, claid):
+    engine = _saved(team, claid)
+    team.default_engine = engine
+    team.save()
+    response = owner_client.post(reverse("generator:engine-disconnect", args=[engine.pk]))
+    assert response.status_code == 302
+    assert not EngineConnection.objects.exists()
+    team.refresh_from_db()
+    assert team.default_engine_id is None
+    assert "default is builtin again" in owner_client.get(reverse("generator:engines")).content.decode()
+
+
+def test_a_member_sees_the_list_read_only_and_cannot_manage(member_client, team, claid):
+    engine = _saved(team, claid)
+    page = member_client.get(reverse("generator:engines")).content.decode()
+    assert 'id="engine-claid"' in page
+    assert "Only owners and admins can connect" in page
+    assert reverse("generator:engine-connect") not in page
+    assert reverse("generator:engine-disconnect", args=[engine.pk]) not in page
+    assert member_client.post(reverse("generator:engine-connect"), _form(claid, name="mine")).status_code == 403
+    assert member_client.post(reverse("generator:engine-test", args=[engine.pk])).status_code == 403
+    assert member_client.post(reverse("generator:engine-default"), {"engine": "claid"}).status_code == 403
+    assert member_client.post(reverse("generator:engine-disconnect", args=[engine.pk])).status_code == 403
+    team.refresh_from_db()
+    assert team.default_engine_id is None
+    assert list(EngineConnection.objects.values_list("name", flat=True)) == ["claid"]
+    assert claid.requests == []
+
+
+def test_another_teams_connection_is_a_404_and_stays(owner_client, claid):
+    other = make_team("Other", slug="other")
+    theirs = _saved(other, claid, name="theirs")
+    assert owner_client.post(reverse("generator:engine-test", args=[theirs.pk])).status_code == 404
+    assert owner_client.post(reverse("generator:engine-disconnect", args=[theirs.pk])).status_code == 404
+    owner_client.post(reverse("generator:engine-default"), {"engine": "theirs"})
+    other.refresh_from_db()
+    assert other.default_engine_id is None
+    assert EngineConnection.objects.filter(pk=theirs.pk).exists()
+    assert "theirs" not in owner_client.get(reverse("generator:engines")).content.decode().split("<h1>")[1]
