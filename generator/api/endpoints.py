@@ -17,7 +17,7 @@ from generator.api import (
     storage_endpoints,
     video_endpoints,
 )
-from generator.api.registry import ANY_KEY, PUBLIC, Answer, Endpoint, Header, register
+from generator.api.registry import ANY_KEY, PUBLIC, Answer, Header, Resource, register
 from generator.contract.account import Account
 from generator.contract.base import ResponseModel
 from generator.contract.batches import Batch, BatchCreate, BatchDetail, BatchItemsQuery, BatchList, BatchListQuery
@@ -77,13 +77,20 @@ MANAGED = (  # managers_only endpoints
     ),
 )
 
+GENERATIONS = Resource("video", VIDEO, "The generation's public integer id.")
+BATCHES = Resource("batches", VIDEO, "The batch's id.")
+ACCOUNT = Resource("account", ANY_KEY)
+STORAGES = Resource("storage", STORAGE, "The storage's id.")
+ENGINE_CONNECTIONS = Resource("engines", ENGINES, "The connection's id.")
+DOCUMENT = Resource("meta", PUBLIC)
+
 GENERATION = data_of(Generation, "GenerationResponse")
 STORAGE_ANSWER = data_of(Storage, "StorageResponse")
 BATCH = data_of(Batch, "BatchResponse")
 ENGINE_ANSWER = data_of(Engine, "EngineResponse")
 
 register(
-    Endpoint(
+    GENERATIONS.endpoint(
         "POST",
         "/v1/video/generate",
         video_endpoints.generate,
@@ -91,8 +98,6 @@ register(
         summary="Start making a video from an image",
         description="Checks in order: 401, 403, 400, 422, 429, 402. Credits are held on accept and refunded if the "
         "job ends ERROR or CANCELLED.",
-        tag="video",
-        scope=VIDEO,
         body=GenerateBody,
         request_headers=(IDEMPOTENCY_KEY,),
         example={
@@ -127,14 +132,12 @@ register(
         ),
         on_forbidden=video_endpoints.rate_headers_on_forbidden,
     ),
-    Endpoint(
+    GENERATIONS.endpoint(
         "GET",
         "/v1/video/generate",
         video_endpoints.generation_index,
         operation_id="listGenerations",
         summary="List the team's generations, newest first",
-        tag="video",
-        scope=VIDEO,
         query=GenerationListQuery,
         answers=(
             Answer(200, "One page.", GenerationList),
@@ -142,26 +145,20 @@ register(
             Answer(422, "A bad status, limit or cursor (code 9000)."),
         ),
     ),
-    Endpoint(
+    GENERATIONS.endpoint(
         "GET",
         "/v1/video/generate/{id}",
         video_endpoints.generation_detail,
         operation_id="getGeneration",
         summary="Get one generation (another team's id is a 404)",
-        tag="video",
-        scope=VIDEO,
-        id_description="The generation's public integer id.",
         answers=(Answer(200, "The generation.", GENERATION), *KEYED, NOT_FOUND),
     ),
-    Endpoint(
+    GENERATIONS.endpoint(
         "POST",
         "/v1/video/generate/{id}/cancel",
         video_endpoints.generation_cancel,
         operation_id="cancelGeneration",
         summary="Cancel a generation that has not started; its credits are refunded",
-        tag="video",
-        scope=VIDEO,
-        id_description="The generation's public integer id.",
         answers=(
             Answer(200, "Cancelled (or already cancelled).", GENERATION),
             *KEYED,
@@ -169,7 +166,7 @@ register(
             Answer(409, "The job has already started or finished (code 1009)."),
         ),
     ),
-    Endpoint(
+    BATCHES.endpoint(
         "POST",
         "/v1/video/batches",
         batch_endpoints.batch_add,
@@ -180,8 +177,6 @@ register(
         "(images by extension, at most 10,000). The items are then submitted by the service at the team's rate "
         "limits (never a 429) and charged one by one; short of credits the batch is `waiting_for_credits` and resumes "
         "by itself after a top-up.",
-        tag="batches",
-        scope=VIDEO,
         body=BatchCreate,
         request_headers=(IDEMPOTENCY_KEY,),
         example={
@@ -206,26 +201,21 @@ register(
             ),
         ),
     ),
-    Endpoint(
+    BATCHES.endpoint(
         "GET",
         "/v1/video/batches",
         batch_endpoints.batch_page,
         operation_id="listBatches",
         summary="List the team's batches, newest first",
-        tag="batches",
-        scope=VIDEO,
         query=BatchListQuery,
         answers=(Answer(200, "One page.", BatchList), *KEYED, Answer(422, "A bad limit or cursor (code 9000).")),
     ),
-    Endpoint(
+    BATCHES.endpoint(
         "GET",
         "/v1/video/batches/{id}",
         batch_endpoints.batch_detail,
         operation_id="getBatch",
         summary="One batch: counts per status and a page of its items",
-        tag="batches",
-        scope=VIDEO,
-        id_description="The batch's id.",
         query=BatchItemsQuery,
         answers=(
             Answer(200, "The batch.", data_of(BatchDetail, "BatchDetailResponse")),
@@ -234,16 +224,13 @@ register(
             Answer(422, "A bad status, limit or cursor (code 9000)."),
         ),
     ),
-    Endpoint(
+    BATCHES.endpoint(
         "POST",
         "/v1/video/batches/{id}/cancel",
         batch_endpoints.batch_cancel,
         operation_id="cancelBatch",
         summary="Stop a batch: items not submitted yet are never charged, queued ones are refunded",
         description="Items already running finish (or fail and are refunded) as usual.",
-        tag="batches",
-        scope=VIDEO,
-        id_description="The batch's id.",
         answers=(
             Answer(200, "Cancelled (or already cancelled).", BATCH),
             *KEYED,
@@ -251,76 +238,62 @@ register(
             Answer(409, "The batch has already finished (code 1009)."),
         ),
     ),
-    Endpoint(
+    BATCHES.endpoint(
         "GET",
         "/v1/video/batches/{id}/results.csv",
         batch_endpoints.batch_results,
         operation_id="getBatchResults",
         summary="Every item as CSV: position, input, status, link, error, output_name, generation_id",
         description="Streamed. `link` is the 24 h link of a DONE video.",
-        tag="batches",
-        scope=VIDEO,
-        id_description="The batch's id.",
         answers=(
             Answer(200, "The CSV.", schema={"type": "string"}, media_type="text/csv"),
             *KEYED,
             NOT_FOUND,
         ),
     ),
-    Endpoint(
+    BATCHES.endpoint(
         "GET",
         "/v1/video/batches/{id}/archive.zip",
         batch_endpoints.batch_archive,
         operation_id="getBatchArchive",
         summary="The batch's finished videos as a ZIP (named after their inputs), streamed",
         description="Videos whose 24 h temporary link has expired are left out and named in NOT-INCLUDED.txt.",
-        tag="batches",
-        scope=VIDEO,
-        id_description="The batch's id.",
         answers=(
             Answer(200, "The ZIP.", schema={"type": "string", "format": "binary"}, media_type="application/zip"),
             *KEYED,
             NOT_FOUND,
         ),
     ),
-    Endpoint(
+    ACCOUNT.endpoint(
         "GET",
         "/v1/account",
         account_endpoints.account,
         operation_id="getAccount",
         summary="The team's balance, rate limits and this month's usage",
-        tag="account",
-        scope=ANY_KEY,
         answers=(Answer(200, "The account.", data_of(Account, "AccountResponse")), UNAUTHORIZED),
     ),
-    Endpoint(
+    STORAGES.endpoint(
         "GET",
         "/v1/storage/storage-types",
         storage_endpoints.storage_types,
         operation_id="listStorageTypes",
         summary="Storage types this server supports",
-        tag="storage",
-        scope=STORAGE,
         answers=(Answer(200, "Types.", data_of(list[StorageType], "StorageTypesResponse")), *KEYED),
     ),
-    Endpoint(
+    STORAGES.endpoint(
         "GET",
         "/v1/storage/storages",
         storage_endpoints.storage_index,
         operation_id="listStorages",
         summary="The team's storages",
-        tag="storage",
-        scope=STORAGE,
         answers=(Answer(200, "Storages.", data_of(list[Storage], "StorageListResponse")), *KEYED),
     ),
-    Endpoint(
+    STORAGES.endpoint(
         "POST",
         "/v1/storage/storages",
         storage_endpoints.storage_add,
         operation_id="createStorage",
         summary="Connect a storage (the connection is checked first)",
-        tag="storage",
-        scope=STORAGE,
         managers_only=True,
         body=StorageCreate,
         example={"name": "photos", "type": "local", "parameters": {"path": "photos"}},
@@ -331,60 +304,47 @@ register(
             Answer(422, "A bad field, a taken name, or the connection check failed (code 9000)."),
         ),
     ),
-    Endpoint(
+    STORAGES.endpoint(
         "GET",
         "/v1/storage/storages/{id}",
         storage_endpoints.storage_detail,
         operation_id="getStorage",
         summary="One storage",
-        tag="storage",
-        scope=STORAGE,
-        id_description="The storage's id.",
         answers=(Answer(200, "The storage.", STORAGE_ANSWER), *KEYED, NOT_FOUND),
     ),
-    Endpoint(
+    STORAGES.endpoint(
         "PATCH",
         "/v1/storage/storages/{id}",
         storage_endpoints.storage_change,
         operation_id="updateStorage",
         summary="Rename a storage or change its parameters",
-        tag="storage",
-        scope=STORAGE,
         managers_only=True,
-        id_description="The storage's id.",
         body=StorageUpdate,
         answers=(Answer(200, "Updated.", STORAGE_ANSWER), MALFORMED, *MANAGED, NOT_FOUND, INVALID),
     ),
-    Endpoint(
+    STORAGES.endpoint(
         "DELETE",
         "/v1/storage/storages/{id}",
         storage_endpoints.storage_remove,
         operation_id="deleteStorage",
         summary="Disconnect a storage (its bucket contents are kept)",
-        tag="storage",
-        scope=STORAGE,
         managers_only=True,
-        id_description="The storage's id.",
         answers=(Answer(200, "Disconnected.", data_of(StorageDeleted, "StorageDeletedResponse")), *MANAGED, NOT_FOUND),
     ),
-    Endpoint(
+    ENGINE_CONNECTIONS.endpoint(
         "GET",
         "/v1/engines",
         engine_endpoints.engine_index,
         operation_id="listEngines",
         summary="The engines the team can run on: builtin, then its connections",
-        tag="engines",
-        scope=ENGINES,
         answers=(Answer(200, "All of them.", EngineList), *KEYED),
     ),
-    Endpoint(
+    ENGINE_CONNECTIONS.endpoint(
         "POST",
         "/v1/engines",
         engine_endpoints.engine_add,
         operation_id="createEngine",
         summary="Connect an upstream engine with the team's key (one cheap authenticated call first)",
-        tag="engines",
-        scope=ENGINES,
         body=EngineCreate,
         example={"name": "claid", "type": "claid", "credentials": {"api_key": "..."}},
         answers=(
@@ -394,26 +354,20 @@ register(
             Answer(422, "A bad field, a taken name, or the upstream refused the key (code 9000)."),
         ),
     ),
-    Endpoint(
+    ENGINE_CONNECTIONS.endpoint(
         "GET",
         "/v1/engines/{id}",
         engine_endpoints.engine_detail,
         operation_id="getEngine",
         summary="One engine connection",
-        tag="engines",
-        scope=ENGINES,
-        id_description="The connection's id.",
         answers=(Answer(200, "The connection.", ENGINE_ANSWER), *KEYED, NOT_FOUND),
     ),
-    Endpoint(
+    ENGINE_CONNECTIONS.endpoint(
         "PATCH",
         "/v1/engines/{id}",
         engine_endpoints.engine_change,
         operation_id="updateEngine",
         summary="Rename a connection, replace its key or parameters (tested again), or set the team's default",
-        tag="engines",
-        scope=ENGINES,
-        id_description="The connection's id.",
         body=EngineUpdate,
         example={"is_default": True},
         answers=(
@@ -429,25 +383,20 @@ register(
             INVALID,
         ),
     ),
-    Endpoint(
+    ENGINE_CONNECTIONS.endpoint(
         "DELETE",
         "/v1/engines/{id}",
         engine_endpoints.engine_remove,
         operation_id="deleteEngine",
         summary="Disconnect an engine (the team's default falls back to builtin)",
-        tag="engines",
-        scope=ENGINES,
-        id_description="The connection's id.",
         answers=(Answer(200, "Disconnected.", data_of(EngineDeleted, "EngineDeletedResponse")), *KEYED, NOT_FOUND),
     ),
-    Endpoint(
+    DOCUMENT.endpoint(
         "GET",
         "/v1/openapi.json",
         document_endpoints.openapi,
         operation_id="getOpenApi",
         summary="This document (no key needed)",
-        tag="meta",
-        scope=PUBLIC,
         answers=(Answer(200, "The OpenAPI document.", schema={"type": "object"}),),
     ),
 )

@@ -86,6 +86,20 @@ class Endpoint:
     on_forbidden: Callable[[ApiKey, HttpResponse], None] | None = None
 
 
+@dataclass(frozen=True)
+class Resource:
+    """What the endpoints of one resource share: the document's tag, the scope a key needs, what `{id}` names."""
+
+    tag: str
+    scope: str | None  # a key scope, ANY_KEY or PUBLIC
+    id_description: str = ""
+
+    def endpoint(self, method: str, path: str, handler: Handler, **fields: Any) -> Endpoint:
+        """One endpoint of this resource; a path with `{id}` documents it as the resource's id."""
+        id_description = self.id_description if "{id}" in path else ""
+        return Endpoint(method, path, handler, tag=self.tag, scope=self.scope, id_description=id_description, **fields)
+
+
 _REGISTERED: list[Endpoint] = []
 
 
