@@ -74,6 +74,8 @@ class GenerateForm(forms.Form):
     background_colour = forms.CharField(
         required=False, label="Background colour", max_length=20, widget=forms.TextInput(attrs={"type": "color"})
     )
+    # builtin or a connection's name (options.engine); the page preselects the team's default.
+    engine = forms.CharField(required=False, max_length=50, label="Engine")
     # Names this filled-in form: sent twice, it starts one job (services/submissions.py).
     token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
@@ -115,6 +117,8 @@ class GenerateForm(forms.Form):
             guidance_scale=options.get("guidance_scale", 0.5),
         )
         initial.update(cls._format_initial(options))
+        if options.get("engine"):
+            initial["engine"] = options["engine"]
         output = body.get("output")
         if isinstance(output, str) and output.startswith(STORAGE_SCHEME):
             name, _, path = output[len(STORAGE_SCHEME) :].partition("/")
@@ -137,6 +141,8 @@ class GenerateForm(forms.Form):
         if data["guidance_scale"] is not None:
             options["guidance_scale"] = data["guidance_scale"]
         options.update(self._format_options())
+        if data["engine"].strip():
+            options["engine"] = data["engine"].strip()
         body: dict = {"input": input_value, "options": options}
         if data["output_mode"] == "storage":
             path = data["output_path"].strip().lstrip("/")
@@ -199,6 +205,7 @@ _FIELD_FOR_DETAIL = {
     "options.resolution": "resolution",
     "options.loop": "loop",
     "options.background": "background",
+    "options.engine": "engine",
 }
 
 

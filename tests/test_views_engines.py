@@ -6,9 +6,11 @@ import pytest
 from django.urls import reverse
 
 from generator.crypto import decrypt_json, encrypt_json
-from generator.models import EngineConnection, Membership
+from generator.models import Batch, EngineConnection, Generation, Membership
+from generator.services.batches import batch_create
 from tests.factories import make_member, make_team, make_user
 from tests.loopback import CLAID_KEY
+from tests.test_views import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +151,84 @@ def test_another_teams_connection_is_a_404_and_stays(owner_client, claid):
     assert other.default_engine_id is None
     assert EngineConnection.objects.filter(pk=theirs.pk).exists()
     assert "theirs" not in owner_client.get(reverse("generator:engines")).content.decode().split("<h1>")[1]
+
+
+# --- Generate: the engine picker ---------------------------------------------------------------------
+
+
+def test_generate_offers_every_engine_with_price_and_durations_and_preselects_the_default(member_client, team, claid):
+    engine = _saved(team, claid)
+    engine.price_5s, engine.price_10s = 50, 90
+    engine.save()
+    page = member_client.get(reverse("generator:home")).content.decode()
+    assert 'data-price-5="35" data-price-10="70" data-durations="5,10" data-shapes=""' in page
+    assert 'data-price-5="50" data-price-10="90" data-durations="5,10" data-shapes="source"' in page
+    assert (
+        'value="builtin" id="id_engine_0" data-price-5="35" data-price-10="70" data-durations="5,10" data-shapes="" checked'
+        in page
+    )
+    assert "Costs <strong data-cost>35</strong>" in page
+
+    team.default_engine = engine
+    team.save()
+    page = member_client.get(reverse("generator:home")).content.decode()
+    assert (
+        'value="claid" id="id_engine_1" data-price-5="50" data-price-10="90" data-durations="5,10" data-shapes="source" checked'
+        in page
+    )
+    assert "Costs <strong data-cost>50</strong>" in page  # the cost follows the chosen engine
+    assert 'data-price="90"' in page  # and so does the 10 s card's price
+
+
+def test_generate_without_connections_shows_no_picker(member_client):
+    assert 'name="engine"' not in member_client.get(reverse("generator:home")).content.decode()
+
+
+def test_a_job_sent_on_an_engine_runs_there_at_its_price(member_client, team, claid, unlimited):
+    engine = _saved(team, claid)
+    engine.price_5s = 50
+    engine.save()
+    response = member_client.post(reverse("generator:generate"), form_data(engine="claid"))
+    assert response.status_code == 302
+    generation = Generation.objects.get(team=team)
+    assert generation.engine_id == engine.pk
+    assert generation.cost == 50
+    assert generation.request["options"]["engine"] == "claid"
+
+
+def test_a_shape_the_engine_cannot_make_is_shown_on_the_shape_field_and_nothing_is_charged(
+    member_client, team, claid, unlimited
+):
+    _saved(team, claid)
+    balance = team.balance
+    member_client.post(reverse("generator:generate"), form_data(engine="claid", aspect_ratio="9:16"))
+    assert not Generation.objects.exists()
+    team.refresh_from_db()
+    assert team.balance == balance
+    page = member_client.get(reverse("generator:home")).content.decode()
+    assert "There is a problem" in page
+    error = page.split('id="id_aspect_ratio_error"')[1].split("</")[0]
+    assert "cannot make 9:16" in error
+    assert 'value="claid" id="id_engine_1"' in page
+    assert page.split('value="claid" id="id_engine_1"')[1].split(">")[0].endswith("checked")  # still chosen
+
+
+def test_an_engine_that_vanished_before_the_form_was_sent_is_named_on_the_engine_field(member_client, unlimited):
+    member_client.post(reverse("generator:generate"), form_data(engine="gone"))
+    page = member_client.get(reverse("generator:home")).content.decode()
+    assert "No engine named &#x27;gone&#x27; in this team." in page
+    assert not Generation.objects.exists()
+
+
+def test_a_batch_costs_its_engines_price_per_item(team, claid, unlimited):
+    engine = _saved(team, claid)
+    engine.price_5s = 50
+    engine.save()
+    body = {"inputs": ["https://shop.example/a.jpg", "https://shop.example/b.jpg"], "options": {"prompt": "steam"}}
+    on_builtin = batch_create(team=team, body=body)
+    on_claid = batch_create(team=team, body={**body, "options": {"prompt": "steam", "engine": "claid"}})
+    team.default_engine = engine
+    team.save()
+    on_default = batch_create(team=team, body=body)
+    costs = dict(Batch.objects.values_list("pk", "cost_per_item"))
+    assert [costs[b.pk] for b in (on_builtin, on_claid, on_default)] == [35, 50, 50]

@@ -32,6 +32,7 @@ from generator.errors import Conflict, InsufficientCredits, RateLimited, Validat
 from generator.models import ApiKey, Batch, BatchItem, Generation, Membership, Storage, Team
 from generator.naming import safe_stem
 from generator.services import billing
+from generator.services.engine_connections import engine_price
 from generator.services.generations import generation_cancel, generation_create, no_storage_named
 from generator.services.ratelimit import ratelimit_admits, ratelimit_status
 from generator.services.webhooks import batch_webhook_deliver_later
@@ -279,7 +280,10 @@ def batch_write(prepared: PreparedBatch) -> Batch:
         output=prepared.output,
         source=prepared.source,
         item_count=len(inputs),
-        cost_per_item=billing.price_for(int(prepared.options.get("duration", 5))),
+        # What each item will hold: the price of the batch's engine (options.engine, else the team's default).
+        cost_per_item=engine_price(
+            team=prepared.team, name=prepared.options.get("engine"), duration=int(prepared.options.get("duration", 5))
+        ),
     )
     for start in range(0, len(inputs), BULK_SIZE):
         BatchItem.objects.bulk_create(

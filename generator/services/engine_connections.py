@@ -204,17 +204,26 @@ def _default_set(team: Team, engine: EngineConnection | None) -> None:
     team.default_engine = engine
 
 
+def _engine_named(team: Team, name: str | None) -> EngineConnection | None:
+    """The connection options.engine names (None: builtin); absent, the team's default; 422 for an unknown name."""
+    if name is None:
+        return EngineConnection.objects.filter(pk=team.default_engine_id).first() if team.default_engine_id else None
+    if name == BUILTIN:
+        return None
+    engine = EngineConnection.objects.filter(team=team, name=name).first()
+    if engine is None:
+        raise validation_failed({"options.engine": [f"no engine named {name!r} in this team"]})
+    return engine
+
+
+def engine_price(*, team: Team, name: str | None, duration: int) -> int:
+    """The credits a video of `duration` holds on the engine options.engine names (absent: the team's default)."""
+    return EngineChoice(connection=_engine_named(team, name)).price_for(duration)
+
+
 def engine_choose(*, team: Team, request: GenerateRequest) -> EngineChoice:
     """The engine a generate request runs on: options.engine, else the team's default; 422 naming options.engine."""
-    name = request.options.engine
-    if name is None:
-        engine = EngineConnection.objects.filter(pk=team.default_engine_id).first() if team.default_engine_id else None
-    elif name == BUILTIN:
-        engine = None
-    else:
-        engine = EngineConnection.objects.filter(team=team, name=name).first()
-        if engine is None:
-            raise validation_failed({"options.engine": [f"no engine named {name!r} in this team"]})
+    engine = _engine_named(team, request.options.engine)
     if engine is None:
         return EngineChoice(connection=None)
     caps = capabilities(engine)

@@ -17,9 +17,11 @@ from generator.errors import InsufficientCredits, RateLimited, ValidationFailed
 from generator.forms import BatchForm, GenerateForm
 from generator.middleware import TeamRequest
 from generator.models import Generation
-from generator.services.billing import PRICE_BY_DURATION, member_spent_this_month
+from generator.services.billing import member_spent_this_month
+from generator.services.engine_connections import engines_to_api
 from generator.services.submissions import generation_submit
 from generator.shapes import photo_size, shape_choice
+from generator.upstream.registry import BUILTIN
 from generator.views.common import team_required
 from generator.views.drafts import draft_discard, draft_load, draft_save, form_errors
 from generator.wording import refusal
@@ -36,11 +38,14 @@ def generate_context(
     if extra.get("mode") == "batch":
         form = form or GenerateForm(initial=INITIAL)
         batch_form = batch_form or BatchForm(initial={**INITIAL, "batch_source": "folder"})
+    engines = engines_to_api(team=request.team)
+    shown = batch_form if extra.get("mode") == "batch" else form
     return {
         "form": form,
         "batch_form": batch_form,
         "mode": extra.pop("mode", "single"),
-        "prices": PRICE_BY_DURATION,
+        "engines": engines,
+        "prices": _prices_of(engines, chosen=shown["engine"].value() if shown is not None else None),
         "storages": list(selectors.storage_list(team=request.team)),
         "spent_this_month": member_spent_this_month(team=request.team, user=request.user)
         if request.membership.monthly_cap is not None
@@ -48,6 +53,18 @@ def generate_context(
         "active": "generate",
         **extra,
     }
+
+
+def _prices_of(engines: list[dict], *, chosen: str | None) -> dict[int, int]:
+    """The credits per duration of the engine the form has chosen (else the team's default)."""
+    engine = next((e for e in engines if e["name"] == chosen), None) or next(e for e in engines if e["is_default"])
+    return {int(duration): price for duration, price in engine["price"].items()}
+
+
+def _with_default_engine(request: TeamRequest, initial: dict) -> dict:
+    """Preselect the team's default engine unless the starting point names one."""
+    default = request.team.default_engine
+    return {"engine": default.name if default is not None else BUILTIN, **initial}
 
 
 def _starting_point(request: TeamRequest) -> tuple[dict, Generation | None]:
@@ -60,7 +77,7 @@ def _starting_point(request: TeamRequest) -> tuple[dict, Generation | None]:
             initial = GenerateForm.initial_from_request(source.request or {})
     elif request.GET.get("input"):
         initial.update(GenerateForm.initial_for_input(request.GET["input"][:2000]))
-    return {**initial, "token": secrets.token_urlsafe(16)}, source
+    return {**_with_default_engine(request, initial), "token": secrets.token_urlsafe(16)}, source
 
 
 def _is_uuid(value: str) -> bool:
@@ -88,7 +105,12 @@ def home(request: TeamRequest) -> HttpResponse:
 def _page(request: TeamRequest) -> HttpResponse:
     recent = selectors.generation_recent(team=request.team, limit=5)
     if request.GET.get("mode") == "batch":
-        batch = draft_load(request, BATCH_DRAFT, BatchForm, initial={**INITIAL, "batch_source": "folder"})
+        batch = draft_load(
+            request,
+            BATCH_DRAFT,
+            BatchForm,
+            initial=_with_default_engine(request, {**INITIAL, "batch_source": "folder"}),
+        )
         context = generate_context(
             request,
             GenerateForm(initial=INITIAL),

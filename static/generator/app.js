@@ -3,7 +3,36 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // The Generate page's engine picker: the prices follow the engine, and a duration or shape it does
+  // not offer is said before sending (the server answers the same as the API's 422 would).
+  function syncEngine() {
+    var chosen = document.querySelector('input[name="engine"]:checked');
+    var box = document.getElementById("engine-problem");
+    if (!chosen || !box) { return; }
+    var form = chosen.form;
+    form.querySelectorAll('input[name="duration"]').forEach(function (radio) {
+      var price = chosen.getAttribute("data-price-" + radio.value);
+      radio.setAttribute("data-price", price);
+      var label = radio.closest("label").querySelector(".price");
+      if (label) { label.textContent = price + " credits"; }
+    });
+    var problems = [];
+    var durations = chosen.getAttribute("data-durations").split(",");
+    var duration = form.querySelector('input[name="duration"]:checked');
+    if (duration && durations.indexOf(duration.value) === -1) {
+      problems.push("The engine “" + chosen.value + "” offers " + durations.join(" or ") + " s: choose another duration or engine.");
+    }
+    var shapes = chosen.getAttribute("data-shapes");
+    var shape = form.querySelector('input[name="aspect_ratio"]:checked');
+    if (shapes && shape && shapes.split(",").indexOf(shape.value) === -1) {
+      problems.push("The engine “" + chosen.value + "” cannot make " + shape.value + "; it offers " + shapes.split(",").join(", ") + ".");
+    }
+    box.textContent = problems.join(" ");
+    box.hidden = !problems.length;
+  }
+
   function syncConditional(root) {
+    syncEngine();
     (root || document).querySelectorAll("[data-when]").forEach(function (el) {
       var parts = el.getAttribute("data-when").split("=");
       var form = el.closest("form") || document;
