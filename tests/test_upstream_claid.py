@@ -19,13 +19,13 @@ from django.utils import timezone
 
 from generator.contract.generate import GenerateRequest
 from generator.crypto import encrypt_json
-from generator.models import CreditLedger, EngineConnection, Generation
+from generator.models import EngineConnection, Generation
 from generator.presenters import generation_to_api
 from generator.services.generations import generation_create
-from generator.services.upstream_jobs import upstream_poll, upstream_polls_due
-from generator.services.worker import generation_run
+from generator.services.upstream_jobs import upstream_polls_due
 from tests.loopback import Route, Seen
 from tests.test_worker import png_bytes
+from tests.upstream_support import ledger, look, submit_job
 
 SECRET = "claid-secret-key-123"
 
@@ -101,24 +101,8 @@ def claid(loopback, team):
 
 
 def _submit(team, claid) -> Generation:
-    request = GenerateRequest.parse(
-        {"input": claid.server.url("/photo.png"), "options": {"prompt": "steam rising", "engine": "claid"}}
-    )
-    generation = generation_create(team=team, request=request).generation
-    generation_run(generation.pk)
-    generation.refresh_from_db()
-    return generation
-
-
-def _look(generation: Generation, times: int = 1) -> Generation:
-    for _ in range(times):
-        upstream_poll([generation.pk])
-    generation.refresh_from_db()
-    return generation
-
-
-def _ledger(generation) -> list[tuple[str, int]]:
-    return list(CreditLedger.objects.filter(generation=generation).order_by("pk").values_list("kind", "amount"))
+    body = {"input": claid.server.url("/photo.png"), "options": {"prompt": "steam rising", "engine": "claid"}}
+    return submit_job(team, body)
 
 
 def test_a_claid_job_is_submitted_once_waits_without_a_worker_and_is_stored_like_a_builtin_video(
@@ -136,9 +120,9 @@ def test_a_claid_job_is_submitted_once_waits_without_a_worker_and_is_stored_like
     # The ticker's finder claims the due look (a second tick finds nothing more to hand out).
     assert upstream_polls_due(now=timezone.now() + timedelta(seconds=5)) == 1
     assert upstream_polls_due(now=timezone.now() + timedelta(seconds=5)) == 0
-    generation = _look(generation)
+    generation = look(generation)
     assert generation.stage == "waiting"
-    generation = _look(generation)
+    generation = look(generation)
     assert (generation.status, generation.stage) == ("DONE", "done"), generation.errors
     assert claid.submits() == 1
     with av.open(str(settings.MEDIA_ROOT / generation.video_name)) as container:
@@ -146,7 +130,7 @@ def test_a_claid_job_is_submitted_once_waits_without_a_worker_and_is_stored_like
         assert stream.codec_context.name == "h264"
         assert round(float(container.duration / av.time_base)) == 5
     assert (settings.MEDIA_ROOT / generation.poster_name).exists()
-    assert _ledger(generation) == [("hold", -50)]
+    assert ledger(generation) == [("hold", -50)]
     data = generation_to_api(generation)
     assert data["engine"] == {"name": "claid", "type": "claid", "upstream_id": "7"}
     assert "/tmp/7.mp4" not in json.dumps(data)
@@ -154,10 +138,10 @@ def test_a_claid_job_is_submitted_once_waits_without_a_worker_and_is_stored_like
 
 def test_an_upstream_error_ends_error_with_its_message_and_one_refund(team, unlimited, claid):
     claid.outcome = {"status": "ERROR", "errors": [{"error": "image is smaller than 300 px", "created_at": "x"}]}
-    generation = _look(_submit(team, claid), 2)
+    generation = look(_submit(team, claid), 2)
     assert generation.status == "ERROR"
     assert "image is smaller than 300 px" in generation.errors[0]["error"]
-    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    assert ledger(generation) == [("hold", -50), ("refund", 50)]
 
 
 def test_an_upstream_4xx_at_submit_is_an_error_with_the_upstream_message_and_a_refund(team, unlimited, claid):
@@ -166,35 +150,35 @@ def test_an_upstream_4xx_at_submit_is_an_error_with_the_upstream_message_and_a_r
     generation = _submit(team, claid)
     assert generation.status == "ERROR"
     assert "not enough credits on the Claid account" in generation.errors[0]["error"]
-    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    assert ledger(generation) == [("hold", -50), ("refund", 50)]
 
 
 def test_a_429_while_polling_waits_retry_after_and_keeps_the_job(team, unlimited, claid):
     generation = _submit(team, claid)
     claid.poll_route = Route(status=429, body=b"{}", headers={"Retry-After": "7"})
     before = timezone.now()
-    generation = _look(generation)
+    generation = look(generation)
     assert (generation.status, generation.stage) == ("PROCESSING", "waiting")
     assert generation.next_poll_at >= before + timedelta(seconds=6)
     claid.poll_route = None
-    generation = _look(generation, 2)
+    generation = look(generation, 2)
     assert generation.status == "DONE"
     assert claid.submits() == 1
 
 
 def test_a_result_that_is_not_a_video_is_an_error_with_a_refund_and_nothing_kept(team, unlimited, claid, settings):
     claid.video = Route(body=b"<html>not a video</html>", headers={"Content-Type": "text/html"})
-    generation = _look(_submit(team, claid), 2)
+    generation = look(_submit(team, claid), 2)
     assert generation.status == "ERROR"
     assert "not a video" in generation.errors[0]["error"]
-    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    assert ledger(generation) == [("hold", -50), ("refund", 50)]
     assert generation.video_name == ""
     assert not list(settings.MEDIA_ROOT.rglob("*.mp4"))
 
 
 def test_a_result_that_is_not_h264_is_transcoded(team, unlimited, claid, settings):
     claid.video = Route(body=mp4_bytes(codec="mpeg4"), headers={"Content-Type": "video/mp4"})
-    generation = _look(_submit(team, claid), 2)
+    generation = look(_submit(team, claid), 2)
     assert generation.status == "DONE", generation.errors
     with av.open(str(settings.MEDIA_ROOT / generation.video_name)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
@@ -202,16 +186,16 @@ def test_a_result_that_is_not_h264_is_transcoded(team, unlimited, claid, setting
 
 def test_a_result_of_the_wrong_length_or_too_large_is_refused(team, unlimited, claid, settings):
     claid.video = Route(body=mp4_bytes(seconds=2), headers={"Content-Type": "video/mp4"})
-    generation = _look(_submit(team, claid), 2)
+    generation = look(_submit(team, claid), 2)
     assert generation.status == "ERROR"
     assert "not the 5 s asked" in generation.errors[0]["error"]
     settings.GENERATOR_RESULT_MAX_BYTES = 100
     claid.video = Route(body=mp4_bytes(), headers={"Content-Type": "video/mp4"})
     claid.looks = 0
     Generation.objects.update(submitted_at=None)  # a minute later: the connection's rate window is free
-    second = _look(_submit(team, claid), 2)
+    second = look(_submit(team, claid), 2)
     assert second.status == "ERROR"
-    assert _ledger(second) == [("hold", -50), ("refund", 50)]
+    assert ledger(second) == [("hold", -50), ("refund", 50)]
 
 
 def test_a_job_past_the_deadline_is_cancelled_upstream_and_refunded(team, unlimited, claid, settings):
@@ -224,11 +208,11 @@ def test_a_job_past_the_deadline_is_cancelled_upstream_and_refunded(team, unlimi
             "submitted_at": (timezone.now() - timedelta(seconds=60)).isoformat(),
         }
     )
-    generation = _look(generation)
+    generation = look(generation)
     assert generation.status == "ERROR"
     assert "did not finish within 10 s" in generation.errors[0]["error"]
     assert "/v1/video/generate/7/cancel" in claid.server.paths()
-    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    assert ledger(generation) == [("hold", -50), ("refund", 50)]
 
 
 def test_a_storage_input_on_an_upstream_engine_is_a_422_that_says_why(team, unlimited, claid, mine_storage):
@@ -247,34 +231,34 @@ def test_cancel_while_waiting_refunds_and_is_forwarded_upstream(team, unlimited,
     generation = _submit(team, claid)
     generation = generation_cancel(team=team, generation=generation)
     assert generation.status == "CANCELLED"
-    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    assert ledger(generation) == [("hold", -50), ("refund", 50)]
     upstream_cancel(generation.pk)
     assert "/v1/video/generate/7/cancel" in claid.server.paths()
     # A poll task that was already handed the job changes nothing.
-    assert _look(generation).status == "CANCELLED"
+    assert look(generation).status == "CANCELLED"
 
 
 def test_a_result_redirecting_to_a_loopback_port_outside_the_allow_list_is_refused(team, unlimited, claid):
     claid.video = Route(status=302, headers={"Location": "http://127.0.0.1:9/private.mp4"})
-    generation = _look(_submit(team, claid), 2)
+    generation = look(_submit(team, claid), 2)
     assert generation.status == "ERROR"
     assert "could not be downloaded" in generation.errors[0]["error"]
-    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    assert ledger(generation) == [("hold", -50), ("refund", 50)]
 
 
 def test_5xx_while_polling_backs_off_then_errors_after_ten_minutes(team, unlimited, claid):
     generation = _submit(team, claid)
     claid.poll_route = Route(status=500, body=b"oops")
-    generation = _look(generation)
+    generation = look(generation)
     assert (generation.status, generation.upstream_state["errors"]) == ("PROCESSING", 1)
     since = (timezone.now() - timedelta(minutes=11)).isoformat()
     Generation.objects.filter(pk=generation.pk).update(
         upstream_state={**generation.upstream_state, "failing_since": since}
     )
-    generation = _look(generation)
+    generation = look(generation)
     assert generation.status == "ERROR"
     assert "kept failing for 10 minutes" in generation.errors[0]["error"]
-    assert _ledger(generation) == [("hold", -50), ("refund", 50)]
+    assert ledger(generation) == [("hold", -50), ("refund", 50)]
 
 
 def test_a_burst_on_a_claid_connection_is_spaced_at_one_a_second_instead_of_failing(team, unlimited, claid):
@@ -284,7 +268,7 @@ def test_a_burst_on_a_claid_connection_is_spaced_at_one_a_second_instead_of_fail
     assert second.next_poll_at <= timezone.now() + timedelta(seconds=1.1)
     assert claid.submits() == 1
     time.sleep(max(0.0, (second.next_poll_at - timezone.now()).total_seconds()) + 0.05)
-    second = _look(second)
+    second = look(second)
     assert second.stage == "waiting"
     assert claid.submits() == 2
 
@@ -296,10 +280,10 @@ def test_a_429_or_500_at_submit_books_the_submit_again_and_a_later_look_submits(
     assert generation.next_poll_at >= timezone.now() + timedelta(seconds=2)
     claid.submit_route = Route(status=503, body=b"busy")
     Generation.objects.filter(pk=generation.pk).update(submitted_at=None)
-    generation = _look(generation)
+    generation = look(generation)
     assert (generation.stage, generation.upstream_state["errors"]) == ("submitting", 1)
     claid.submit_route = None
     Generation.objects.filter(pk=generation.pk).update(submitted_at=None)
-    generation = _look(generation, 3)
+    generation = look(generation, 3)
     assert generation.status == "DONE", generation.errors
-    assert _ledger(generation) == [("hold", -50)]
+    assert ledger(generation) == [("hold", -50)]

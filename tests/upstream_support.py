@@ -1,0 +1,29 @@
+"""What every upstream-engine job test does: run a job up to its upstream submit, look at it, read its ledger."""
+
+from __future__ import annotations
+
+from generator.contract.generate import GenerateRequest
+from generator.models import CreditLedger, Generation
+from generator.services.generations import generation_create
+from generator.services.upstream_jobs import upstream_poll
+from generator.services.worker import generation_run
+
+
+def submit_job(team, body: dict) -> Generation:
+    """Create a job from a generate body and run the worker's part (fetch, validate, submit upstream)."""
+    generation = generation_create(team=team, request=GenerateRequest.parse(body)).generation
+    generation_run(generation.pk)
+    generation.refresh_from_db()
+    return generation
+
+
+def look(generation: Generation, times: int = 1) -> Generation:
+    """Give the job `times` poll-task looks, as the ticker would."""
+    for _ in range(times):
+        upstream_poll([generation.pk])
+    generation.refresh_from_db()
+    return generation
+
+
+def ledger(generation: Generation) -> list[tuple[str, int]]:
+    return list(CreditLedger.objects.filter(generation=generation).order_by("pk").values_list("kind", "amount"))
