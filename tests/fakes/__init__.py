@@ -1,0 +1,1 @@
+"""Loopback fakes of upstream providers' APIs, following their documented request and response shapes."""
