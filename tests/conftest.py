@@ -182,3 +182,13 @@ def claid(loopback):
 
     loopback.routes["/v1/account"] = account
     return loopback
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, tuple]]:
+    """The tasks handed to the broker (instead of django-q2), as (function path, args)."""
+    from generator.services import queue
+
+    tasks: list[tuple[str, tuple]] = []
+    monkeypatch.setattr(queue, "async_task", lambda func, *args, **kwargs: tasks.append((func, args)))
+    return tasks

@@ -20,6 +20,7 @@ from generator.models import CreditLedger, EngineConnection, Generation
 from generator.presenters import generation_to_api
 from generator.services.generations import generation_cancel
 from generator.services.upstream_jobs import upstream_cancel
+from generator.tasks import upstream_poll_task
 from generator.upstream import replicate
 from generator.upstream.base import Connection
 from generator.upstream.registry import get_provider
@@ -451,3 +452,57 @@ def test_without_a_signing_key_every_webhook_is_refused_and_a_failed_fetch_is_no
     assert not provider.verify_webhook(wrong, headers=headers, body=body)
     assert not provider.verify_webhook(wrong, headers=headers, body=body)
     assert fake.calls_to("/v1/webhooks/default/secret") == 1
+
+
+# --- end to end through this server's webhook intake (POST /hooks/upstream/<token>/) ----------------
+
+
+@pytest.fixture
+def public(settings, fake):
+    """This server's public address is one Replicate can reach (an allow-listed https host:port, as in development)."""
+    settings.GENERATOR_PUBLIC_URL = "https://127.0.0.1:8443"
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [*settings.GENERATOR_FETCH_ALLOW_HOSTS, "127.0.0.1:8443"]
+
+
+def _deliver(client, generation: Generation, fake, **signing) -> int:
+    """Post the fake's signed `completed` webhook to the address Replicate was given, as Replicate would."""
+    hook = fake.predictions[generation.engine_info["upstream_id"]]["webhook"]
+    headers, body = fake.signed_webhook(generation.engine_info["upstream_id"], **signing)
+    meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+    return client.post(
+        hook.removeprefix("https://127.0.0.1:8443"), data=body, content_type="application/json", **meta
+    ).status_code
+
+
+def test_a_signed_completed_webhook_through_the_intake_makes_the_look_at_once_and_the_job_ends_done(
+    client, team, unlimited, fake, kling, public, sent, django_capture_on_commit_callbacks, settings
+):
+    fake.running_looks = 100  # only the webhook's look can see it end
+    generation = _submit(team, fake)
+    create = fake.created_bodies()[-1]
+    assert create["webhook"].startswith("https://127.0.0.1:8443/hooks/upstream/")
+    assert create["webhook_events_filter"] == ["completed"]
+    Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now() + timedelta(seconds=16))
+    fake.predictions[generation.engine_info["upstream_id"]]["status"] = "succeeded"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _deliver(client, generation, fake, secret=webhook_secret()) == 401  # a forged call books nothing
+    assert sent == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _deliver(client, generation, fake) == 202
+    assert sent == [("generator.tasks.upstream_poll_task", (str(generation.pk),))]
+    upstream_poll_task(*sent[0][1])  # the task the broker would run
+    generation.refresh_from_db()
+    assert (generation.status, generation.stage) == ("DONE", "done"), generation.errors
+    with av.open(str(settings.MEDIA_ROOT / generation.video_name)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    assert ledger(generation) == [("hold", -50)]
+    assert len(fake.creates()) == 1
+
+
+def test_an_http_public_address_is_not_given_to_replicate_and_the_job_is_polled(team, unlimited, fake, kling, settings):
+    settings.GENERATOR_PUBLIC_URL = "http://127.0.0.1:8123"
+    settings.GENERATOR_FETCH_ALLOW_HOSTS = [*settings.GENERATOR_FETCH_ALLOW_HOSTS, "127.0.0.1:8123"]
+    generation = _submit(team, fake)
+    assert "webhook" not in fake.created_bodies()[-1]
+    assert look(generation, 2).status == "DONE"

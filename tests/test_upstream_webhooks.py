@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from generator.contract.generate import GenerateRequest
 from generator.models import Generation
-from generator.services import queue
 from generator.services.generations import generation_create
 from generator.services.upstream_webhooks import WEBHOOK_MAX_BYTES, WEBHOOK_SALT, upstream_webhook_url
 from generator.services.worker import generation_run
@@ -37,14 +36,6 @@ def public(settings, loopback):
     """This server's public URL is one the upstream can reach (a loopback port vouched for, as in development)."""
     settings.GENERATOR_PUBLIC_URL = "http://127.0.0.1:8123"
     settings.GENERATOR_FETCH_ALLOW_HOSTS = [*settings.GENERATOR_FETCH_ALLOW_HOSTS, "127.0.0.1:8123"]
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[tuple[str, tuple]]:
-    """The tasks handed to the broker (instead of django-q2)."""
-    tasks: list[tuple[str, tuple]] = []
-    monkeypatch.setattr(queue, "async_task", lambda func, *args, **kwargs: tasks.append((func, args)))
-    return tasks
 
 
 def _waiting(team, loopback) -> Generation:

@@ -17,7 +17,8 @@ client was read for how it calls the same endpoints, none of its code is used):
   available in 1 second."}`. Limits: predictions are created at 600 requests a minute, with short
   bursts above it allowed (no per-second limit is documented); other endpoints 3000 a minute.
 - Input files: a URL, or a data URI "only recommended if the file is less than 1MB".
-- Webhooks: the body is the prediction object, the same as a GET; `completed` is sent when the
+- Webhooks: `webhook` is "an HTTPS URL for us to call when the results are ready" (an http
+  address is not sent: the job is polled to its end); the body is the prediction object, the same as a GET; `completed` is sent when the
   prediction ends (succeeded/canceled/failed) and retried on a 4xx/5xx. Every webhook is signed:
   headers `webhook-id`, `webhook-timestamp` (seconds), `webhook-signature` (space-delimited
   `v1,<base64>`), an HMAC-SHA256 over `{id}.{timestamp}.{body}` with the account's key from
@@ -268,7 +269,7 @@ class ReplicateProvider:
         body: dict[str, Any] = {
             "input": render_inputs(template.inputs, job_values(image_url=image_url, options=options))
         }
-        if webhook_url:
+        if webhook_url.startswith("https://"):  # "an HTTPS URL for us to call"; otherwise polled only
             body["webhook"] = webhook_url
             body["webhook_events_filter"] = ["completed"]
         answer = call(
