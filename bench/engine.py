@@ -298,15 +298,19 @@ def main() -> None:
 
             return run
 
+        def plan_video(plan: Plan, name: str, crf: int = CRF) -> str:
+            """Render `plan` with our engine to <name>.mp4 (crf 0: lossless, the motion alone); return its path."""
+            path = str(t / f"{name}.mp4")
+            _render_plan(decoded.pixels, plan, video_path=path, poster_path=None, out_size=size, crf=crf)
+            return path
+
         lin = pure_zoom_plan(5)
         tasks = {
             "ours5": ours(5),
             "enc5": pure(5),
             "ours10": ours(10),
             "enc10": pure(10),
-            "ourlin": lambda: _render_plan(
-                decoded.pixels, lin, video_path=str(t / "ourlin.mp4"), poster_path=None, out_size=size
-            ),
+            "ourlin": lambda: plan_video(lin, "ourlin"),
         }
         if FFMPEG:
             tasks["zp"] = lambda: ffmpeg_zoompan(str(t / "zp.mp4"), False)
@@ -326,30 +330,19 @@ def main() -> None:
 
         # Jitter, as shipped (lossy, same encoder) and lossless (crf 0: the motion alone).
         jit: list[tuple[str, tuple[float, float], tuple[float, float] | None]] = []
-        _render_plan(decoded.pixels, lin, video_path=str(t / "ourlin0.mp4"), poster_path=None, out_size=size, crf=0)
+        eased = pure_zoom_plan(5, "smooth")
         jit.append(
-            ("ours: sub-pixel warpAffine, linear zoom", jitter(str(t / "ourlin.mp4")), jitter(str(t / "ourlin0.mp4")))
-        )
-        _render_plan(
-            decoded.pixels,
-            pure_zoom_plan(5, "smooth"),
-            video_path=str(t / "oureased.mp4"),
-            poster_path=None,
-            out_size=size,
-        )
-        _render_plan(
-            decoded.pixels,
-            pure_zoom_plan(5, "smooth"),
-            video_path=str(t / "oureased0.mp4"),
-            poster_path=None,
-            out_size=size,
-            crf=0,
+            (
+                "ours: sub-pixel warpAffine, linear zoom",
+                jitter(str(t / "ourlin.mp4")),
+                jitter(plan_video(lin, "ourlin0", crf=0)),
+            )
         )
         jit.append(
             (
                 "ours: eased zoom as shipped (the easing accelerates)",
-                jitter(str(t / "oureased.mp4")),
-                jitter(str(t / "oureased0.mp4")),
+                jitter(plan_video(eased, "oureased")),
+                jitter(plan_video(eased, "oureased0", crf=0)),
             )
         )
         if FFMPEG:
@@ -363,11 +356,8 @@ def main() -> None:
         if have_moviepy:
             moviepy_zoom(str(t / "mp0.mp4"), base, crf=0)
             jit.append(("moviepy resize zoom", jitter(str(t / "mp.mp4")), jitter(str(t / "mp0.mp4"))))
-        _render_plan(decoded.pixels, static_plan(5), video_path=str(t / "static.mp4"), poster_path=None, out_size=size)
-        _render_plan(
-            decoded.pixels, static_plan(5), video_path=str(t / "static0.mp4"), poster_path=None, out_size=size, crf=0
-        )
-        floor = (jitter(str(t / "static.mp4")), jitter(str(t / "static0.mp4")))
+        still = static_plan(5)
+        floor = (jitter(plan_video(still, "static")), jitter(plan_video(still, "static0", crf=0)))
 
     ours5, ours10, enc5, enc10, ourlin = med["ours5"], med["ours10"], med["enc5"], med["enc10"], med["ourlin"]
     labels = {
