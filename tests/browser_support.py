@@ -9,12 +9,7 @@ Registered as a plugin in tests/conftest.py.
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from tests.harness import manage, manage_shell, project_env, wait_for
+from tests.harness import Instance, wait_for  # noqa: F401 - the browser modules import wait_for from here
 from tests.loopback import LoopbackServer, Route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,82 +112,33 @@ print("seeded")
 BALANCE = "from generator.models import Team; print(Team.objects.get(slug='acme-studio').balance)"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def jpeg_of(name: str) -> bytes:
     buffer = io.BytesIO()
     Image.open(FIXTURES / f"{name}.png").convert("RGB").save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 
-class Stack:
-    """A web server and a worker over one SQLite file, plus a loopback server for input photos."""
+class Stack(Instance):
+    """An instance of the service (web server and worker over one SQLite file, tests/harness.py)
+    seeded with the Acme Studio team, plus a loopback server for input photos."""
 
     def __init__(self, tmp: Path, *, seed_count: int = 30, env: dict[str, str] | None = None) -> None:
-        self.tmp = tmp
         self.photos = LoopbackServer()
         self.photos.routes["/products/cup.jpg"] = Route(body=jpeg_of("coffee"), headers={"Content-Type": "image/jpeg"})
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = project_env(
-            tmp,
-            DEBUG="1",
-            GENERATOR_PUBLIC_URL=self.base,
-            GENERATOR_FETCH_ALLOW_HOSTS=f"127.0.0.1:{self.photos.port}",
-            GENERATOR_WORKERS="1",
-            PYTHONUNBUFFERED="1",
-            **(env or {}),
-        )
         (tmp / "storages").mkdir()
         (tmp / "media").mkdir()
-        manage(self.env, "migrate", "-v", "0")
+        super().__init__(
+            tmp,
+            GENERATOR_FETCH_ALLOW_HOSTS=f"127.0.0.1:{self.photos.port}",
+            GENERATOR_WORKERS="1",
+            **(env or {}),
+        )
         self.shell(SEED.format(password=PASSWORD, fixtures=FIXTURES, count=seed_count))
-        self.logs = open(tmp / "processes.log", "w")  # noqa: SIM115 - closed in stop()
-        self.web = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.logs,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.worker = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.logs,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert wait_for(lambda: port_open(self.port), 60), self.log_tail()
-
-    def shell(self, code: str) -> str:
-        return manage_shell(self.env, code)
-
-    def log_tail(self) -> str:
-        self.logs.flush()
-        return (self.tmp / "processes.log").read_text()[-4000:]
+        self.start()
 
     def stop(self) -> None:
-        for process in (self.worker, self.web):
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=5)  # a test server has nothing to finish; do not wait for a graceful drain
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        super().stop()
         self.photos.close()
-        self.logs.close()
 
 
 # --- the audit: axe-core at both widths, JavaScript errors, server errors ---------------------------

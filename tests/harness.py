@@ -5,6 +5,7 @@
 - project_env / manage / manage_shell: run manage.py in a subprocess over a SQLite file of the
   test's own, as an operator, a web server or a worker would.
 - start_cluster / kill_cluster: a real `manage.py qcluster` in its own process group, and SIGKILL for all of it.
+- Instance(tmp, **env): a whole instance of the service (web server and worker) on a free loopback port.
 - wait_for(predicate, timeout_s): poll until true; sqlite_rows(db, sql, *args): read that SQLite file as dicts.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from django.db import connection
 
@@ -103,15 +105,18 @@ SHORT_LEASES = {
 }
 
 
-def start_cluster(env: dict[str, str]) -> subprocess.Popen:
-    """Start `manage.py qcluster` in a session of its own, so SIGKILL reaches its sentinel and workers."""
+def start_cluster(env: dict[str, str], *, log: IO[str] | None = None) -> subprocess.Popen:
+    """Start `manage.py qcluster` in a session of its own, so SIGKILL reaches its sentinel and workers.
+
+    Its output goes to `log` (an open file), else nowhere.
+    """
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
         env=env,
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log if log is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
     )
 
 
@@ -136,3 +141,65 @@ def sqlite_rows(db: Path, sql: str, *args: object) -> list[dict]:
     with sqlite3.connect(db, timeout=20) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(row) for row in conn.execute(sql, args)]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Instance:
+    """One instance of this service on loopback, as an operator runs it: its own SQLite file, data,
+    media and storage folders, a web server (`runserver`) and a worker (`qcluster`, with its ticker),
+    each in a process group of its own; both write to <tmp>/processes.log.
+    """
+
+    def __init__(self, tmp: Path, **env: str) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp, self.db, self.port = tmp, tmp / "db.sqlite3", free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = project_env(tmp, DEBUG="1", GENERATOR_PUBLIC_URL=self.base, PYTHONUNBUFFERED="1", **env)
+        manage(self.env, "migrate", "-v", "0")
+        self.logs = open(tmp / "processes.log", "a")  # noqa: SIM115 - closed in stop()
+        self.web: subprocess.Popen | None = None
+        self.cluster: subprocess.Popen | None = None
+
+    def shell(self, code: str) -> str:
+        return manage_shell(self.env, code)
+
+    def start(self) -> None:
+        self.web = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.logs,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.start_cluster()
+        assert wait_for(self._serving, 60), self.log_tail()
+
+    def start_cluster(self) -> None:
+        self.cluster = start_cluster(self.env, log=self.logs)
+
+    def kill_cluster(self) -> None:
+        assert self.cluster is not None
+        kill_cluster(self.cluster)
+        self.cluster = None
+
+    def _serving(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def log_tail(self) -> str:
+        self.logs.flush()
+        return (self.tmp / "processes.log").read_text()[-4000:]
+
+    def stop(self) -> None:
+        for process in (self.cluster, self.web):
+            if process is not None and process.poll() is None:
+                kill_cluster(process)
+        self.logs.close()
