@@ -169,11 +169,9 @@ def batch_detail(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 def batch_cancel(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     batch = batch_or_404(request, pk)
+    done = "Batch cancelled: videos not started yet were not charged (or were refunded)."
     return cancel_and_say(
-        request,
-        lambda: cancel_service(team=request.team, batch=batch),
-        done="Batch cancelled: videos not started yet were not charged (or were refunded).",
-        default=reverse("generator:batch-detail", args=[batch.uuid]),
+        request, cancel_service, batch=batch, done=done, default=reverse("generator:batch-detail", args=[batch.uuid])
     )
 
 

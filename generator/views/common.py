@@ -112,10 +112,12 @@ def back(request: TeamRequest, default: str) -> HttpResponse:
     return redirect(target)
 
 
-def cancel_and_say(request: TeamRequest, cancel: Callable[[], object], *, done: str, default: str) -> HttpResponse:
-    """Run a cancel service; say what happened (a Conflict in its own words) and go back."""
+def cancel_and_say(
+    request: TeamRequest, cancel: Callable[..., object], *, done: str, default: str, **target: object
+) -> HttpResponse:
+    """Cancel `target` with the team's cancel service; say what happened (a Conflict in its own words) and go back."""
     try:
-        cancel()
+        cancel(team=request.team, **target)
     except Conflict as exc:
         messages.error(request, f"Could not cancel: {exc.message}.")
     else:

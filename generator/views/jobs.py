@@ -66,11 +66,9 @@ def job_detail(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 def job_cancel(request: TeamRequest, pk: uuid.UUID) -> HttpResponse:
     generation = generation_or_404(request, pk)
+    done = "Cancelled; the credits were given back."
     return cancel_and_say(
-        request,
-        lambda: generation_cancel(team=request.team, generation=generation),
-        done="Cancelled; the credits were given back.",
-        default=reverse("generator:jobs"),
+        request, generation_cancel, generation=generation, done=done, default=reverse("generator:jobs")
     )
 
 
