@@ -286,6 +286,26 @@ def test_a_429_at_create_and_while_polling_waits_retry_after_and_keeps_the_job(t
     assert ledger(generation) == [("hold", -50)]
 
 
+@pytest.mark.parametrize(
+    ("detail", "wait_s"),
+    [
+        ("Request was throttled. Your rate limit resets in ~30s.", 30),
+        ("Request was throttled. Expected available in 4 seconds.", 4),
+    ],
+)
+def test_a_429_without_retry_after_waits_as_long_as_replicates_detail_says(
+    team, unlimited, fake, kling, detail, wait_s
+):
+    generation = _submit(team, fake)
+    fake.poll_route = Route(status=429, body=json.dumps({"detail": detail}).encode())
+    before = timezone.now()
+    generation = look(generation)
+    assert (generation.status, generation.stage) == ("PROCESSING", "waiting")
+    assert (
+        before + timedelta(seconds=wait_s - 1) <= generation.next_poll_at <= timezone.now() + timedelta(seconds=wait_s)
+    )
+
+
 def test_500s_while_polling_back_off_then_error_after_ten_minutes_with_a_refund(team, unlimited, fake, kling):
     generation = _submit(team, fake)
     fake.poll_route = Route(status=500, body=b"internal error")

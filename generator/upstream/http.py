@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -26,14 +27,20 @@ def _message(status: int, body: Any, text: str) -> str:
     return (text or f"HTTP {status}")[:500]
 
 
-def _retry_after(response: httpx.Response) -> float:
+# Replicate says when in its 429 body, not in a header: "Expected available in 4 seconds.",
+# "Your rate limit resets in ~30s."
+_WAIT_IN_TEXT = re.compile(r"\bin ~?(\d+(?:\.\d+)?) ?(?:s\b|sec|second)")
+
+
+def _retry_after(response: httpx.Response, message: str) -> float:
     for name in ("retry-after", "ratelimit-reset"):
         value = response.headers.get(name, "")
         try:
             return max(1.0, float(value))
         except ValueError:
             continue
-    return 1.0
+    said = _WAIT_IN_TEXT.search(message)
+    return max(1.0, float(said.group(1))) if said else 1.0
 
 
 def call(method: str, url: str, *, headers: dict[str, str], body: dict | None = None) -> Any:
@@ -64,7 +71,8 @@ def call(method: str, url: str, *, headers: dict[str, str], body: dict | None = 
         decoded = None
     status = response.status_code
     if status == 429:
-        raise UpstreamError("the upstream is rate limiting", status=429, retry_after=_retry_after(response))
+        retry_after = _retry_after(response, _message(status, decoded, text))
+        raise UpstreamError("the upstream is rate limiting", status=429, retry_after=retry_after)
     if status >= 500:
         raise UpstreamError(f"the upstream answered {status}", status=status, transient=True)
     if status >= 400:
