@@ -14,6 +14,14 @@ _counter = itertools.count(1)
 # What the worker reports about tests/fixtures/chelsea.png (451 x 300 px).
 CHELSEA_INPUT = {"ext": "png", "mps": 0.14, "mime": "image/png", "format": "png", "width": 451, "height": 300}
 PASSWORD = "correct-horse-battery-staple"
+# The options of the Generate form (single and batch) as a browser posts them: a text prompt, 5 s, a temporary link.
+FORM_OPTIONS = {
+    "prompt_mode": "text",
+    "prompt": "slow zoom in, light sweep",
+    "duration": "5",
+    "guidance_scale": "0.5",
+    "output_mode": "temporary",
+}
 
 
 def make_user(email: str | None = None, *, password: str = PASSWORD, **extra) -> User:

@@ -7,6 +7,7 @@
 - start_cluster / kill_cluster: a real `manage.py qcluster` in its own process group, and SIGKILL for all of it.
 - Instance(tmp, **env): a whole instance of the service (web server and worker) on a free loopback port.
 - wait_for(predicate, timeout_s): poll until true; sqlite_rows(db, sql, *args): read that SQLite file as dicts.
+- browse(client, storage, **params) / thumbnail(client, storage, key): the dashboard's storage browser.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -203,3 +206,15 @@ class Instance:
             if process is not None and process.poll() is None:
                 kill_cluster(process)
         self.logs.close()
+
+
+def browse(client: Client, storage, *, htmx: bool = True, **params: str) -> str:
+    """The storage browser's page (or, as htmx asks, its fragment) for `params` (folder, pick), as text."""
+    headers = {"HX-Request": "true"} if htmx else {}
+    url = reverse("generator:storage-browse", args=[storage.pk])
+    return client.get(url, params, headers=headers).content.decode()
+
+
+def thumbnail(client: Client, storage, key: str):
+    """The storage browser's thumbnail of the object `key`."""
+    return client.get(reverse("generator:storage-thumbnail", args=[storage.pk]), {"key": key})

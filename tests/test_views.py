@@ -18,7 +18,8 @@ from generator.models import ApiKey, CreditLedger, Generation, Invite, Membershi
 from generator.services.billing import credits_hold
 from generator.services.teams import invite_create
 from generator.services.webhooks import webhook_secret
-from tests.factories import PASSWORD, make_api_key, make_member, make_team, make_user, png_header_only
+from tests.factories import FORM_OPTIONS, PASSWORD, make_api_key, make_member, make_team, make_user, png_header_only
+from tests.harness import browse, thumbnail
 
 pytestmark = pytest.mark.django_db
 
@@ -268,18 +269,7 @@ def named_upload(data: bytes, name: str) -> io.BytesIO:
 
 
 def form_data(**overrides) -> dict:
-    data = {
-        "source": "url",
-        "url": "https://shop.example/shoe.jpg",
-        "prompt_mode": "text",
-        "prompt": "slow zoom in, light sweep",
-        "negative_prompt": "",
-        "duration": "5",
-        "guidance_scale": "0.5",
-        "output_mode": "temporary",
-    }
-    data.update(overrides)
-    return data
+    return {"source": "url", "url": "https://shop.example/shoe.jpg", **FORM_OPTIONS, "negative_prompt": "", **overrides}
 
 
 def test_generate_form_shows_costs_next_to_the_balance(member_client, team):
@@ -647,16 +637,9 @@ def test_browse_lists_folders_and_image_thumbnails(member_client, team, settings
     assert top.status_code == 200
     assert "<html" not in top.content.decode()
     assert "shoes" in top.content.decode()
-    inner = member_client.get(
-        reverse("generator:storage-browse", args=[storage.pk]),
-        {"folder": "shoes/", "pick": "1"},
-        HTTP_HX_REQUEST="true",
-    ).content.decode()
+    inner = browse(member_client, storage, folder="shoes/", pick="1")
     assert 'data-pick="storage://photos/shoes/red.png"' in inner
-    thumb = member_client.get(
-        reverse("generator:storage-thumbnail", args=[storage.pk]),
-        {"key": "shoes/red.png"},
-    )
+    thumb = thumbnail(member_client, storage, "shoes/red.png")
     assert thumb.status_code == 200
     assert thumb["Content-Type"] == "image/jpeg"
     image = Image.open(io.BytesIO(thumb.content))
@@ -1134,7 +1117,7 @@ def test_thumbnail_decodes_a_big_picture_reduced_before_converting_it(member_cli
     monkeypatch.setattr(
         Image.Image, "convert", lambda self, *a, **k: converted.append(self.size) or real_convert(self, *a, **k)
     )
-    thumb = member_client.get(reverse("generator:storage-thumbnail", args=[storage.pk]), {"key": "wide.png"})
+    thumb = thumbnail(member_client, storage, "wide.png")
     assert thumb.status_code == 200
     assert thumb["X-Image-Size"] == "2400x1600"
     assert converted
@@ -1146,8 +1129,8 @@ def test_browse_offers_use_this_photo_which_opens_generate_with_it_picked(member
     root = settings.GENERATOR_LOCAL_STORAGE_ROOT / team.slug / "photos"
     (root / "shoes").mkdir(parents=True)
     (root / "shoes" / "red shoe.png").write_bytes(png_bytes())
-    html = member_client.get(reverse("generator:storage-browse", args=[storage.pk]), {"folder": "shoes/"}).content
-    link = re.search(r'href="([^"]+)" aria-label="Use this photo: red shoe.png"', html.decode())
-    assert link, html.decode()
+    html = browse(member_client, storage, htmx=False, folder="shoes/")
+    link = re.search(r'href="([^"]+)" aria-label="Use this photo: red shoe.png"', html)
+    assert link, html
     form = member_client.get(link.group(1).replace("&amp;", "&")).content.decode()
     assert 'value="storage://photos/shoes/red shoe.png"' in form

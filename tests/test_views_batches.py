@@ -13,7 +13,7 @@ from PIL import Image
 
 from generator.models import Batch, Generation, Storage
 from generator.services.batches import batch_create, batches_dispatch
-from tests.factories import make_member, make_team, make_user, png_header_only
+from tests.factories import FORM_OPTIONS, make_member, make_team, make_user, png_header_only
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -42,17 +42,7 @@ def photo_storage(settings, team, files=("a.png", "b.png")) -> Storage:
 
 
 def batch_form(**overrides) -> dict:
-    data = {
-        "batch_source": "folder",
-        "input_folder": "storage://photos/",
-        "prompt_mode": "text",
-        "prompt": "slow zoom in, light sweep",
-        "duration": "5",
-        "guidance_scale": "0.5",
-        "output_mode": "temporary",
-    }
-    data.update(overrides)
-    return data
+    return {"batch_source": "folder", "input_folder": "storage://photos/", **FORM_OPTIONS, **overrides}
 
 
 def test_generate_has_a_batch_mode_with_a_folder_picker(member_client, settings, team):

@@ -10,6 +10,7 @@ from PIL import Image
 
 from generator.models import Membership, Storage
 from tests.factories import make_member, make_team, make_user
+from tests.harness import browse, thumbnail
 
 pytestmark = pytest.mark.django_db
 
@@ -55,18 +56,11 @@ def test_connect_s3_through_the_form_then_browse_with_thumbnails(owner_client, s
 
     check = owner_client.post(reverse("generator:storage-check", args=[storage.pk]), HTTP_HX_REQUEST="true")
     assert "Connection works." in check.content.decode()
-    top = owner_client.get(reverse("generator:storage-browse", args=[storage.pk]), {"pick": "1"}).content.decode()
+    top = browse(owner_client, storage, htmx=False, pick="1")
     assert "shoes" in top
-    inner = owner_client.get(
-        reverse("generator:storage-browse", args=[storage.pk]),
-        {"folder": "shoes/", "pick": "1"},
-        HTTP_HX_REQUEST="true",
-    ).content.decode()
+    inner = browse(owner_client, storage, folder="shoes/", pick="1")
     assert 'data-pick="storage://shop/shoes/blue.jpg"' in inner
-    thumb = owner_client.get(
-        reverse("generator:storage-thumbnail", args=[storage.pk]),
-        {"key": "shoes/blue.jpg"},
-    )
+    thumb = thumbnail(owner_client, storage, "shoes/blue.jpg")
     assert thumb.status_code == 200
     assert Image.open(io.BytesIO(thumb.content)).size == (240, 180)
 
