@@ -23,6 +23,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -39,6 +40,7 @@ from generator.models import (
     Team,
     WebhookDelivery,
 )
+from generator.upstream.registry import BUILTIN
 
 
 def membership_current(*, user, team_id: int | None) -> Membership | None:
@@ -108,19 +110,38 @@ def generation_gallery(
     date_to=None,
     batch_id: int | None = None,
     aspect_ratio: str | None = None,
+    engine: str | None = None,
     video: uuid.UUID | None = None,
 ) -> QuerySet[Generation]:
-    """Return the team's generations for the gallery, newest first, with what each card shows."""
+    """Return the team's generations for the gallery, newest first, with what each card shows.
+
+    `engine` is "builtin" or a connection's name, matched on engine_info so that a disconnected
+    engine's videos are still found.
+    """
     qs = generation_list(team=team, status=status).select_related("created_by", "output_storage")
     filters = {
         "uuid": video,
         "aspect_ratio": aspect_ratio,
+        "engine_info__name": engine if engine != BUILTIN else None,
+        "engine_info__name__isnull": True if engine == BUILTIN else None,
         "created_by_id": member_id,
         "batch_item__batch_id": batch_id,
         "created_at__date__gte": date_from,
         "created_at__date__lte": date_to,
     }
     return qs.filter(**{lookup: value for lookup, value in filters.items() if value is not None})
+
+
+def engine_names(*, team) -> list[str]:
+    """Return builtin and every engine name the team has (its connections, and those its videos were made on)."""
+    made_on = (
+        Generation.objects.filter(team=team, engine_info__name__isnull=False)
+        .annotate(engine_name=KT("engine_info__name"))
+        .order_by()
+        .values_list("engine_name", flat=True)
+    )
+    connected = EngineConnection.objects.filter(team=team).order_by().values_list("name", flat=True)
+    return [BUILTIN, *sorted(set(made_on.union(connected)))]  # one query
 
 
 def member_list(*, team) -> QuerySet[Membership]:
@@ -165,6 +186,22 @@ def usage_by_member(*, team, since) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def usage_by_engine(*, team, since) -> list[dict]:
+    """Return credits spent and billed videos per engine since a moment (builtin included), biggest first."""
+    rows = (
+        CreditLedger.objects.filter(team=team)
+        .spending(since=since)
+        .annotate(
+            engine_name=Coalesce(
+                KeyTextTransform("name", "generation__engine_info"), Value(BUILTIN), output_field=CharField()
+            )
+        )
+        .usage("engine_name")
+        .order_by("-credits", "engine_name")
+    )
+    return [{"label": row["engine_name"], "credits": row["credits"], "videos": row["videos"]} for row in rows]
 
 
 def usage_daily(*, team, days: int = 30, now=None) -> list[tuple]:

@@ -520,7 +520,7 @@ def test_gallery_query_count_is_constant_per_page(member_client, team, member, o
         member_client.get(reverse("generator:gallery"))
     for i in range(60):
         make_generation(team, owner.user if i % 2 else member.user, poster_name=f"posters/{i}.jpg")
-    assert len(small) <= 8  # session, user, membership, teams for the switcher, count, page, members
+    assert len(small) <= 9  # session, user, membership, teams for the switcher, count, page, members, engines
     with django_assert_num_queries(len(small)):
         response = member_client.get(reverse("generator:gallery"))
     assert response.content.decode().count('<article class="tile') == 24

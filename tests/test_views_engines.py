@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from generator.crypto import decrypt_json, encrypt_json
 from generator.models import Batch, EngineConnection, Generation, Membership
 from generator.services.batches import batch_create
+from generator.services.billing import credits_hold, credits_refund, team_lock
 from tests.factories import make_member, make_team, make_user
 from tests.loopback import CLAID_KEY
-from tests.test_views import form_data
+from tests.test_views import form_data, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +237,107 @@ def test_a_batch_costs_its_engines_price_per_item(team, claid, unlimited):
     on_default = batch_create(team=team, body=body)
     costs = dict(Batch.objects.values_list("pk", "cost_per_item"))
     assert [costs[b.pk] for b in (on_builtin, on_claid, on_default)] == [35, 50, 50]
+
+
+# --- the job page: where it is made, and the upstream's progress ---------------------------------------
+
+
+def test_the_job_page_names_the_engine_and_upstream_id_and_shows_the_upstreams_progress_as_it_polls(
+    member_client, team, claid
+):
+    engine = _saved(team, claid)
+    waiting = make_generation(
+        team,
+        status=Generation.Status.PROCESSING,
+        stage=Generation.Stage.WAITING,
+        engine=engine,
+        engine_info={"name": "claid", "type": "claid", "model": "klingv2", "upstream_id": "up7781"},
+        upstream_state={
+            "submitted_at": (timezone.now() - timedelta(seconds=75)).isoformat(),
+            "detail": {"state": "IN_QUEUE", "queue_position": 3},
+        },
+    )
+    url = reverse("generator:job-detail", args=[waiting.uuid])
+    page = member_client.get(url).content.decode()
+    assert "claid · Claid.ai · " in page.split('id="job-engine"')[1].split("</td>")[0]
+    assert "klingv2" in page.split('id="job-engine"')[1].split("</td>")[0]
+    assert "up7781" in page.split('id="job-upstream-id"')[1].split("</td>")[0]
+    progress = page.split(f'id="upstream-{waiting.uuid}"')[1].split("</div>")[0]
+    assert "On claid: in queue · queue position 3 · 1 min 1" in progress
+    assert "since it was sent" in progress
+
+    # The poller's next look: the row the page polls for says so.
+    Generation.objects.filter(pk=waiting.pk).update(
+        upstream_state={**waiting.upstream_state, "detail": {"state": "IN_PROGRESS", "started": True, "percent": 42.4}}
+    )
+    row = member_client.get(url, HTTP_HX_REQUEST="true")
+    assert row.status_code == 200  # still active: the page keeps polling
+    progress = row.content.decode().split(f'id="upstream-{waiting.uuid}"')[1].split("</div>")[0]
+    assert "in progress · started · 42% · 1 min" in progress
+
+
+def test_a_builtin_job_page_says_builtin_and_no_upstream(member_client, team):
+    job = make_generation(team)
+    page = member_client.get(reverse("generator:job-detail", args=[job.uuid])).content.decode()
+    assert "builtin · Built-in motion engine" in page
+    assert "job-upstream-id" not in page
+    assert "data-upstream" not in page
+
+
+# --- the gallery's engine filter and the credits page's spend by engine -----------------------------
+
+
+def _made_on(team, engine: EngineConnection | None, *, cost: int, refunded: bool = False) -> Generation:
+    info = {"name": engine.name, "type": engine.type} if engine else {}
+    job = make_generation(team, engine=engine, engine_info=info)
+    Generation.objects.filter(pk=job.pk).update(cost=cost)
+    job.cost = cost
+    credits_hold(team=team_lock(team.pk), generation=job)
+    if refunded:
+        credits_refund(generation=job, reason="failed upstream")
+    return job
+
+
+def test_the_gallery_filters_by_engine_including_a_disconnected_one(member_client, team, claid):
+    claid_engine, other = _saved(team, claid), _saved(team, claid, name="claid-eu")
+    on_builtin = make_generation(team)
+    on_claid = make_generation(team, engine=claid_engine, engine_info={"name": "claid", "type": "claid"})
+    on_other = make_generation(team, engine=other, engine_info={"name": "claid-eu", "type": "claid"})
+    other.delete()  # disconnected: its videos keep engine_info
+
+    def shown(query: dict) -> set:
+        html = member_client.get(reverse("generator:gallery"), query).content.decode()
+        return {job for job in (on_builtin, on_claid, on_other) if f'id="video-{job.uuid}"' in html}
+
+    page = member_client.get(reverse("generator:gallery")).content.decode()
+    assert '<select id="f-engine" name="engine">' in page
+    assert '<option value="claid-eu" >claid-eu</option>' in page
+    assert shown({}) == {on_builtin, on_claid, on_other}
+    assert shown({"engine": "builtin"}) == {on_builtin}
+    assert shown({"engine": "claid"}) == {on_claid}
+    assert shown({"engine": "claid-eu"}) == {on_other}
+    assert shown({"engine": "nowhere"}) == {on_builtin, on_claid, on_other}  # an unknown name filters nothing
+    fragment = member_client.get(reverse("generator:gallery"), {"engine": "claid"}, HTTP_HX_REQUEST="true")
+    assert "<html" not in fragment.content.decode()
+    assert f'id="video-{on_claid.uuid}"' in fragment.content.decode()
+
+
+def test_another_teams_engine_names_are_not_offered_in_the_gallery(member_client, claid):
+    other = make_team("Other", slug="other")
+    make_generation(other, engine_info={"name": "secret-engine", "type": "claid"})
+    _saved(other, claid, name="theirs")
+    page = member_client.get(reverse("generator:gallery")).content.decode()
+    assert "secret-engine" not in page
+    assert "theirs" not in page
+
+
+def test_the_credits_page_shows_this_months_spend_by_engine_refunds_taken_off(member_client, team, claid):
+    engine = _saved(team, claid)
+    _made_on(team, None, cost=35)
+    _made_on(team, engine, cost=50)
+    _made_on(team, engine, cost=50)
+    _made_on(team, engine, cost=50, refunded=True)
+    page = member_client.get(reverse("generator:credits")).content.decode()
+    table = page.split('id="by-engine"')[1].split("</table>")[0]
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("<tbody>")[1].split("</tr>")[:-1]]
+    assert rows == [["claid", "2", "100"], ["builtin", "1", "35"]]

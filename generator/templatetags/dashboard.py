@@ -6,6 +6,7 @@ import re
 
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
@@ -96,6 +97,26 @@ def took(job) -> str:
         return ""
     seconds = max(0, int((job.completed_at - job.created_at).total_seconds()))
     return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+
+
+@register.filter
+def upstream_progress(job) -> list[str]:
+    """Say what the upstream last reported of a job it is making (services/upstream_jobs.py stores it), in phrases."""
+    state = job.upstream_state or {}
+    detail = state.get("detail") or {}
+    said = [str(detail["state"]).replace("_", " ").lower()] if detail.get("state") else []
+    if isinstance(detail.get("queue_position"), int):
+        said.append(f"queue position {detail['queue_position']}")  # the upstream's own count
+    if detail.get("started"):
+        said.append("started")
+    if isinstance(detail.get("percent"), int | float):
+        said.append(f"{round(detail['percent'])}%")
+    submitted = parse_datetime(state["submitted_at"]) if state.get("submitted_at") else None
+    if submitted is not None:
+        seconds = max(0, int((timezone.now() - submitted).total_seconds()))
+        minutes, seconds = divmod(seconds, 60)
+        said.append(f"{minutes} min {seconds} s since it was sent" if minutes else f"{seconds} s since it was sent")
+    return said
 
 
 @register.filter

@@ -18,13 +18,14 @@ LEDGER_PAGE_SIZE = 50
 @team_required
 @require_GET
 def credits(request: TeamRequest) -> HttpResponse:
-    """Show the balance, this month's usage by member, a 30-day chart and the ledger."""
+    """Show the balance, this month's usage by member and by engine, a 30-day chart and the ledger."""
     since = month_start(timezone.now())
     usage = selectors.usage_by_member(team=request.team, since=since)
     ledger = Paginator(selectors.ledger_list(team=request.team), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "usage": usage,
         "usage_total": sum(row["credits"] for row in usage),
+        "by_engine": selectors.usage_by_engine(team=request.team, since=since),
         "month": since,
         "chart": selectors.usage_chart(team=request.team, days=30),
         "page": ledger,

@@ -105,6 +105,10 @@ def gallery(request: TeamRequest) -> HttpResponse:
     shape = request.GET.get("shape") or None
     if shape not in Generation.AspectRatio.values:
         shape = None
+    engines = selectors.engine_names(team=request.team)
+    engine = request.GET.get("engine") or None
+    if engine not in engines:
+        engine = None
     video = _parse_uuid(request.GET.get("video"))
     qs = selectors.generation_gallery(
         team=request.team,
@@ -114,6 +118,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
         date_to=date_to,
         batch_id=batch_id,
         aspect_ratio=shape,
+        engine=engine,
         video=video,
     )
     results = Paginator(qs, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -127,6 +132,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
             "to": date_to,
             "batch": batch_id,
             "shape": shape,
+            "engine": engine,
             "video": video,
         }.items()
         if v
@@ -138,6 +144,7 @@ def gallery(request: TeamRequest) -> HttpResponse:
         "batches": selectors.batch_choices(team=request.team),
         "statuses": Generation.Status.choices,
         "shapes": Generation.AspectRatio.choices,
+        "engines": engines,
         "filters": filters,
         "dates_problem": _dates_problem(date_from, date_to),
         "swapped_query": urlencode({**filters, "from": date_to, "to": date_from}),
