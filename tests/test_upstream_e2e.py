@@ -1,4 +1,5 @@
-"""Upstream engines end to end with real processes (slow): this service standing in for Claid.
+"""Upstream engines end to end with real processes (slow): this service standing in for Claid, and a
+cluster killed while jobs wait upstream.
 
 Two instances of this service run on loopback, each with its own SQLite file, media folder, web
 server and worker. Instance A runs the built-in engine; instance B has a `claid` connection whose
@@ -13,6 +14,7 @@ import io
 import json
 import re
 import time
+import uuid
 
 import av
 import httpx
@@ -20,7 +22,7 @@ import pytest
 from PIL import Image
 
 from tests.factories import PASSWORD
-from tests.harness import ROOT, Instance, sqlite_rows, wait_for
+from tests.harness import ROOT, SHORT_LEASES, Instance, sqlite_rows, wait_for
 from tests.loopback import LoopbackServer, Route, Seen
 
 pytestmark = pytest.mark.slow
@@ -245,3 +247,90 @@ def test_our_server_stands_in_for_claid_api_and_dashboard_jobs_errors_and_both_l
         assert video.status_code == 200
         assert mp4_seconds(video.content)[0] == "h264"
     print(f"three jobs through B and A in {elapsed:.1f} s")
+
+
+# --- a worker killed while jobs wait upstream ---------------------------------------------------
+
+JOBS_ON_FAKE_CLAID = """
+from generator.contract.generate import GenerateRequest
+from generator.crypto import encrypt_json
+from generator.models import EngineConnection, Team
+from generator.services.billing import credits_grant
+from generator.services.generations import generation_create
+team = Team.objects.create(name="Kill", slug="kill", rate_per_second=100, rate_per_minute=1000)
+credits_grant(team=team, amount=1000, reason="test")
+EngineConnection.objects.create(
+    team=team, name="claid", type="claid", parameters={{"base_url": "{base}"}},
+    secrets_encrypted=encrypt_json({{"api_key": "{key}"}}),
+)
+for index in range({count}):
+    request = GenerateRequest.parse({{"input": "{photo}", "options": {{"prompt": f"job {{index}}", "engine": "claid"}}}})
+    generation_create(team=team, request=request)
+print("ok")
+"""
+
+
+def unclaimed_and_waiting(db, count: int) -> bool:
+    """All jobs wait upstream and none is claimed by a poll task: each next look is booked 0.5..35 s on.
+
+    (A claim books the next look CLAIM_S = 120 s on; killing inside one would only delay that job.)
+    """
+    rows = sqlite_rows(
+        db,
+        "SELECT stage, lease_expires_at, (julianday(next_poll_at) - julianday('now')) * 86400 AS due_in"
+        " FROM generator_generation",
+    )
+    return len(rows) == count and all(
+        row["stage"] == "waiting" and row["lease_expires_at"] is None and 0.5 < row["due_in"] < 35 for row in rows
+    )
+
+
+def test_a_cluster_killed_while_jobs_wait_upstream_loses_none_and_submits_none_twice(tmp_path):
+    from tests.fakes.claid import KEY, FakeClaidJobs
+
+    count = 5
+    upstream = LoopbackServer()
+    fake = FakeClaidJobs(upstream, hold=True)
+    instance = Instance(tmp_path, **SHORT_LEASES, GENERATOR_FETCH_ALLOW_HOSTS=f"127.0.0.1:{upstream.port}")
+    try:
+        setup = JOBS_ON_FAKE_CLAID.format(
+            base=upstream.url("").rstrip("/"), key=KEY, photo=upstream.url("/photo.png"), count=count
+        )
+        assert instance.shell(setup) == "ok"
+        instance.start_cluster()
+        # Claid's 1 submit a second spaces the five submits; then every job waits, none holds a lease.
+        assert wait_for(lambda: unclaimed_and_waiting(instance.db, count), 60), instance.log_tail()
+        instance.kill_cluster()
+        killed = sqlite_rows(instance.db, "SELECT id, attempts, engine_info FROM generator_generation ORDER BY id")
+        time.sleep(3)  # looks fall due while no worker runs
+        assert "requeued=0 failed=0" in instance.shell("from generator.tasks import reap_task; print(reap_task())")
+        fake.release()  # the models finish while the cluster is down
+        instance.start_cluster()
+        restarted = time.monotonic()
+        assert wait_for(
+            lambda: (
+                {row["status"] for row in sqlite_rows(instance.db, "SELECT status FROM generator_generation")}
+                == {"DONE"}
+            ),
+            60,
+        ), instance.log_tail()
+        after_restart = time.monotonic() - restarted
+    finally:
+        instance.stop()
+        upstream.close()
+    rows = sqlite_rows(instance.db, "SELECT id, uuid, attempts, engine_info, video_name FROM generator_generation")
+    # Each job went upstream exactly once (one POST per Idempotency-Key, the job's uuid), on its first attempt.
+    uuids = {str(uuid.UUID(row["uuid"])) for row in rows}
+    assert dict(fake.submits) == dict.fromkeys(uuids, 1)
+    assert {row["attempts"] for row in rows} == {1}
+    assert [json.loads(row["engine_info"])["upstream_id"] for row in rows] == [
+        json.loads(row["engine_info"])["upstream_id"] for row in killed
+    ]
+    assert sorted(int(json.loads(row["engine_info"])["upstream_id"]) for row in rows) == sorted(fake.jobs)
+    for row in rows:
+        assert ledger(instance, row["id"]) == [("hold", -35)]
+        with av.open(str(tmp_path / "media" / row["video_name"])) as container:
+            assert container.streams.video[0].codec_context.name == "h264"
+            assert round(float(container.duration / av.time_base)) == 5
+    assert balance(instance, "kill") == 1000 - count * 35
+    print(f"{count} jobs done {after_restart:.1f} s after the restart")
