@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from generator.views.accounts import LoginView, LogoutView
-from generator.views.bearer_links import link_serve
+from generator.views.bearer_links import input_link_serve, link_serve
 from generator.views.upstream_hooks import upstream_webhook
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("v1/", include("generator.api.urls")),
     path("v/<str:token>", link_serve, name="link"),
+    path("i/<str:token>", input_link_serve, name="input-link"),
     path("hooks/upstream/<str:token>/", upstream_webhook, name="upstream-webhook"),
     path("api/docs", include("generator.api.docs_urls")),
     path("", include("generator.urls")),

@@ -216,7 +216,7 @@ def test_key_file_with_a_custom_endpoint_off_the_allow_list_is_refused(client, k
     assert "only allowed for development emulators" in response.json()["error_message"]
 
 
-def test_real_google_storage_signs_v4_urls_locally_for_five_minutes(team, service_account_info):
+def test_real_google_storage_signs_v4_urls_locally_for_at_most_an_hour(team, service_account_info):
     storage = Storage(team=team, name="g", type="gcs", parameters={"bucket": "acme-videos", "path": "out"})
     storage.secrets_encrypted = encrypt_json({"service_account": service_account_info})
     connector = get_connector(storage)
@@ -226,7 +226,8 @@ def test_real_google_storage_signs_v4_urls_locally_for_five_minutes(team, servic
     query = parse_qs(parts.query)
     assert parts.netloc == "storage.googleapis.com"
     assert parts.path == "/acme-videos/out/v/a.mp4"
-    assert query["X-Goog-Expires"] == ["300"]
+    assert query["X-Goog-Expires"] == ["3600"]
+    assert parse_qs(urlsplit(connector.download_url("v/a.mp4")).query)["X-Goog-Expires"] == ["300"]
     assert query["X-Goog-Credential"][0].startswith(service_account_info["client_email"])
     assert "X-Goog-Signature" in query
 

@@ -3,7 +3,8 @@
 It speaks a tiny made-up protocol to a loopback fake (tests.loopback): `POST {base}/submit`
 with `{"image_url", "webhook_url"}` answers `{"id"}`. Its webhooks are signed with an HMAC of
 the body under the connection's key, in `X-Stub-Signature`. What the provider can do is set
-per test in `StubProvider.caps`; every submit's arguments are kept in `StubProvider.submits`.
+per test in `StubProvider.caps`; every submit's arguments are kept in `StubProvider.submits`;
+its looks say "running" until a test sets `StubProvider.result_url`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def stub_signature(body: bytes, key: str = STUB_KEY) -> str:
 class StubProvider:
     caps: ClassVar[Capabilities] = Capabilities(durations=(5, 10))
     submits: ClassVar[list[dict]] = []
+    # Where the finished video is, once set: the next look says the job is done.
+    result_url: ClassVar[str] = ""
 
     def capabilities(self, connection: Connection) -> Capabilities:
         return StubProvider.caps
@@ -50,6 +53,8 @@ class StubProvider:
         return Submitted(upstream_id=str(answer["id"]))
 
     def poll(self, connection: Connection, submitted: Submitted) -> Polled:
+        if StubProvider.result_url:
+            return Polled(status="done", result_url=StubProvider.result_url)
         return Polled(status="running", detail={"state": "IN_QUEUE"})
 
     def cancel(self, connection: Connection, submitted: Submitted) -> None:
@@ -66,6 +71,7 @@ def register_stub(monkeypatch, *, caps: Capabilities) -> None:
     monkeypatch.setitem(registry._PROVIDERS, STUB_TYPE, "tests.upstream_stub.StubProvider")
     monkeypatch.setattr(StubProvider, "caps", caps)
     monkeypatch.setattr(StubProvider, "submits", [])
+    monkeypatch.setattr(StubProvider, "result_url", "")
 
 
 def stub_connection(team, base_url: str) -> EngineConnection:

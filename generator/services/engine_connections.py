@@ -23,16 +23,12 @@ from generator.presenters import timestamp
 from generator.selectors import engine_list
 from generator.services.billing import PRICE_BY_DURATION
 from generator.services.storage_connections import scrub
+from generator.services.upstream_handover import handover_refusal
 from generator.upstream.base import Capabilities, Connection, UpstreamError
 from generator.upstream.registry import BUILTIN, BUILTIN_CAPABILITIES, get_provider, supported_engine_types
 from generator.upstream.templates import ModelTemplate, inputs_problems
 
 TAKEN = "an engine with this name already exists in the team"
-# The upstream gets the photo as its original http(s) URL; a storage:// photo has none yet.
-NEEDS_URL = (
-    "an upstream engine needs an http(s) URL of the photo; storage:// inputs are made on 'builtin' "
-    "(presigned and signed /i/ links are not offered by this server yet)"
-)
 
 
 @dataclass(frozen=True)
@@ -236,8 +232,9 @@ def engine_choose(*, team: Team, request: GenerateRequest) -> EngineChoice:
         problems["options.aspect_ratio"] = [
             f"the engine {engine.name!r} cannot make {shape}; it offers {', '.join(caps.aspect_ratios)}"
         ]
-    if request.input.startswith("storage://"):
-        problems["input"] = [NEEDS_URL]
+    refusal = handover_refusal(team_id=team.pk, source=request.input, caps=caps, engine_name=engine.name)
+    if refusal:
+        problems["input"] = [refusal]
     if problems:
         raise validation_failed(problems)
     return EngineChoice(connection=engine)

@@ -28,6 +28,11 @@ def default_names(generation: Generation) -> tuple[str, str]:
     )
 
 
+def kept_input_name(generation: Generation) -> str:
+    """Return the default-storage name of the validated photo kept for an upstream's hand-over (docs/engines.md)."""
+    return f"inputs/{generation.uuid}"
+
+
 def default_files_delete(*names: str) -> None:
     """Delete files from the default storage, logging (not raising) what cannot be removed."""
     for name in names:

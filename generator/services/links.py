@@ -162,7 +162,8 @@ class LinkFile:
     size: int = 0
 
 
-def _default_file(name: str, *, content_type: str, filename: str) -> LinkFile:
+def default_file(name: str, *, content_type: str, filename: str) -> LinkFile:
+    """Open a default-storage file to stream, or a short presigned URL when that storage is a bucket."""
     if not name or not default_storage.exists(name):
         raise LinkExpired
     try:
@@ -177,13 +178,13 @@ def link_file(target: LinkTarget) -> LinkFile:
     """Find the file a resolved link names; LinkExpired when it is gone, StorageError when unreachable."""
     generation = target.generation
     if target.file == "poster":
-        return _default_file(
+        return default_file(
             generation.poster_name, content_type=CONTENT_TYPES["poster"], filename=video_filename(generation, ext="jpg")
         )
     # Named after its photo (<photo-stem>-<shape>-5s.mp4), so a downloaded file says what it shows.
     filename = video_filename(generation)
     if generation.is_temporary:
-        return _default_file(generation.video_name, content_type=CONTENT_TYPES["video"], filename=filename)
+        return default_file(generation.video_name, content_type=CONTENT_TYPES["video"], filename=filename)
     if generation.output_storage is None:
         raise LinkExpired  # the storage was disconnected: gone, not unknown
     connector = registry.get_connector(generation.output_storage)

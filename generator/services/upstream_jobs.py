@@ -29,7 +29,9 @@ from generator.models import EngineConnection, Generation
 from generator.services.engine_connections import connection_of
 from generator.services.queue import enqueue_on_commit
 from generator.services.storage_connections import scrub
+from generator.services.upstream_handover import handover_image_url, input_forget, input_keep
 from generator.services.worker import _Job, _notify_finished, _store, generation_fail
+from generator.storage.base import StorageError
 from generator.upstream.base import Submitted, UpstreamError
 from generator.upstream.registry import get_provider
 
@@ -55,7 +57,7 @@ def _secrets_of(generation: Generation) -> dict:
     return decrypt_json(generation.engine.secrets_encrypted) if generation.engine else {}
 
 
-def upstream_submit(job: _Job, generation: Generation, input_object: dict) -> None:
+def upstream_submit(job: _Job, generation: Generation, input_object: dict, data: bytes) -> None:
     """Hand a validated job to the ticker at `submitting` and try the submit now (once, under the rate windows).
 
     From here on the job holds no lease: the ticker owns it. A submit that must wait (the
@@ -65,6 +67,7 @@ def upstream_submit(job: _Job, generation: Generation, input_object: dict) -> No
     """
     if generation.engine is None:
         raise JobFailed("the engine connection was disconnected before the job could be submitted")
+    input_keep(generation, data)
     job.update(
         stage=Stage.SUBMITTING,
         progress=PROGRESS_SUBMITTED - 5,
@@ -114,14 +117,19 @@ def _submit(generation: Generation) -> None:
     from generator.services.upstream_webhooks import upstream_webhook_url
 
     provider, connection = get_provider(engine.type), connection_of(engine)
-    webhooks = provider.capabilities(connection).webhooks
+    caps = provider.capabilities(connection)
+    try:
+        image_url = handover_image_url(generation, caps)
+    except (JobFailed, StorageError) as exc:
+        _fail(generation, str(exc))
+        return
     try:
         submitted = provider.submit(
             connection,
-            image_url=generation.request["input"],
+            image_url=image_url,
             options=dict(generation.request.get("options", {})),
             idempotency_key=str(generation.uuid),
-            webhook_url=upstream_webhook_url(generation) if webhooks else "",
+            webhook_url=upstream_webhook_url(generation) if caps.webhooks else "",
         )
     except UpstreamError as exc:
         _upstream_trouble(generation, exc, now=now, refused="the upstream refused the job")
@@ -286,13 +294,17 @@ def _download_and_store(generation: Generation, result_url: str) -> None:
         errors=[],
         **fields,
     )
+    input_forget(generation)
     _notify_finished(generation.pk)
 
 
 def upstream_cancel(generation_id: int) -> None:
     """Ask the upstream to cancel a job cancelled here while it waited (where its API allows)."""
     generation = Generation.objects.select_related("engine").filter(pk=generation_id).first()
-    if generation is None or generation.engine is None or generation.status != Status.CANCELLED:
+    if generation is None or generation.status != Status.CANCELLED:
+        return
+    input_forget(generation)
+    if generation.engine is None:
         return
     submitted = Submitted(
         upstream_id=str(generation.engine_info.get("upstream_id", "")), state=generation.upstream_state or {}

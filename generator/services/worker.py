@@ -32,6 +32,7 @@ from generator.services.generation_files import (
     default_files_delete,
     default_names,
     folder_output_delete,
+    kept_input_name,
     output_key,
 )
 from generator.storage.base import StorageError
@@ -263,7 +264,7 @@ def generation_fail(*, generation_id: int, reason: str, only_if: Q | None = None
             return False
         generation = Generation.objects.select_related("team", "output_storage").get(pk=generation_id)
         billing.credits_refund(generation=generation, reason=reason)
-    default_files_delete(*default_names(generation))
+    default_files_delete(*default_names(generation), kept_input_name(generation))
     folder_output_delete(generation)
     _notify_finished(generation_id)
     return True
@@ -325,7 +326,6 @@ def _run(job: _Job) -> None:
         aspect_ratio=shape.aspect_ratio,
         resolution=shape.resolution,
     )
-    del data
     input_object = {
         "ext": image.ext,
         "mps": round(image.width * image.height / 1_000_000, 2),
@@ -337,8 +337,9 @@ def _run(job: _Job) -> None:
     if generation.engine_id is not None:
         from generator.services.upstream_jobs import upstream_submit
 
-        upstream_submit(job, generation, input_object)
+        upstream_submit(job, generation, input_object, data)
         return
+    del data
     job.update(stage=Stage.RENDERING, progress=PROGRESS_VALIDATED, input_object=input_object)
 
     with tempfile.TemporaryDirectory(prefix="generation-") as workdir:

@@ -178,7 +178,7 @@ class Connector(ABC):
 
     @abstractmethod
     def download_url(self, key: str, *, expires_s: int = 300) -> str | None:
-        """Return a presigned URL living at most expires_s, or None where we proxy (local)."""
+        """Return a presigned URL living expires_s (at most an hour), or None where we proxy (local)."""
 
     @abstractmethod
     def describe(self, key: str) -> dict:

@@ -36,7 +36,7 @@ from storages.backends.gcloud import GoogleCloudStorage
 from generator.netpolicy import host_allowed_by_list
 from generator.storage.base import Connector, Entries, Entry, ObjectMissing, StorageError, bucket_from
 from generator.storage.endpoints import check_endpoint_address
-from generator.storage.s3 import LIST_LIMIT, MAX_URL_TTL_S, S3Connector
+from generator.storage.s3 import LIST_LIMIT, MAX_URL_TTL_S, URL_TTL_S, S3Connector
 
 GOOGLE_XML_ENDPOINT = "https://storage.googleapis.com"
 TIMEOUT = (3, 10)  # connect, read (seconds)
@@ -71,7 +71,7 @@ class _GoogleCloudStorage(GoogleCloudStorage):
             location="",
             default_acl=None,
             querystring_auth=True,
-            expiration=timedelta(seconds=MAX_URL_TTL_S),
+            expiration=timedelta(seconds=URL_TTL_S),
             gzip=False,
             file_overwrite=True,
             object_parameters={},
@@ -228,7 +228,7 @@ class GCSServiceAccountConnector(Connector):
         with self._errors("exists"):
             return self.bucket.blob(full).exists(timeout=TIMEOUT, retry=RETRY)
 
-    def download_url(self, key: str, *, expires_s: int = MAX_URL_TTL_S) -> str | None:
+    def download_url(self, key: str, *, expires_s: int = URL_TTL_S) -> str | None:
         full = self._key(key)
         if self.anonymous:
             # Emulators serve media without signatures; this form exists only for them.

@@ -24,7 +24,10 @@ from generator.storage.pinning import pin_client
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 10
 MAX_ATTEMPTS = 2
-MAX_URL_TTL_S = 300
+# A presigned URL lives 5 minutes unless asked otherwise (bearer links redirect to one), and at
+# most an hour: the longest an upstream engine may take to fetch a photo handed over (SPEC 11).
+URL_TTL_S = 300
+MAX_URL_TTL_S = 3600
 LIST_LIMIT = 1000
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 
@@ -76,7 +79,7 @@ class _Storage(S3Storage):
         defaults.update(
             object_parameters={},
             querystring_auth=True,
-            querystring_expire=MAX_URL_TTL_S,
+            querystring_expire=URL_TTL_S,
             file_overwrite=True,
             gzip=False,
             location="",
@@ -211,7 +214,7 @@ class S3Connector(Connector):
         with self._errors("exists"):
             return self.storage.exists(key)
 
-    def download_url(self, key: str, *, expires_s: int = MAX_URL_TTL_S) -> str | None:
+    def download_url(self, key: str, *, expires_s: int = URL_TTL_S) -> str | None:
         self._key(key)
         with self._errors("presign"):
             return self.storage.url(key, expire=max(1, min(expires_s, MAX_URL_TTL_S)))

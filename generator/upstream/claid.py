@@ -7,7 +7,8 @@ Relied on (Claid's contract, the same as docs/api.md): `POST {base}/v1/video/gen
 `result.output_object.tmp_url`; `POST {base}/v1/video/generate/{id}/cancel` cancels a queued
 job; errors come in the envelope `{"error_code", "error_type", "error_message"}`, 402 when the
 account is out of credits and 429 with RateLimit-*/Retry-After headers. `GET {base}/v1/account`
-is the cheap authenticated call that tests a key.
+is the cheap authenticated call that tests a key. The input is a URL "from 1 to 512
+characters" that "must be accessible by our system" (Image to Video I/O): no data: URIs.
 """
 
 from __future__ import annotations

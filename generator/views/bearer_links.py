@@ -1,4 +1,4 @@
-"""GET /v/<token>: the bearer link to a video or poster (no login; docs/links.md)."""
+"""GET /v/<token>: the bearer link to a video or poster; GET /i/<token>: a photo handed to an upstream (no login; docs/links.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_http_methods
 
-from generator.services.links import LinkExpired, LinkInvalid, link_file, link_resolve
+from generator.services.links import LinkExpired, LinkFile, LinkInvalid, link_file, link_resolve
+from generator.services.upstream_handover import input_link_file
 from generator.storage.base import ObjectMissing, StorageError
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,20 @@ def link_serve(request: HttpRequest, token: str) -> HttpResponseBase:
             status=502,
             content_type="text/plain",
         )
+    return _serve(request, found)
+
+
+def _serve(request: HttpRequest, found: LinkFile) -> HttpResponseBase:
     if found.redirect_url is not None:
         return HttpResponseRedirect(found.redirect_url)
     return _stream(request, found.handle, size=found.size, content_type=found.content_type, filename=found.filename)
+
+
+@require_http_methods(["GET", "HEAD"])
+def input_link_serve(request: HttpRequest, token: str) -> HttpResponseBase:
+    """Stream the photo a job handed to its upstream engine (docs/engines.md); 404 for a bad, old or finished one."""
+    try:
+        found = input_link_file(token)
+    except (LinkInvalid, LinkExpired, FileNotFoundError):
+        raise Http404("unknown link") from None
+    return _serve(request, found)
