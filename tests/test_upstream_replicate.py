@@ -28,6 +28,7 @@ from tests.fakes.replicate import TOKEN, FakeReplicate, webhook_secret
 from tests.harness import bearer
 from tests.loopback import Route
 from tests.test_upstream_claid import mp4_bytes
+from tests.test_worker import png_bytes
 from tests.upstream_support import ledger, look, submit_job
 
 KLING = "kwaivgi/kling-v2.1"
@@ -126,6 +127,22 @@ def test_a_kling_job_sends_the_rendered_template_waits_and_is_stored_like_a_buil
     data = generation_to_api(generation)
     assert data["engine"]["upstream_id"] == upstream_id
     assert "/delivery/" not in json.dumps(data)
+
+
+def test_a_storage_photo_reaches_replicate_as_a_data_uri_of_the_validated_bytes(team, unlimited, fake, kling):
+    import base64
+
+    from tests.test_upstream_handover import _local_photo
+
+    photo = png_bytes((400, 300), name="chelsea.png")
+    assert len(photo) <= replicate.DATA_URI_MAX_BYTES
+    body = {"input": _local_photo(team, "shoe.png", photo), "options": {"prompt": "turn", "engine": "rep"}}
+    generation = submit_job(team, body)
+    assert generation.stage == "waiting", generation.errors
+    start_image = fake.created_bodies()[-1]["input"]["start_image"]
+    head, _, data = start_image.partition(",")
+    assert head == "data:image/png;base64"
+    assert base64.b64decode(data) == photo
 
 
 @pytest.mark.parametrize(
