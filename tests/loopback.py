@@ -52,6 +52,8 @@ class LoopbackServer:
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route | Responder] = {}
+        # Answers a path no route names (a fake's catch-all); None: 404.
+        self.fallback: Responder | None = None
         self.requests: list[Seen] = []
         self.stopping = threading.Event()
         server = self
@@ -61,7 +63,8 @@ class LoopbackServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 seen = Seen(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
                 server.requests.append(seen)
-                route = server.routes.get(self.path.split("?", 1)[0], Route(status=404, body=b"not found"))
+                route = server.routes.get(self.path.split("?", 1)[0]) or server.fallback
+                route = route if route is not None else Route(status=404, body=b"not found")
                 if callable(route):
                     route = route(seen)
                 if route.delay_s and server.stopping.wait(route.delay_s):
@@ -84,7 +87,7 @@ class LoopbackServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up first, which is what several tests want
 
-            do_GET = do_POST = _serve
+            do_GET = do_POST = do_PUT = _serve
 
             def log_message(self, format: str, *args) -> None:
                 pass

@@ -130,3 +130,15 @@ def test_connecting_an_unshipped_model_without_inputs_or_with_bad_inputs_is_a_42
     )
     assert list(patched.json()["error_details"]) == ["parameters.inputs"]
     assert EngineConnection.objects.get().parameters == {"model": "acme/i2v"}
+
+
+def test_the_text_form_sends_a_value_as_a_string_and_a_prompt_object_gives_its_text():
+    values = job_values(image_url="u", options={"duration": 10, "prompt": {"text": "a slow turn"}})
+    assert render_inputs({"d": "{duration:text}", "p": "{prompt}", "n": "{negative_prompt:text}"}, values) == {
+        "d": "10",
+        "p": "a slow turn",
+    }
+    assert "prompt" not in job_values(image_url="u", options={"prompt": {"generate": True}})
+    assert template_problems({"i": "{image_url}", "d": "{duration:int}"}) == [
+        "unknown form {duration:int} (only :text is known)"
+    ]

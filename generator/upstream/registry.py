@@ -14,6 +14,7 @@ BUILTIN = "builtin"
 BUILTIN_CAPABILITIES = Capabilities(durations=(5, 10), aspect_ratios=None)
 _PROVIDERS: dict[str, str] = {
     "claid": "generator.upstream.claid.ClaidProvider",
+    "fal": "generator.upstream.fal.FalProvider",
     "replicate": "generator.upstream.replicate.ReplicateProvider",
 }
 

@@ -3,7 +3,10 @@
 A template is the JSON body a model takes, with placeholders where the job's values go:
 `{prompt}`, `{negative_prompt}`, `{image_url}`, `{duration}`, `{guidance_scale}`,
 `{aspect_ratio}`. A string that is exactly one placeholder becomes the value with its own JSON
-type (`"{duration}"` -> 5, not "5"); a placeholder inside longer text is written into the text.
+type (`"{duration}"` -> 5, not "5"); `"{duration:text}"` is the value as a string ("5", for
+models whose schema takes an enum of strings); a placeholder inside longer text is written into
+the text. A prompt given as an object (`{"text": ...}`) is its text; an automatic prompt
+(`{"generate": true}`) has no text, so `{prompt}` is absent.
 A key whose whole value is a placeholder the job has no value for (no negative prompt, the
 photo's own shape) is left out, so the model applies its own default. Each provider ships
 templates for well-known models (`ModelTemplate`); a connection's own `inputs` replaces them.
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 PLACEHOLDERS = ("prompt", "negative_prompt", "image_url", "duration", "guidance_scale", "aspect_ratio")
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+FORMS = ("text",)
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([a-z_]+))?\}")
 _MISSING = object()
 
 
@@ -63,7 +67,7 @@ def template_for(*, model: str, inputs: dict[str, Any] | None, shipped: Mapping[
         return ModelTemplate(
             title=known.title, inputs=inputs, durations=known.durations, aspect_ratios=known.aspect_ratios
         )
-    places_shape = "aspect_ratio" in _placeholders_in(inputs)
+    places_shape = any(name == "aspect_ratio" for name, _form in _placeholders_in(inputs))
     return ModelTemplate(
         title=model, inputs=inputs, durations=CUSTOM_DURATIONS, aspect_ratios=FIXED_SHAPES if places_shape else None
     )
@@ -76,14 +80,17 @@ def shapes_of(template: ModelTemplate) -> tuple[str, ...]:
 
 def template_problems(template: Any) -> list[str]:
     """What is wrong with a template: unknown placeholders, or no {image_url} at all."""
-    found = set(_placeholders_in(template))
+    used = _placeholders_in(template)
+    found = {name for name, _form in used}
     problems = [f"unknown placeholder {{{name}}}" for name in sorted(found - set(PLACEHOLDERS))]
+    forms = sorted({f"{{{name}:{form}}}" for name, form in used if form and form not in FORMS})
+    problems += [f"unknown form {spelled} (only :text is known)" for spelled in forms]
     if "image_url" not in found:
         problems.append("the template must place {image_url}")
     return problems
 
 
-def _placeholders_in(value: Any) -> list[str]:
+def _placeholders_in(value: Any) -> list[tuple[str, str]]:
     if isinstance(value, str):
         return _PLACEHOLDER.findall(value)
     if isinstance(value, dict):
@@ -97,8 +104,11 @@ def job_values(*, image_url: str, options: dict) -> dict[str, Any]:
     """The placeholder values of one job; a value the job does not set is absent."""
     values: dict[str, Any] = {"image_url": image_url}
     for key in ("prompt", "negative_prompt", "guidance_scale"):
-        if options.get(key) not in (None, ""):
-            values[key] = options[key]
+        value = options.get(key)
+        if isinstance(value, dict):  # a prompt object: its text, or none for an automatic prompt
+            value = value.get("text")
+        if value not in (None, ""):
+            values[key] = value
     values["duration"] = int(options.get("duration", 5))
     shape = options.get("aspect_ratio")
     if shape and shape != "source":
@@ -116,7 +126,8 @@ def _render(value: Any, values: dict[str, Any]) -> Any:
     if isinstance(value, str):
         whole = _PLACEHOLDER.fullmatch(value)
         if whole:
-            return values.get(whole.group(1), _MISSING)
+            found = values.get(whole.group(1), _MISSING)
+            return str(found) if whole.group(2) == "text" and found is not _MISSING else found
         return _PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), "")), value)
     if isinstance(value, dict):
         items = ((key, _render(item, values)) for key, item in value.items())
