@@ -27,6 +27,7 @@ from generator.upstream.templates import template_problems
 from tests.fakes.fal import KEY, MODEL, FakeFal, make_fal_connection, rate_limited, server_error, stall
 from tests.harness import bearer
 from tests.loopback import Route
+from tests.test_upstream_webhooks import public  # noqa: F401 - the fixture: this server reachable by fal
 from tests.test_worker import png_bytes
 from tests.upstream_support import backdate_upstream, ledger, look, look_past_deadline, submit_job
 
@@ -420,3 +421,39 @@ def test_poll_reads_a_completed_status_with_an_error_as_a_failed_job(fake):
     polled = provider.poll(connection, submitted)
     assert (polled.status, polled.error) == ("failed", "OOM (runner)")
     assert provider.poll(connection, Submitted(upstream_id=submitted.upstream_id, state={})).status == "running"
+
+
+# --- end to end through this server's webhook intake (/hooks/upstream/<token>/) ------------------
+
+
+def _deliver(client, fake, **kwargs):
+    """POST fal's webhook for the last job to the fal_webhook address it was given, through Django's client."""
+    job = fake.last()
+    assert job.webhook_url.startswith("http://127.0.0.1:8123/hooks/upstream/")
+    headers, body = fake.webhook(job.request_id, **kwargs)
+    extra = {name: value for name, value in headers.items() if name != "Content-Type"}
+    path = job.webhook_url.removeprefix("http://127.0.0.1:8123")
+    return client.post(path, data=body, content_type="application/json", headers=extra)
+
+
+@pytest.mark.usefixtures("public")
+def test_a_signed_fal_webhook_books_a_look_at_once_and_the_job_finishes_on_it(
+    client, team, unlimited, fake, fal, sent, settings, django_capture_on_commit_callbacks
+):
+    fake.progress_looks = 3
+    generation = _look(_submit(team, fake))
+    assert generation.upstream_state["detail"]["state"] == "IN_PROGRESS"
+    fake.progress_looks = 0  # fal finished; it calls the webhook
+    Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now() + timedelta(seconds=16))
+    for bad in ({"bad_signature": True}, {"timestamp": int(time.time()) - 600}):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert _deliver(client, fake, **bad).status_code == 401
+    assert sent == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _deliver(client, fake).status_code == 202
+    assert sent == [("generator.tasks.upstream_poll_task", (str(generation.pk),))]
+    generation = _look(generation)  # what the poll task does: the look, not the webhook, decides
+    assert generation.status == "DONE", generation.errors
+    assert _probe(settings, generation)[0] == "h264"
+    assert _ledger(generation) == [("hold", -40)]
+    assert len(fake.submits()) == 1
