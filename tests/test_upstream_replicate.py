@@ -29,7 +29,7 @@ from tests.harness import bearer
 from tests.loopback import Route
 from tests.test_upstream_claid import mp4_bytes
 from tests.test_worker import png_bytes
-from tests.upstream_support import ledger, look, submit_job
+from tests.upstream_support import backdate_upstream, ledger, look, look_past_deadline, submit_job
 
 KLING = "kwaivgi/kling-v2.1"
 
@@ -330,10 +330,7 @@ def test_500s_while_polling_back_off_then_error_after_ten_minutes_with_a_refund(
     assert (generation.status, generation.upstream_state["errors"]) == ("PROCESSING", 1)
     generation = look(generation)
     assert generation.upstream_state["errors"] == 2
-    since = (timezone.now() - timedelta(minutes=11)).isoformat()
-    Generation.objects.filter(pk=generation.pk).update(
-        upstream_state={**generation.upstream_state, "failing_since": since}
-    )
+    backdate_upstream(generation, "failing_since", seconds=11 * 60)
     _errored(look(generation), "kept failing for 10 minutes")
 
 
@@ -403,14 +400,7 @@ def test_cancel_while_waiting_refunds_and_is_forwarded_upstream(team, unlimited,
 def test_a_prediction_past_the_deadline_is_cancelled_upstream_and_refunded(team, unlimited, fake, kling, settings):
     fake.running_looks = 100
     generation = _submit(team, fake)
-    settings.GENERATOR_UPSTREAM_DEADLINE_S = 10
-    Generation.objects.filter(pk=generation.pk).update(
-        upstream_state={
-            **generation.upstream_state,
-            "submitted_at": (timezone.now() - timedelta(seconds=60)).isoformat(),
-        }
-    )
-    _errored(look(generation), "did not finish within 10 s")
+    _errored(look_past_deadline(generation, settings), "did not finish within 10 s")
     assert fake.predictions[generation.engine_info["upstream_id"]]["status"] == "canceled"
 
 

@@ -41,13 +41,13 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from generator.upstream.base import Capabilities, Connection, Polled, Submitted, UpstreamError
-from generator.upstream.http import call
+from generator.upstream.http import call, own_url
 from generator.upstream.templates import (
     CUSTOM_DURATIONS,
     ModelTemplate,
@@ -136,12 +136,9 @@ def _requests_url(connection: Connection, request_id: str) -> str:
     return f"{_base(connection)}/{app}/requests/{request_id}"
 
 
-def _same_origin(url: Any, base: str) -> bool:
-    """The key is only ever sent to the connection's own host: an answer's URL elsewhere is not followed."""
-    if not isinstance(url, str):
-        return False
-    there, here = urlsplit(url), urlsplit(base)
-    return (there.scheme, there.netloc) == (here.scheme, here.netloc)
+def _request_urls(connection: Connection, request_id: str) -> dict[str, str]:
+    own = _requests_url(connection, request_id)
+    return {"status_url": f"{own}/status", "response_url": own, "cancel_url": f"{own}/cancel"}
 
 
 def _template(connection: Connection) -> ModelTemplate:
@@ -200,20 +197,14 @@ class FalProvider:
         request_id = answer.get("request_id") if isinstance(answer, dict) else None
         if not isinstance(request_id, str) or not request_id:
             raise UpstreamError("the upstream's answer has no request_id", transient=True)
-        own = _requests_url(connection, request_id)
-        derived = {"status_url": f"{own}/status", "response_url": own, "cancel_url": f"{own}/cancel"}
-        state = {
-            key: answer[key] if _same_origin(answer.get(key), _base(connection)) else default
-            for key, default in derived.items()
-        }
+        derived = _request_urls(connection, request_id)
+        state = {key: own_url(answer.get(key), _base(connection), default) for key, default in derived.items()}
         return Submitted(upstream_id=request_id, state=state)
 
     def _state_url(self, connection: Connection, submitted: Submitted, key: str) -> str:
-        url = submitted.state.get(key)
-        if _same_origin(url, _base(connection)):
-            return str(url)
-        own = _requests_url(connection, submitted.upstream_id)
-        return {"status_url": f"{own}/status", "response_url": own, "cancel_url": f"{own}/cancel"}[key]
+        """A request's address as fal named it, when on the connection's own origin; else the derived one."""
+        derived = _request_urls(connection, submitted.upstream_id)[key]
+        return own_url(submitted.state.get(key), _base(connection), derived)
 
     def poll(self, connection: Connection, submitted: Submitted) -> Polled:
         answer = call("GET", self._state_url(connection, submitted, "status_url"), headers=_auth(connection))

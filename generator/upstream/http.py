@@ -43,6 +43,21 @@ def _retry_after(response: httpx.Response, message: str) -> float:
     return max(1.0, float(said.group(1))) if said else 1.0
 
 
+def own_url(url: Any, base: str, fallback: str) -> str:
+    """`url` when it is on the API's own origin (`base`'s scheme, host and port), else `fallback`.
+
+    Upstreams name addresses in their answers (status, result, cancel); the key is sent with
+    every call, so it only ever goes to the connection's own API, never where an answer points.
+    """
+    if not isinstance(url, str) or not url:
+        return fallback
+    try:
+        named, own = httpx.URL(url), httpx.URL(base)
+    except httpx.InvalidURL:
+        return fallback
+    return url if (named.scheme, named.host, named.port) == (own.scheme, own.host, own.port) else fallback
+
+
 def call(method: str, url: str, *, headers: dict[str, str], body: dict | None = None) -> Any:
     """Send one JSON request and return the decoded answer; raise UpstreamError per the answer's status."""
     content = json.dumps(body).encode() if body is not None else None

@@ -41,11 +41,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 from generator.upstream.base import Capabilities, Connection, Polled, Submitted, UpstreamError
-from generator.upstream.http import call
+from generator.upstream.http import call, own_url
 from generator.upstream.templates import (
     CUSTOM_DURATIONS,
     ModelTemplate,
@@ -135,18 +134,6 @@ def _base(connection: Connection) -> str:
 
 def _auth(connection: Connection) -> dict[str, str]:
     return {"Authorization": f"Bearer {connection.api_key}"}
-
-
-def _own_url(connection: Connection, url: Any, fallback: str) -> str:
-    """An address the upstream named, only on its own API origin (the key is sent to it); else `fallback`."""
-    if not isinstance(url, str) or not url:
-        return fallback
-    try:
-        named, base = httpx.URL(url), httpx.URL(_base(connection))
-    except httpx.InvalidURL:
-        return fallback
-    same = (named.scheme, named.host, named.port) == (base.scheme, base.host, base.port)
-    return url if same else fallback
 
 
 def _template(connection: Connection) -> ModelTemplate:
@@ -284,19 +271,19 @@ class ReplicateProvider:
         return Submitted(
             upstream_id=prediction_id,
             state={
-                "get_url": _own_url(connection, urls.get("get"), own),
-                "cancel_url": _own_url(connection, urls.get("cancel"), f"{own}/cancel"),
+                "get_url": own_url(urls.get("get"), _base(connection), own),
+                "cancel_url": own_url(urls.get("cancel"), _base(connection), f"{own}/cancel"),
             },
         )
 
     def poll(self, connection: Connection, submitted: Submitted) -> Polled:
         own = f"{_base(connection)}/v1/predictions/{submitted.upstream_id}"
-        url = _own_url(connection, submitted.state.get("get_url"), own)
+        url = own_url(submitted.state.get("get_url"), _base(connection), own)
         return polled_of(call("GET", url, headers=_auth(connection)))
 
     def cancel(self, connection: Connection, submitted: Submitted) -> None:
         own = f"{_base(connection)}/v1/predictions/{submitted.upstream_id}/cancel"
-        call("POST", _own_url(connection, submitted.state.get("cancel_url"), own), headers=_auth(connection))
+        call("POST", own_url(submitted.state.get("cancel_url"), _base(connection), own), headers=_auth(connection))
 
     def verify_webhook(self, connection: Connection, *, headers: Mapping[str, str], body: bytes) -> bool:
         secret = signing_secret(connection)
