@@ -253,7 +253,7 @@ def test_percent_is_read_only_from_a_progress_bar_in_the_logs():
         ]
         == 64
     )
-    for logs in ("", None, "resolution 100% of 720p", "seed 12345%|"):
+    for logs in ("", None, "resolution 100% of 720p", "seed 12345%|", "frame 12099%|"):
         assert "percent" not in replicate.polled_of({"status": "processing", "logs": logs}).detail
 
 
@@ -275,6 +275,11 @@ def test_a_4xx_at_create_is_an_error_with_the_upstreams_detail_and_a_refund(team
         status=422, body=json.dumps({"detail": "- input.prompt: String should have at most 2500 characters"}).encode()
     )
     _errored(_submit(team, fake), "input.prompt: String should have at most 2500 characters")
+
+
+def test_a_prediction_id_that_would_change_the_request_path_is_refused_with_a_refund(team, unlimited, fake, kling):
+    fake.create_route = Route(status=201, body=json.dumps({"id": "../account", "status": "starting"}).encode())
+    _errored(_submit(team, fake), "prediction id")
 
 
 def test_a_429_at_create_and_while_polling_waits_retry_after_and_keeps_the_job(team, unlimited, fake, kling):

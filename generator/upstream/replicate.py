@@ -59,9 +59,11 @@ DEFAULT_BASE_URL = "https://api.replicate.com"
 RATE = (600, 600)
 # "only recommended if the file is less than 1MB" (Input files).
 DATA_URI_MAX_BYTES = 1_000_000
+# Prediction ids go into request paths: only the letters and digits Replicate's ids are made of.
+PREDICTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 # tqdm's bar as video models log it ("45%|████▌     | 9/20 [00:10<00:12, ...]"); the last one counts.
-_PERCENT = re.compile(r"(\d{1,3})%\|")
+_PERCENT = re.compile(r"(?<!\d)(\d{1,3})%\|")
 LOG_TAIL_CHARS = 4000
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv")
 
@@ -265,6 +267,10 @@ class ReplicateProvider:
         if not isinstance(answer, dict) or not answer.get("id"):
             raise UpstreamError("the upstream's answer has no prediction id", transient=True)
         prediction_id = str(answer["id"])
+        if not PREDICTION_ID_RE.fullmatch(prediction_id):
+            raise UpstreamError(
+                f"the upstream answered a prediction id this server does not take: {prediction_id[:100]!r}"
+            )
         urls = answer.get("urls")
         urls = urls if isinstance(urls, dict) else {}
         own = f"{_base(connection)}/v1/predictions/{prediction_id}"
