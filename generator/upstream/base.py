@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from generator.upstream.templates import ModelTemplate
+from generator.upstream.templates import ModelTemplate, inputs_problems, template_for
 
 
 class UpstreamError(Exception):
@@ -102,3 +102,11 @@ class Provider(Protocol):
 
     def verify_webhook(self, connection: Connection, *, headers: Mapping[str, str], body: bytes) -> bool:
         """True only when the upstream's signature over `body` is valid and fresh (False for no webhooks)."""
+
+
+def connection_template(connection: Connection, shipped: Mapping[str, ModelTemplate]) -> ModelTemplate:
+    """The template a templated provider's connection renders; an UpstreamError if it has none (saved before)."""
+    try:
+        return template_for(model=connection.model, inputs=connection.inputs, shipped=shipped)
+    except KeyError:
+        raise UpstreamError(inputs_problems(model=connection.model, inputs=None, shipped=shipped)[0]) from None

@@ -46,7 +46,7 @@ from urllib.parse import urlencode
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from generator.upstream.base import Capabilities, Connection, Polled, Submitted, UpstreamError
+from generator.upstream.base import Capabilities, Connection, Polled, Submitted, UpstreamError, connection_template
 from generator.upstream.http import call, own_url
 from generator.upstream.templates import (
     CUSTOM_DURATIONS,
@@ -54,7 +54,6 @@ from generator.upstream.templates import (
     job_values,
     render_inputs,
     shapes_of,
-    template_for,
 )
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
@@ -141,15 +140,6 @@ def _request_urls(connection: Connection, request_id: str) -> dict[str, str]:
     return {"status_url": f"{own}/status", "response_url": own, "cancel_url": f"{own}/cancel"}
 
 
-def _template(connection: Connection) -> ModelTemplate:
-    try:
-        return template_for(model=connection.model, inputs=connection.inputs, shipped=TEMPLATES)
-    except KeyError:
-        raise UpstreamError(
-            f"no template ships for the model {connection.model!r}: the connection needs parameters.inputs"
-        ) from None
-
-
 def _video_url(output: Any) -> str:
     """The video's URL in a model's output: `video.url` (every shipped model), else the first of `videos`."""
     if not isinstance(output, dict):
@@ -168,7 +158,7 @@ class FalProvider:
 
     def capabilities(self, connection: Connection) -> Capabilities:
         try:
-            template = _template(connection)
+            template = connection_template(connection, TEMPLATES)
         except UpstreamError:  # saved before it had a template: the submit says why
             return Capabilities(durations=CUSTOM_DURATIONS, aspect_ratios=("source",), webhooks=True)
         return Capabilities(
@@ -189,7 +179,9 @@ class FalProvider:
     def submit(
         self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = "", webhook_url: str = ""
     ) -> Submitted:
-        body = render_inputs(_template(connection).inputs, job_values(image_url=image_url, options=options))
+        body = render_inputs(
+            connection_template(connection, TEMPLATES).inputs, job_values(image_url=image_url, options=options)
+        )
         url = f"{_base(connection)}/{_model(connection)}"
         if webhook_url:
             url += "?" + urlencode({"fal_webhook": webhook_url})

@@ -43,7 +43,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
-from generator.upstream.base import Capabilities, Connection, Polled, Submitted, UpstreamError
+from generator.upstream.base import Capabilities, Connection, Polled, Submitted, UpstreamError, connection_template
 from generator.upstream.http import call, own_url
 from generator.upstream.templates import (
     CUSTOM_DURATIONS,
@@ -136,13 +136,6 @@ def _base(connection: Connection) -> str:
 
 def _auth(connection: Connection) -> dict[str, str]:
     return {"Authorization": f"Bearer {connection.api_key}"}
-
-
-def _template(connection: Connection) -> ModelTemplate:
-    try:
-        return template_for(model=connection.model, inputs=connection.inputs, shipped=TEMPLATES)
-    except KeyError:
-        raise UpstreamError(f"no input template for the model {connection.model!r}: give parameters.inputs") from None
 
 
 def _model_path(connection: Connection) -> str:
@@ -254,7 +247,7 @@ class ReplicateProvider:
         self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = "", webhook_url: str = ""
     ) -> Submitted:
         model = _model_path(connection)
-        template = _template(connection)
+        template = connection_template(connection, TEMPLATES)
         body: dict[str, Any] = {
             "input": render_inputs(template.inputs, job_values(image_url=image_url, options=options))
         }
