@@ -96,10 +96,6 @@ class FakeReplicate:
         headers = {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
         return headers, body
 
-    def finish(self, prediction_id: str) -> None:
-        """Let a prediction reach its outcome at the next look (as if the model ran)."""
-        self.predictions[prediction_id]["looks"] = max(self.running_looks, self.predictions[prediction_id]["looks"])
-
     # --- the API ---------------------------------------------------------------------------------
 
     def _route(self, answer: Callable[[Seen], Route]) -> Callable[[Seen], Route]:
