@@ -157,6 +157,26 @@ def test_a_connections_own_inputs_for_an_unshipped_model_are_rendered_exactly(te
     assert generation.upstream_state["status_url"].endswith(f"/acme/i2v-pro/requests/{fake.last().request_id}/status")
 
 
+def test_a_storage_photo_reaches_fal_as_a_data_uri_of_the_validated_bytes_and_the_job_finishes(
+    team, unlimited, fake, fal, settings
+):
+    import base64
+
+    from tests.test_upstream_handover import _local_photo
+
+    photo = png_bytes((400, 300), name="chelsea.png")
+    assert len(photo) <= fal_module.DATA_URI_MAX_BYTES
+    options = {"engine": "fal", "prompt": {"generate": True}}
+    generation = submit_job(team, {"input": _local_photo(team, "shoe.png", photo), "options": options})
+    assert generation.stage == "waiting", generation.errors
+    head, _, data = fake.last().body["image_url"].partition(",")
+    assert (head, base64.b64decode(data)) == ("data:image/png;base64", photo)
+    assert "prompt" not in fake.last().body  # an automatic prompt has no text: the key is left out
+    generation = _look(generation, 2)
+    assert generation.status == "DONE", generation.errors
+    assert _ledger(generation) == [("hold", -40)]
+
+
 def test_every_shipped_template_is_valid_and_offers_durations_the_api_takes():
     for model, template in TEMPLATES.items():
         assert template_problems(template.inputs) == [], model
@@ -457,3 +477,22 @@ def test_a_signed_fal_webhook_books_a_look_at_once_and_the_job_finishes_on_it(
     assert _probe(settings, generation)[0] == "h264"
     assert _ledger(generation) == [("hold", -40)]
     assert len(fake.submits()) == 1
+
+
+def test_the_fakes_automatic_webhook_arrives_when_a_timed_job_ends_and_verifies(fake):
+    """What the e2e benchmark relies on: jobs of `job_seconds` each, their webhooks POSTed unasked."""
+    from tests.harness import wait_for
+
+    fake.job_seconds, fake.auto_webhooks = 0.3, True
+    fake.server.routes["/hook"] = Route(status=202, body=b"{}")
+    provider, connection = FalProvider(), _connection(fake)
+    submitted = provider.submit(
+        connection, image_url="https://shop.example/a.jpg", options={}, webhook_url=fake.server.url("/hook")
+    )
+    assert provider.poll(connection, submitted).status == "running"
+    assert wait_for(lambda: fake.delivered, timeout_s=5)
+    assert fake.delivered == [(submitted.upstream_id, 202)]
+    hook = next(seen for seen in fake.server.requests if seen.path == "/hook")
+    assert provider.verify_webhook(connection, headers=hook.headers, body=hook.body)
+    assert json.loads(hook.body)["payload"]["video"]["url"].endswith("/output.mp4")
+    assert provider.poll(connection, submitted).status == "done"
