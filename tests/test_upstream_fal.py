@@ -255,6 +255,15 @@ def test_a_refusal_at_submit_ends_error_with_fals_detail_and_one_refund(team, un
     assert _refunded(generation)
 
 
+def test_a_request_id_that_would_change_the_request_path_ends_error_with_a_refund(team, unlimited, fake, fal):
+    fake.push("submit", Route(body=json.dumps({"request_id": "../../admin"}).encode()))
+    generation = _submit(team, fake)
+    assert generation.status == "ERROR"
+    assert "request id this server does not take" in generation.errors[0]["error"]
+    assert _refunded(generation)
+    assert not [seen for seen in fake.server.requests if "admin" in seen.path]
+
+
 @pytest.mark.parametrize(
     ("outcome", "reason"),
     [

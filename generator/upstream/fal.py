@@ -70,6 +70,8 @@ DATA_URI_MAX_BYTES = 5 * 1024 * 1024
 PROBE_REQUEST_ID = "00000000-0000-4000-8000-000000000000"
 # fal's client treats these first segments as a namespace before owner/app.
 APP_NAMESPACES = ("workflows", "comfy")
+# A request id from fal's answer goes into request paths: letters, digits, '_' and '-' only.
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 # owner/app[/subpath...]: path segments of letters, digits, '.', '_', '-' (no '..', no query).
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)+$")
 
@@ -189,6 +191,8 @@ class FalProvider:
         request_id = answer.get("request_id") if isinstance(answer, dict) else None
         if not isinstance(request_id, str) or not request_id:
             raise UpstreamError("the upstream's answer has no request_id", transient=True)
+        if not REQUEST_ID_RE.fullmatch(request_id):  # it goes into request paths (fal's are UUIDs)
+            raise UpstreamError(f"the upstream answered a request id this server does not take: {request_id[:100]!r}")
         derived = _request_urls(connection, request_id)
         state = {key: own_url(answer.get(key), _base(connection), default) for key, default in derived.items()}
         return Submitted(upstream_id=request_id, state=state)
