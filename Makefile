@@ -30,7 +30,7 @@ fmt: install-dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: install-dev
-	$(BIN)/python bench/engine.py && $(BIN)/python bench/formats.py && $(BIN)/python bench/encoder.py && $(BIN)/python bench/web.py && $(BIN)/python bench/batches.py && $(BIN)/python bench/poll_latency.py
+	$(BIN)/python bench/engine.py && $(BIN)/python bench/formats.py && $(BIN)/python bench/encoder.py && $(BIN)/python bench/web.py && $(BIN)/python bench/batches.py && $(BIN)/python bench/poll_latency.py && $(BIN)/python bench/upstream.py
 
 contact-sheets: install-dev
 	$(BIN)/python bench/contact_sheets.py

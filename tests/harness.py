@@ -6,6 +6,7 @@
   test's own, as an operator, a web server or a worker would.
 - start_cluster / kill_cluster: a real `manage.py qcluster` in its own process group, and SIGKILL for all of it.
 - Instance(tmp, **env): a whole instance of the service (web server and worker) on a free loopback port.
+- process_group_stats(pgid): /proc's stat of each process in a process group (a cluster's).
 - wait_for(predicate, timeout_s): poll until true; sqlite_rows(db, sql, *args): read that SQLite file as dicts.
 - browse(client, storage, **params) / thumbnail(client, storage, key): the dashboard's storage browser.
 """
@@ -127,6 +128,22 @@ def kill_cluster(process: subprocess.Popen) -> None:
     """SIGKILL the whole cluster, as a crash or an out-of-memory kill would, and reap it."""
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def process_group_stats(pgid: int) -> dict[int, list[str]]:
+    """Each process of a process group (zombies too), by pid: the fields of /proc/<pid>/stat after
+    "pid (comm)", from `state` on (so ppid is [1], pgrp [2], utime [11], nice [16])."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[2]) == pgid:
+            found[int(entry.name)] = fields
+    return found
 
 
 def wait_for(predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.1) -> bool:

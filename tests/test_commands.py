@@ -281,18 +281,9 @@ def test_commands_print_on_stdout_from_a_real_process(cli_env):
 
 def _niceness_of_group(pgid: int) -> dict[int, int]:
     """The niceness of every live process in a process group, by pid (from /proc)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After "pid (comm)": state ppid pgrp session ... with nice the 17th field from there.
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found[int(entry.name)] = int(fields[16])
-    return found
+    from tests.harness import process_group_stats
+
+    return {pid: int(fields[16]) for pid, fields in process_group_stats(pgid).items() if fields[0] != "Z"}
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """Upstream engines end to end with real processes (slow): this service standing in for Claid, and a
-cluster killed while jobs wait upstream.
+cluster killed while jobs wait upstream, and no worker held while jobs wait (bench/upstream.py, smaller).
 
 Two instances of this service run on loopback, each with its own SQLite file, media folder, web
 server and worker. Instance A runs the built-in engine; instance B has a `claid` connection whose
@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 
@@ -334,3 +337,25 @@ def test_a_cluster_killed_while_jobs_wait_upstream_loses_none_and_submits_none_t
             assert round(float(container.duration / av.time_base)) == 5
     assert balance(instance, "kill") == 1000 - count * 35
     print(f"{count} jobs done {after_restart:.1f} s after the restart")
+
+
+# --- no worker is held: the benchmark's claim, smaller ---------------------------------------------
+
+
+def test_thirty_ten_second_fal_jobs_on_two_workers_finish_in_a_fraction_of_the_serial_time():
+    """bench/upstream.py at 30 jobs x 10 s: two workers held for each wait would need 150 s."""
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    result = subprocess.run(
+        [sys.executable, "bench/upstream.py", "--jobs", "30", "--seconds", "10", "--idle", "3", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]  # it checks every job DONE, each submitted once
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["held_workers_would_take_s"] == 150
+    assert figures["wall_s"] < 45, figures
+    assert figures["looks_per_job"] <= 6, figures
+    assert figures["poll_cpu_ms_per_job"] < 250, figures
