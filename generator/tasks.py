@@ -12,6 +12,7 @@ from generator.services.purge import generations_purge_expired
 from generator.services.reaper import generations_reap
 from generator.services.ticker import ticker_tick
 from generator.services.uploads import uploads_purge
+from generator.services.upstream_handover import kept_inputs_purge
 from generator.services.worker import generation_run_next
 
 
@@ -31,8 +32,12 @@ def reap_task() -> str:
 
 
 def purge_task() -> str:
-    """Delete expired temporary videos, Idempotency-Key records older than 24 h and uploads past their retention."""
-    return f"videos={generations_purge_expired()} idempotency_keys={idempotency_purge()} uploads={uploads_purge()}"
+    """Delete expired temporary videos, Idempotency-Key records older than 24 h, uploads past their retention
+    and photos kept for upstream jobs that have ended."""
+    return (
+        f"videos={generations_purge_expired()} idempotency_keys={idempotency_purge()} uploads={uploads_purge()}"
+        f" kept_inputs={kept_inputs_purge()}"
+    )
 
 
 def allowance_task() -> int:

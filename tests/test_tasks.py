@@ -17,7 +17,7 @@ def test_purge_task_drops_idempotency_records_older_than_a_day_and_keeps_fresh_o
         team=team, key="old", body_digest="x", created_at=timezone.now() - timedelta(hours=24, seconds=1)
     )
     fresh = IdempotencyRecord.objects.create(team=team, key="fresh", body_digest="y")
-    assert tasks.purge_task() == "videos=0 idempotency_keys=1 uploads=0"
+    assert tasks.purge_task() == "videos=0 idempotency_keys=1 uploads=0 kept_inputs=0"
     assert not IdempotencyRecord.objects.filter(pk=old.pk).exists()
     assert IdempotencyRecord.objects.filter(pk=fresh.pk).exists()
 

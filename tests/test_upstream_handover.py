@@ -280,3 +280,24 @@ def test_an_upstream_really_fetches_the_signed_link_from_a_running_server(live_s
     assert generation.stage == "waiting", generation.errors
     assert upstream.got[0]["url"].startswith(f"{live_server.url}/i/")
     assert (upstream.got[0]["status"], upstream.got[0]["type"], upstream.got[0]["body"]) == (200, "image/png", PHOTO)
+
+
+def test_the_hourly_purge_removes_kept_photos_of_ended_jobs_and_keeps_running_ones(
+    team, unlimited, loopback, upstream, monkeypatch
+):
+    from django.core.files.base import ContentFile
+
+    from generator.services.upstream_handover import kept_inputs_purge
+
+    register_stub(monkeypatch, caps=INLINE)
+    stub_connection(team, loopback.url(""))
+    running = _run(_create(team, _local_photo(team, "a.png")))
+    ended = _run(_create(team, _local_photo(team, "b.png")))
+    # Cancelled, but its forwarded cancel (which removes the photo) was lost by the broker.
+    generation_cancel(team=team, generation=ended)
+    assert default_storage.exists(kept_input_name(ended))
+    default_storage.save("inputs/not-a-uuid.txt", ContentFile(b"someone else's"))
+    assert kept_inputs_purge() == 1
+    assert not default_storage.exists(kept_input_name(ended))
+    assert default_storage.exists(kept_input_name(running))
+    assert default_storage.exists("inputs/not-a-uuid.txt")

@@ -28,9 +28,12 @@ def default_names(generation: Generation) -> tuple[str, str]:
     )
 
 
+KEPT_INPUTS_FOLDER = "inputs"
+
+
 def kept_input_name(generation: Generation) -> str:
     """Return the default-storage name of the validated photo kept for an upstream's hand-over (docs/engines.md)."""
-    return f"inputs/{generation.uuid}"
+    return f"{KEPT_INPUTS_FOLDER}/{generation.uuid}"
 
 
 def default_files_delete(*names: str) -> None:

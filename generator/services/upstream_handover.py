@@ -16,7 +16,7 @@ For 3 and 4 the worker keeps the validated photo in the default storage (kept_in
 local MEDIA_ROOT every process of one machine shares, or the temporary bucket
 (GENERATOR_TEMP_STORAGE=s3) every machine reaches. A re-submit from a poll task (a rate window,
 a 429) finds it there, any web process can serve the /i/ link from it, and it is removed when
-the job ends.
+the job ends (and by the hourly purge, should that have been missed).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from django.urls import reverse
 from generator.errors import JobFailed
 from generator.models import Generation, Storage
 from generator.netpolicy import reachable_from_outside
-from generator.services.generation_files import default_files_delete, kept_input_name
+from generator.services.generation_files import KEPT_INPUTS_FOLDER, default_files_delete, kept_input_name
 from generator.services.links import LinkFile, LinkInvalid, default_file, public_base_url
 from generator.storage.registry import get_connector
 from generator.storage.uris import StorageUri, parse_storage_uri
@@ -93,6 +93,26 @@ def input_keep(generation: Generation, data: bytes) -> None:
 def input_forget(generation: Generation) -> None:
     """Remove the kept photo once the job has ended (done, failed or cancelled)."""
     default_files_delete(kept_input_name(generation))
+
+
+def kept_inputs_purge() -> int:
+    """Remove kept photos whose job is no longer running (a lost cancel task, a crash); return how many."""
+    try:
+        _folders, names = default_storage.listdir(KEPT_INPUTS_FOLDER)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    kept: dict[uuid_module.UUID, str] = {}
+    for name in names:
+        try:
+            kept[uuid_module.UUID(name)] = name
+        except ValueError:
+            continue  # not a name this service wrote
+    running = set(
+        Generation.objects.filter(uuid__in=list(kept), status=Status.PROCESSING).values_list("uuid", flat=True)
+    )
+    stale = [f"{KEPT_INPUTS_FOLDER}/{name}" for key, name in kept.items() if key not in running]
+    default_files_delete(*stale)
+    return len(stale)
 
 
 def handover_image_url(generation: Generation, caps: Capabilities) -> str:
