@@ -117,14 +117,15 @@ def test_a_10_s_kling_job_asks_for_the_string_10_and_gets_a_10_s_video(team, unl
 def test_the_wan_and_hailuo_templates_render_their_own_inputs_and_durations(team, unlimited, fake):
     make_fal_connection(team, fake, name="wan", model=WAN)
     make_fal_connection(team, fake, name="hailuo", model=HAILUO)
-    _submit(team, fake, engine="wan")
-    assert fake.last().model == WAN
-    assert fake.last().body == {
-        "prompt": "steam rising",
-        "image_url": fake.server.url("/photo.png"),
-        "num_frames": 81,
-        "frames_per_second": 16,
-    }
+    for duration, frames in ((5, 81), (10, 161)):  # Wan's length is frames at 16 fps: 5.06 s, 10.06 s
+        _submit(team, fake, engine="wan", duration=duration)
+        assert fake.last().model == WAN
+        assert fake.last().body == {
+            "prompt": "steam rising",
+            "image_url": fake.server.url("/photo.png"),
+            "num_frames": frames,
+            "frames_per_second": 16,
+        }
     with pytest.raises(ValidationFailed) as caught:
         _submit(team, fake, engine="hailuo")  # 5 s: Hailuo 02 makes 6 or 10
     assert "options.duration" in caught.value.details

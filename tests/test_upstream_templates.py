@@ -142,3 +142,14 @@ def test_the_text_form_sends_a_value_as_a_string_and_a_prompt_object_gives_its_t
     assert template_problems({"i": "{image_url}", "d": "{duration:int}"}) == [
         "unknown form {duration:int} (only :text is known)"
     ]
+
+
+def test_a_template_adds_its_per_duration_inputs_and_own_inputs_for_its_model_keep_them():
+    from generator.upstream.templates import render_template
+
+    frames = ModelTemplate(
+        title="t", inputs={"img": "{image_url}"}, durations=(5, 10), by_duration={5: {"n": 81}, 10: {"n": 161}}
+    )
+    assert render_template(frames, job_values(image_url="u", options={"duration": 10})) == {"img": "u", "n": 161}
+    own = template_for(model="m", inputs={"image": "{image_url}"}, shipped={"m": frames})
+    assert render_template(own, job_values(image_url="u", options={})) == {"image": "u", "n": 81}

@@ -52,7 +52,7 @@ from generator.upstream.templates import (
     CUSTOM_DURATIONS,
     ModelTemplate,
     job_values,
-    render_inputs,
+    render_template,
     shapes_of,
 )
 
@@ -92,11 +92,12 @@ TEMPLATES: dict[str, ModelTemplate] = {
     "fal-ai/kling-video/v2.5-turbo/standard/image-to-video": ModelTemplate(
         title="Kling 2.5 Turbo Standard", inputs=_KLING_INPUTS, durations=(5, 10)
     ),
-    # 81 frames at 16 fps (the model's defaults) = 5.06 s; its page states no duration input.
+    # Its length is frames: 81 at 16 fps (the model's defaults) = 5.06 s, 161 (its most) = 10.06 s.
     "fal-ai/wan/v2.2-a14b/image-to-video": ModelTemplate(
         title="Wan 2.2 A14B",
-        inputs={"prompt": "{prompt}", "image_url": "{image_url}", "num_frames": 81, "frames_per_second": 16},
-        durations=(5,),
+        inputs={"prompt": "{prompt}", "image_url": "{image_url}", "frames_per_second": 16},
+        durations=(5, 10),
+        by_duration={5: {"num_frames": 81}, 10: {"num_frames": 161}},
     ),
     # Hailuo 02 makes 6 s or 10 s: a 5 s job cannot be asked honestly, so 10 s only.
     "fal-ai/minimax/hailuo-02/standard/image-to-video": ModelTemplate(
@@ -181,8 +182,8 @@ class FalProvider:
     def submit(
         self, connection: Connection, *, image_url: str, options: dict, idempotency_key: str = "", webhook_url: str = ""
     ) -> Submitted:
-        body = render_inputs(
-            connection_template(connection, TEMPLATES).inputs, job_values(image_url=image_url, options=options)
+        body = render_template(
+            connection_template(connection, TEMPLATES), job_values(image_url=image_url, options=options)
         )
         url = f"{_base(connection)}/{_model(connection)}"
         if webhook_url:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PLACEHOLDERS = ("prompt", "negative_prompt", "image_url", "duration", "guidance_scale", "aspect_ratio")
@@ -33,6 +33,9 @@ class ModelTemplate:
     inputs: dict[str, Any]
     durations: tuple[int, ...]
     aspect_ratios: tuple[str, ...] | None = None
+    # Inputs added for one duration, for a model whose length is not a duration input
+    # (e.g. frames: {5: {"num_frames": 81}, 10: {"num_frames": 161}}).
+    by_duration: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 # The durations a connection with its own template for a model we ship nothing for may ask.
@@ -55,7 +58,8 @@ def inputs_problems(*, model: str, inputs: Any, shipped: Mapping[str, ModelTempl
 def template_for(*, model: str, inputs: dict[str, Any] | None, shipped: Mapping[str, ModelTemplate]) -> ModelTemplate:
     """The template a connection renders: its own `inputs`, else its model's shipped one.
 
-    A connection's own inputs keep the shipped model's durations and shapes; for a model we ship
+    A connection's own inputs keep the shipped model's durations, shapes and per-duration inputs (so
+    the durations it offers are still made); for a model we ship
     nothing for they allow CUSTOM_DURATIONS, and the fixed shapes only if they place {aspect_ratio}.
     """
     known = shipped.get(model)
@@ -65,7 +69,11 @@ def template_for(*, model: str, inputs: dict[str, Any] | None, shipped: Mapping[
         return known
     if known is not None:
         return ModelTemplate(
-            title=known.title, inputs=inputs, durations=known.durations, aspect_ratios=known.aspect_ratios
+            title=known.title,
+            inputs=inputs,
+            durations=known.durations,
+            aspect_ratios=known.aspect_ratios,
+            by_duration=known.by_duration,
         )
     places_shape = any(name == "aspect_ratio" for name, _form in _placeholders_in(inputs))
     return ModelTemplate(
@@ -114,6 +122,11 @@ def job_values(*, image_url: str, options: dict) -> dict[str, Any]:
     if shape and shape != "source":
         values["aspect_ratio"] = shape
     return values
+
+
+def render_template(template: ModelTemplate, values: dict[str, Any]) -> dict[str, Any]:
+    """The body a model receives: its inputs rendered, plus those its template adds for the job's duration."""
+    return {**render_inputs(template.inputs, values), **template.by_duration.get(values.get("duration", 0), {})}
 
 
 def render_inputs(template: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
