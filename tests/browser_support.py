@@ -127,12 +127,9 @@ class Stack(Instance):
         self.photos.routes["/products/cup.jpg"] = Route(body=jpeg_of("coffee"), headers={"Content-Type": "image/jpeg"})
         (tmp / "storages").mkdir()
         (tmp / "media").mkdir()
-        super().__init__(
-            tmp,
-            GENERATOR_FETCH_ALLOW_HOSTS=f"127.0.0.1:{self.photos.port}",
-            GENERATOR_WORKERS="1",
-            **(env or {}),
-        )
+        # `env` wins over these defaults (a module whose stack must reach a stand-in of its own).
+        defaults = {"GENERATOR_FETCH_ALLOW_HOSTS": f"127.0.0.1:{self.photos.port}", "GENERATOR_WORKERS": "1"}
+        super().__init__(tmp, **{**defaults, **(env or {})})
         self.shell(SEED.format(password=PASSWORD, fixtures=FIXTURES, count=seed_count))
         self.start()
 

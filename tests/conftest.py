@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import socket
 
@@ -172,15 +171,9 @@ def loopback(settings):
 @pytest.fixture
 def claid(loopback):
     """A Claid stand-in on loopback: GET /v1/account accepts CLAID_KEY and refuses any other key as Claid does."""
-    from tests.loopback import CLAID_KEY, Route, Seen
+    from tests.loopback import claid_account
 
-    def account(seen: Seen) -> Route:
-        if seen.headers.get("Authorization") == f"Bearer {CLAID_KEY}":
-            return Route(body=json.dumps({"data": {"balance": 100}}).encode())
-        body = {"error_code": 111, "error_type": "auth", "error_message": f"invalid API key {seen.headers}"}
-        return Route(status=401, body=json.dumps(body).encode())
-
-    loopback.routes["/v1/account"] = account
+    loopback.routes["/v1/account"] = claid_account
     return loopback
 
 

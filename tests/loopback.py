@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from collections.abc import Callable
@@ -33,6 +34,15 @@ Responder = Callable[[Seen], Route]
 
 # The key the Claid stand-ins accept (tests/conftest.py's `claid`, and the browser test's).
 CLAID_KEY = "claid-secret-key-123"
+
+
+def claid_account(seen: Seen) -> Route:
+    """Claid's GET /v1/account: accepts CLAID_KEY, refuses any other key with Claid's error envelope."""
+    if seen.headers.get("Authorization") == f"Bearer {CLAID_KEY}":
+        return Route(body=json.dumps({"data": {"balance": 100}}).encode())
+    body = {"error_code": 111, "error_type": "auth", "error_message": f"invalid API key {seen.headers}"}
+    return Route(status=401, body=json.dumps(body).encode())
+
 
 # Loopback in the spellings the C resolver accepts: each must be refused wherever a URL is checked.
 LOOPBACK_SPELLINGS = [

@@ -51,7 +51,7 @@ def test_an_owner_connects_claid_through_the_form_and_the_key_is_never_shown(own
     assert CLAID_KEY not in page
     assert 'id="engine-builtin"' in page
     assert 'id="engine-claid"' in page
-    assert "5 s: 35 · 10 s: 70" in page  # the connection's default price
+    assert '5 s: 35</span> · <span class="nowrap">10 s: 70' in page  # the connection's default price
 
 
 def test_a_refused_key_comes_back_on_the_form_with_the_upstreams_reason_kept_once_and_nothing_saved(
