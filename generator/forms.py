@@ -421,6 +421,8 @@ class EngineForm(forms.Form):
             for message in messages:
                 if key == "credentials":  # the connection test itself failed: say so, then the upstream's reason
                     message = f"We could not connect with these details. The engine answered: {message}"
+                elif target and message.startswith(("is ", "must ")):  # a rule about the field: name it
+                    message = f"{self.fields[target].label} {message}"
                 self.add_error(target, plain(target, message, value=str(self.data.get(target or "", ""))))
 
 

@@ -13,6 +13,7 @@ from generator.crypto import decrypt_json, encrypt_json
 from generator.models import Batch, EngineConnection, Generation, Membership
 from generator.services.batches import batch_create
 from generator.services.billing import credits_hold, credits_refund, team_lock
+from generator.services.engine_connections import engine_types
 from tests.factories import make_member, make_team, make_user
 from tests.loopback import CLAID_KEY
 from tests.test_views import form_data, make_generation
@@ -341,3 +342,27 @@ def test_the_credits_page_shows_this_months_spend_by_engine_refunds_taken_off(me
     table = page.split('id="by-engine"')[1].split("</table>")[0]
     rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("<tbody>")[1].split("</tr>")[:-1]]
     assert rows == [["claid", "2", "100"], ["builtin", "1", "35"]]
+
+
+def test_the_connect_form_offers_every_type_and_shipped_model_the_registry_has(owner_client):
+    page = owner_client.get(reverse("generator:engines")).content.decode()
+    for kind in engine_types():
+        assert f'<option value="{kind.type}"' in page
+        for name in kind.templates or {}:
+            assert '<datalist id="engine-models">' in page
+            assert f'<option value="{name}" label="{kind.label} · ' in page.split('<datalist id="engine-models">')[1]
+    assert 'data-when="type=fal|replicate"' in page  # the model field: only the types that take one
+
+
+def test_a_replicate_model_picked_from_its_templates_connects_and_a_claid_connection_sends_no_model(
+    owner_client, team, claid
+):
+    model = next(iter(next(t for t in engine_types() if t.type == "replicate").templates or {}))
+    owner_client.post(reverse("generator:engine-connect"), _form(claid, name="rep", type="replicate", model=model))
+    assert EngineConnection.objects.get(name="rep").parameters["model"] == model
+    owner_client.post(reverse("generator:engine-connect"), _form(claid, name="cl", model=model))  # left in the field
+    assert "model" not in EngineConnection.objects.get(name="cl").parameters
+    owner_client.post(reverse("generator:engine-connect"), _form(claid, name="rep2", type="replicate"))
+    page = owner_client.get(reverse("generator:engines")).content.decode()
+    assert "Model is required for a replicate connection." in page.split('id="id_model_error"')[1].split("</")[0]
+    assert not EngineConnection.objects.filter(name="rep2").exists()
