@@ -260,7 +260,7 @@ def generation_recent(*, team, limit: int = 5) -> list[Generation]:
 def generation_jobs(*, team) -> QuerySet[Generation]:
     """Return the team's jobs newest first, each annotated with whether its hold was refunded."""
     refunds = CreditLedger.objects.filter(generation=OuterRef("pk"), kind=CreditLedger.Kind.REFUND)
-    return generation_list(team=team).select_related("created_by").annotate(refunded=Exists(refunds))
+    return generation_list(team=team).select_related("created_by", "team").annotate(refunded=Exists(refunds))
 
 
 def webhook_delivery_list(*, team, limit: int = 20) -> list:

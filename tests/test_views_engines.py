@@ -366,3 +366,21 @@ def test_a_replicate_model_picked_from_its_templates_connects_and_a_claid_connec
     page = owner_client.get(reverse("generator:engines")).content.decode()
     assert "Model is required for a replicate connection." in page.split('id="id_model_error"')[1].split("</")[0]
     assert not EngineConnection.objects.filter(name="rep2").exists()
+
+
+def test_make_again_quotes_the_price_of_the_engine_the_retry_runs_on(member_client, team, claid):
+    engine = _saved(team, claid)
+    engine.price_5s = 50
+    engine.save()
+    named = make_generation(team, engine=engine, engine_info={"name": "claid", "type": "claid"})
+    Generation.objects.filter(pk=named.pk).update(
+        request={**named.request, "options": {**named.request["options"], "engine": "claid"}}
+    )
+    unnamed = make_generation(team)
+    html = member_client.get(reverse("generator:jobs")).content.decode()
+    assert "Make again (50 credits)" in html.split(f'id="job-{named.uuid}"')[1].split('class="job"')[0]
+    assert "Make again (35 credits)" in html.split(f'id="job-{unnamed.uuid}"')[1].split('class="job"')[0]
+    team.default_engine = engine
+    team.save()
+    html = member_client.get(reverse("generator:jobs")).content.decode()
+    assert "Make again (50 credits)" in html.split(f'id="job-{unnamed.uuid}"')[1].split('class="job"')[0]

@@ -11,8 +11,10 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from generator import naming, selectors
+from generator.errors import ValidationFailed
 from generator.models import EngineConnection
 from generator.services.billing import price_for
+from generator.services.engine_connections import engine_price
 from generator.upstream.registry import BUILTIN
 
 register = template.Library()
@@ -127,8 +129,16 @@ def photo_name(job) -> str:
 
 @register.filter
 def price_now(job) -> int:
-    """What making this job again costs today (the price of its duration, not what it cost then)."""
-    return price_for(job.duration)
+    """What making this job again costs today: its duration's price on the engine the retry runs on.
+
+    That is the engine its request names, else the team's default now (services/generations.py
+    generation_retry sends the same request); a named engine since disconnected: builtin's price.
+    """
+    name = ((job.request or {}).get("options") or {}).get("engine")
+    try:
+        return engine_price(team=job.team, name=name, duration=job.duration)
+    except ValidationFailed:
+        return price_for(job.duration)
 
 
 _CODE_MARK = re.compile(r"`([^`]+)`")
