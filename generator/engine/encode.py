@@ -19,6 +19,10 @@ FPS = 30
 # barely faster but 1.6-5x bigger. bench/engine.py runs every comparison at this setting.
 PRESET = "veryfast"
 CRF = 20
+# A loop's last frames (this many at 30 fps) are encoded toward the decoded first frame, at this
+# many QP below the CRF (see _LoopCloser).
+LOOP_TAIL = 5
+LOOP_TAIL_QP_DROP = 4
 _DONE = object()
 
 
@@ -29,8 +33,19 @@ class _Failure:
         self.exc = exc
 
 
-def open_h264(path: str, width: int, height: int, *, preset: str = PRESET, crf: int = CRF):
-    """Open an MP4 for writing with an H.264 High, yuv420p, BT.709-tagged stream."""
+def loop_tail(total: int) -> int:
+    """How many last frames of a loop of `total` frames close it (none for very short previews)."""
+    return LOOP_TAIL if total >= 10 * LOOP_TAIL else 0
+
+
+def open_h264(
+    path: str, width: int, height: int, *, preset: str = PRESET, crf: int = CRF, loop_frames: int | None = None
+):
+    """Open an MP4 for writing with an H.264 High, yuv420p, BT.709-tagged stream.
+
+    `loop_frames`: the clip is a loop of that many frames; its last frames are coded at a fixed,
+    finer quantiser (x264 zones) so they can take on the first frame's coding noise (_LoopCloser).
+    """
     container = av.open(path, mode="w", format="mp4", container_options={"movflags": "+faststart"})
     stream = container.add_stream("libx264", rate=FPS)
     stream.width = width
@@ -46,20 +61,24 @@ def open_h264(path: str, width: int, height: int, *, preset: str = PRESET, crf: 
     cc.color_primaries = 1  # BT.709
     cc.color_trc = 1
     cc.colorspace = 1
+    # Write the same tags into the bitstream VUI so every player reads BT.709.
+    # b-adapt=0 (a fixed B-frame pattern) keeps the video deterministic (same image and options, same file): with
+    # adaptive B-frame placement plus mbtree, this libx264 (core 165) reads uninitialised
+    # heap memory, so the bitstream followed whatever garbage the heap held. Proof: one
+    # process, one thread, identical input, and MALLOC_PERTURB_=85 vs 170 gave different
+    # files; with b-adapt=0 (or mbtree=0, or no B-frames) they are identical, and 50 of 50
+    # frame-threaded encodes in two competing processes matched. Cost at 1920x1280: ~5%
+    # bigger files at the same PSNR, same speed (mbtree=0 would cost ~75%).
+    # aq-mode=2 (auto-variance AQ) lowers a pure zoom's jitter from 0.32 to 0.23 px with a
+    # smaller file, the same SSIM and no slower (bench/encoder.py; README, "Encoder setting").
+    params = "colorprim=bt709:transfer=bt709:colormatrix=bt709:b-adapt=0:aq-mode=2"
+    tail = loop_tail(loop_frames) if loop_frames and crf > 0 else 0
+    if tail and loop_frames:
+        params += f":zones={loop_frames - tail},{loop_frames - 1},q={max(1, crf - LOOP_TAIL_QP_DROP)}"
     options: dict[str, object] = {
         "preset": preset,
         "crf": str(crf),
-        # Write the same tags into the bitstream VUI so every player reads BT.709.
-        # b-adapt=0 (a fixed B-frame pattern) keeps the video deterministic (same image and options, same file): with
-        # adaptive B-frame placement plus mbtree, this libx264 (core 165) reads uninitialised
-        # heap memory, so the bitstream followed whatever garbage the heap held. Proof: one
-        # process, one thread, identical input, and MALLOC_PERTURB_=85 vs 170 gave different
-        # files; with b-adapt=0 (or mbtree=0, or no B-frames) they are identical, and 50 of 50
-        # frame-threaded encodes in two competing processes matched. Cost at 1920x1280: ~5%
-        # bigger files at the same PSNR, same speed (mbtree=0 would cost ~75%).
-        # aq-mode=2 (auto-variance AQ) lowers a pure zoom's jitter from 0.32 to 0.23 px with a
-        # smaller file, the same SSIM and no slower (bench/encoder.py; README, "Encoder setting").
-        "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:b-adapt=0:aq-mode=2",
+        "x264-params": params,
     }
     if crf > 0:  # lossless (crf 0, used by the bench) needs the High 4:4:4 Predictive profile
         options["profile"] = "high"
@@ -80,6 +99,48 @@ def _frame_from_i420(buf: np.ndarray | av.VideoFrame, width: int, height: int, i
     return frame
 
 
+class _LoopCloser:
+    """Make a loop close in the decoded video, not only in the rendered frames.
+
+    The first frame is intra-coded, the last ones are predicted down a chain of 150 frames: their
+    coding noise differs, so even when the rendered last frame is one smooth step before the first,
+    the decoded ones differ by more than two neighbours (which share their noise). The loop's
+    ends are still (every loop move eases in and out at the seam), so the last frames are fed
+    with the first frame's coding error added, fading in over the tail (E = decoded frame 0 minus
+    rendered frame 0, read back from the encoder's first packet as soon as it is out), and coded
+    at a finer fixed quantiser (open_h264): the decoder ends where it begins.
+    """
+
+    def __init__(self, stream, total: int) -> None:
+        self.stream = stream
+        self.total = total
+        self.tail = loop_tail(total)
+        self.first: np.ndarray | None = None
+        self.error: np.ndarray | None = None
+
+    def fed(self, index: int, frame: av.VideoFrame) -> av.VideoFrame:
+        """The frame to encode in place of rendered frame `index`."""
+        if index == 0 and self.tail:
+            self.first = frame.to_ndarray(format="yuv420p").astype(np.int16)
+        start = self.total - self.tail
+        if self.error is None or index < start:
+            return frame
+        w = (index - start + 1) / self.tail
+        shifted = frame.to_ndarray(format="yuv420p").astype(np.int16) + np.round(w * self.error).astype(np.int16)
+        out = av.VideoFrame.from_ndarray(np.clip(shifted, 0, 255).astype(np.uint8), format="yuv420p")
+        return _frame_from_i420(out, frame.width, frame.height, index)
+
+    def muxed(self, packet: av.Packet) -> None:
+        """Watch the encoder's output for the first frame and decode it."""
+        if self.first is None or self.error is not None or packet.pts != 0:
+            return
+        decoder = av.CodecContext.create("h264", "r")
+        decoder.extradata = self.stream.codec_context.extradata
+        decoded = [*decoder.decode(packet), *decoder.decode(None)]
+        if decoded:
+            self.error = decoded[0].to_ndarray(format="yuv420p").astype(np.int16) - self.first
+
+
 def encode_frames(
     path: str,
     width: int,
@@ -91,14 +152,18 @@ def encode_frames(
     preset: str = PRESET,
     crf: int = CRF,
     threaded: bool = True,
+    loop: bool = False,
 ) -> None:
     """Encode `total` yuv420p frames from `produce()`; rendering runs on its own thread.
+
+    `loop`: the frames are a seamless loop; its end is encoded to meet its start (_LoopCloser).
 
     Frames come from the generator on a worker thread (OpenCV releases the GIL), the caller's
     thread feeds libx264 (its own threads do the heavy work) and calls `progress`. If
     `progress` raises, rendering stops and the exception propagates; the partial file is removed.
     """
-    container, stream = open_h264(path, width, height, preset=preset, crf=crf)
+    container, stream = open_h264(path, width, height, preset=preset, crf=crf, loop_frames=total if loop else None)
+    closer = _LoopCloser(stream, total) if loop and crf > 0 else None
     stop = threading.Event()
     # At most 4 queued + 1 encoding + 1 waiting to be queued + 1 rendering = 7 frames in flight:
     # render.Stage's ring of 8 buffers relies on it.
@@ -141,7 +206,11 @@ def encode_frames(
             worker.start()
         count = 0
         for frame in items():
+            if closer is not None:
+                frame = closer.fed(count, frame)
             for packet in stream.encode(frame):
+                if closer is not None:
+                    closer.muxed(packet)
                 container.mux(packet)
             count += 1
             if progress is not None:

@@ -176,6 +176,7 @@ def render_plan(
         preset=preset,
         crf=crf,
         threaded=threaded,
+        loop=loop,
     )
     return poster_index
 
