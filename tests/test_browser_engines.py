@@ -12,8 +12,9 @@ import re
 
 import pytest
 
-from tests.browser_support import BALANCE, OWNER, Stack, log_in, shot
+from tests.browser_support import BALANCE, OWNER, PHONE, WIDE, Stack, log_in, shot
 from tests.loopback import CLAID_KEY, LoopbackServer, claid_account
+from tests.test_browser_ux import assert_fits_the_phone
 from tests.test_upstream_claid import FakeClaid
 
 pytestmark = pytest.mark.slow
@@ -62,6 +63,12 @@ def test_connect_a_claid_engine_pick_it_on_generate_and_play_what_it_made(stack,
     page.get_by_text("Connection works").wait_for()
     page.audit.check("engines, connected and tested")
     shot(page, "engines", full_page=True)
+    page.set_viewport_size(PHONE)  # the Engines table and Generate's engine cards fit a phone
+    for path in ("/engines/", "/"):
+        page.goto(f"{base}{path}")
+        page.audit.check()
+        assert_fits_the_phone(page, path)
+    page.set_viewport_size(WIDE)
 
     page.goto(f"{base}/")
     page.locator("#id_url").fill(claid.server.url("/photo.png"))
@@ -73,6 +80,10 @@ def test_connect_a_claid_engine_pick_it_on_generate_and_play_what_it_made(stack,
     problem.wait_for()
     assert "cannot make 9:16" in problem.inner_text()
     page.audit.check("generate, a shape the engine cannot make")
+    page.evaluate(
+        "() => window.scrollTo(0, document.getElementById('id_engine').getBoundingClientRect().top + scrollY - 120)"
+    )
+    shot(page, "generate-engine")
     page.locator('label.shape:has(input[value="source"])').click()
     assert problem.is_hidden()
     assert page.locator("[data-cost]").inner_text() == "35"

@@ -35,6 +35,12 @@ def engine_label(type: str) -> str:
 
 
 @register.filter
+def shape_list(values) -> str:
+    """Name an engine's shapes for people: "source" is the photo's own shape."""
+    return ", ".join("the photo's own" if value == "source" else str(value) for value in values or ())
+
+
+@register.filter
 def time_left(seconds: int | None) -> str:
     """Format seconds as '23 h 5 min' / '4 min' / 'under a minute'."""
     if seconds is None:

@@ -25,7 +25,8 @@
     var shapes = chosen.getAttribute("data-shapes");
     var shape = form.querySelector('input[name="aspect_ratio"]:checked');
     if (shapes && shape && shapes.split(",").indexOf(shape.value) === -1) {
-      problems.push("The engine “" + chosen.value + "” cannot make " + shape.value + "; it offers " + shapes.split(",").join(", ") + ".");
+      var named = shapes.split(",").map(function (value) { return value === "source" ? "the photo's own shape" : value; });
+      problems.push("The engine “" + chosen.value + "” cannot make " + shape.value + "; it offers " + named.join(", ") + ".");
     }
     box.textContent = problems.join(" ");
     box.hidden = !problems.length;
