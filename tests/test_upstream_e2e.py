@@ -273,27 +273,32 @@ print("ok")
 """
 
 
-def unclaimed_and_waiting(db, count: int) -> bool:
-    """All jobs wait upstream and none is claimed by a poll task: each next look is booked 0.5..35 s on.
+def a_moment_to_kill(db, count: int, *, waiting: int) -> bool:
+    """`waiting` jobs wait upstream, the others wait their turn to be submitted (after Claid's 429);
+    none holds a lease, and none is claimed by a poll task: each next look is booked 0.3..35 s on.
 
-    (A claim books the next look CLAIM_S = 120 s on; killing inside one would only delay that job.)
+    (A claim books the next look CLAIM_S = 120 s on, so killing inside one would only delay that job;
+    and no job can be claimed before it is due, so none is between the check and the kill.)
     """
     rows = sqlite_rows(
         db,
         "SELECT stage, lease_expires_at, (julianday(next_poll_at) - julianday('now')) * 86400 AS due_in"
         " FROM generator_generation",
     )
-    return len(rows) == count and all(
-        row["stage"] == "waiting" and row["lease_expires_at"] is None and 0.5 < row["due_in"] < 35 for row in rows
+    return (
+        len(rows) == count
+        and sorted(row["stage"] for row in rows) == ["submitting"] * (count - waiting) + ["waiting"] * waiting
+        and all(row["lease_expires_at"] is None and 0.3 < row["due_in"] < 35 for row in rows)
     )
 
 
 def test_a_cluster_killed_while_jobs_wait_upstream_loses_none_and_submits_none_twice(tmp_path):
+    """SIGKILL while three jobs wait upstream and three wait their turn after Claid's 429."""
     from tests.fakes.claid import KEY, FakeClaidJobs
 
-    count = 5
+    count = 6
     upstream = LoopbackServer()
-    fake = FakeClaidJobs(upstream, hold=True)
+    fake = FakeClaidJobs(upstream, hold=True, busy_after=3)
     instance = Instance(tmp_path, **SHORT_LEASES, GENERATOR_FETCH_ALLOW_HOSTS=f"127.0.0.1:{upstream.port}")
     try:
         setup = JOBS_ON_FAKE_CLAID.format(
@@ -301,10 +306,18 @@ def test_a_cluster_killed_while_jobs_wait_upstream_loses_none_and_submits_none_t
         )
         assert instance.shell(setup) == "ok"
         instance.start_cluster()
-        # Claid's 1 submit a second spaces the five submits; then every job waits, none holds a lease.
-        assert wait_for(lambda: unclaimed_and_waiting(instance.db, count), 60), instance.log_tail()
+        # Claid takes three jobs (1 a second) and answers the others 429 with Retry-After: 4; kill while
+        # three wait upstream and three wait their turn.
+        assert wait_for(
+            lambda: len(fake.refused) == 3 and a_moment_to_kill(instance.db, count, waiting=3), 60, interval_s=0.05
+        ), instance.log_tail()
         instance.kill_cluster()
-        killed = sqlite_rows(instance.db, "SELECT id, attempts, engine_info FROM generator_generation ORDER BY id")
+        killed = sqlite_rows(instance.db, "SELECT id, stage, engine_info FROM generator_generation ORDER BY id")
+        sent_before = {
+            row["id"]: json.loads(row["engine_info"])["upstream_id"] for row in killed if row["stage"] == "waiting"
+        }
+        assert len(sent_before) == 3
+        assert sum(fake.submits.values()) == 3
         time.sleep(3)  # looks fall due while no worker runs
         assert "requeued=0 failed=0" in instance.shell("from generator.tasks import reap_task; print(reap_task())")
         fake.release()  # the models finish while the cluster is down
@@ -321,14 +334,18 @@ def test_a_cluster_killed_while_jobs_wait_upstream_loses_none_and_submits_none_t
     finally:
         instance.stop()
         upstream.close()
-    rows = sqlite_rows(instance.db, "SELECT id, uuid, attempts, engine_info, video_name FROM generator_generation")
-    # Each job went upstream exactly once (one POST per Idempotency-Key, the job's uuid), on its first attempt.
+    rows = sqlite_rows(
+        instance.db, "SELECT id, uuid, attempts, engine_info, video_name FROM generator_generation ORDER BY id"
+    )
+    # Each job went upstream exactly once (one accepted POST per Idempotency-Key, the job's uuid), on its
+    # first attempt; the three refused with 429 before the kill were sent again after it.
     uuids = {str(uuid.UUID(row["uuid"])) for row in rows}
     assert dict(fake.submits) == dict.fromkeys(uuids, 1)
+    assert set(fake.refused) == {str(uuid.UUID(row["uuid"])) for row in rows if row["id"] not in sent_before}
     assert {row["attempts"] for row in rows} == {1}
-    assert [json.loads(row["engine_info"])["upstream_id"] for row in rows] == [
-        json.loads(row["engine_info"])["upstream_id"] for row in killed
-    ]
+    # Those already waiting kept their upstream job; the others got one each after the restart.
+    upstream_ids = {row["id"]: json.loads(row["engine_info"])["upstream_id"] for row in rows}
+    assert {pk: upstream_ids[pk] for pk in sent_before} == sent_before
     assert sorted(int(json.loads(row["engine_info"])["upstream_id"]) for row in rows) == sorted(fake.jobs)
     for row in rows:
         assert ledger(instance, row["id"]) == [("hold", -35)]
@@ -336,7 +353,9 @@ def test_a_cluster_killed_while_jobs_wait_upstream_loses_none_and_submits_none_t
             assert container.streams.video[0].codec_context.name == "h264"
             assert round(float(container.duration / av.time_base)) == 5
     assert balance(instance, "kill") == 1000 - count * 35
-    print(f"{count} jobs done {after_restart:.1f} s after the restart")
+    print(
+        f"{len(sent_before)} waiting and {count - len(sent_before)} submitting at the kill; done {after_restart:.1f} s after"
+    )
 
 
 # --- no worker is held: the benchmark's claim, smaller ---------------------------------------------

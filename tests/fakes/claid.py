@@ -6,10 +6,13 @@ Routes: `GET /v1/account`; `POST /v1/video/generate` (`{"input", "options"}`, an
 `POST /v1/video/generate/{id}/cancel`; the result, a real H.264 MP4, at `/tmp/{id}.mp4`. Every
 API call needs `Authorization: Bearer <key>` (401 in Claid's error envelope otherwise). A
 submit repeating an `Idempotency-Key` answers the job that key started, as this service's own
-API does; every submit is counted per key (`submits`), so a test sees a job sent twice.
+API does; every accepted submit is counted per key (`submits`), so a test sees a job sent twice,
+and every refused one in `refused`.
 
 Switches: `hold` (jobs stay PROCESSING until `release()`), `duration_s` (a job is DONE that long
-after its submit: a slow model), the `/photo.png` input (400x300).
+after its submit: a slow model), `busy_after` (once that many jobs exist, a new one is refused
+with 429, Claid's envelope and `Retry-After: busy_retry_after`, until `release()`), the
+`/photo.png` input (400x300).
 """
 
 from __future__ import annotations
@@ -33,10 +36,14 @@ def _json(status: int, body: Any) -> Route:
 
 
 class FakeClaidJobs:
-    def __init__(self, server, *, key: str = KEY, duration_s: float = 0.0, hold: bool = False) -> None:
+    def __init__(
+        self, server, *, key: str = KEY, duration_s: float = 0.0, hold: bool = False, busy_after: int | None = None
+    ) -> None:
         self.server, self.key = server, key
         self.duration_s, self.hold = duration_s, hold
-        self.submits: Counter[str] = Counter()  # POSTs per Idempotency-Key ("" for none)
+        self.busy_after, self.busy_retry_after = busy_after, 4
+        self.submits: Counter[str] = Counter()  # accepted POSTs per Idempotency-Key ("" for none)
+        self.refused: Counter[str] = Counter()  # 429s per Idempotency-Key
         self.jobs: dict[int, dict[str, Any]] = {}
         self._by_key: dict[str, int] = {}
         self._ids = itertools.count(101)
@@ -47,8 +54,8 @@ class FakeClaidJobs:
         server.routes["/photo.png"] = Route(body=png_bytes((400, 300)), headers={"Content-Type": "image/png"})
 
     def release(self) -> None:
-        """Let every job held so far (and every later one) finish at its next look."""
-        self.hold = False
+        """Let every job held so far (and every later one) finish at its next look, and take new ones."""
+        self.hold, self.busy_after = False, None
 
     def _refused(self, seen: Seen) -> Route | None:
         if seen.headers.get("Authorization") != f"Bearer {self.key}":
@@ -60,8 +67,16 @@ class FakeClaidJobs:
             return refused
         key = seen.headers.get("Idempotency-Key", "")
         with self._lock:
-            self.submits[key] += 1
             job_id = self._by_key.get(key) if key else None
+            if job_id is None and self.busy_after is not None and len(self.jobs) >= self.busy_after:
+                self.refused[key] += 1
+                busy = {"error_code": 4290, "error_type": "rate_limit", "error_message": "Too many requests"}
+                return Route(
+                    status=429,
+                    body=json.dumps(busy).encode(),
+                    headers={"Content-Type": "application/json", "Retry-After": str(self.busy_retry_after)},
+                )
+            self.submits[key] += 1
             if job_id is None:
                 job_id = next(self._ids)
                 self._by_key[key] = job_id
