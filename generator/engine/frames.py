@@ -11,9 +11,9 @@ from PIL import Image
 
 from .camera import Camera, View, index_matrices, warp
 from .color import i420_to_rgb, rgb_to_planes
-from .effects import Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx
+from .effects import C_NEUTRAL, Y_BLACK, Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx
 from .plan import Fade, Float, LightSweep, Orbit, Plan, Sparkles, Vignette
-from .segment import Separation
+from .segment import Separation, product_layers
 
 # More buffers than frames can be in flight (see encode.encode_frames: at most 7).
 RING = 8
@@ -25,6 +25,43 @@ def wants_layers(plan: Plan, sep: Separation | None) -> bool:
     """Product and background drawn as layers: an orbit or a float over a confident separation."""
     confident = sep is not None and sep.confident and sep.mask is not None
     return confident and (any(isinstance(m, Orbit) for m in plan.moves) or plan.effect(Float) is not None)
+
+
+def _premultiplied(
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray],
+    alpha: np.ndarray,
+    alpha_half: np.ndarray,
+    shadow: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The product layer as premultiplied Y, U, V planes and its alpha (full and chroma size).
+
+    Premultiplied planes warp without a fringe: interpolating a colour and its alpha separately
+    mixes an edge pixel's colour with its transparent neighbour's as if both were opaque. With a
+    shadow the layer is the product over it: black (Y 16, neutral chroma) at the shadow's strength.
+    """
+    y, u, v = planes
+    a, ah = alpha, alpha_half
+    if shadow is None:
+        black_y = black_c = None
+    else:
+        sh = cv2.resize(shadow, (ah.shape[1], ah.shape[0]), interpolation=cv2.INTER_AREA)
+        black_y = (1.0 - a) * shadow
+        black_c = (1.0 - ah) * sh
+        a, ah = a + black_y, ah + black_c
+
+    def pre(plane: np.ndarray, own: np.ndarray, black: np.ndarray | None, level: float) -> np.ndarray:
+        out = plane * own
+        if black is not None:
+            out += black * np.float32(level)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    return (
+        pre(y, alpha, black_y, Y_BLACK),
+        pre(u, alpha_half, black_c, C_NEUTRAL),
+        pre(v, alpha_half, black_c, C_NEUTRAL),
+        np.ascontiguousarray(a, np.float32),
+        np.ascontiguousarray(ah, np.float32),
+    )
 
 
 class FrameRenderer:
@@ -60,8 +97,13 @@ class FrameRenderer:
         if mask is not None:
             self.alpha_half = cv2.resize(mask, (self.u.shape[1], self.u.shape[0]), interpolation=cv2.INTER_AREA)
         if self.layered:
-            if plate is None:
+            if plate is None or sep is None or mask is None or self.alpha_half is None:
                 raise ValueError("a confident separation has a background plate")
+            colours, shadow, plate = product_layers(sep, carry_shadow=plan.effect(Float) is None)
+            planes = rgb_to_planes(colours) if colours is not None else (self.y, self.u, self.v)
+            self.fg_y, self.fg_u, self.fg_v, self.layer_alpha, self.layer_half = _premultiplied(
+                planes, mask, self.alpha_half, shadow
+            )
             self.bg_y, self.bg_u, self.bg_v = rgb_to_planes(plate)
             if plan.effect(Float) is not None and mask is not None:
                 self.shadow = FloatShadowFx(mask)
@@ -74,6 +116,11 @@ class FrameRenderer:
         self.ring = [np.zeros(_PAD + size + _PAD, np.uint8)[_PAD : _PAD + size] for _ in range(RING)]
         self.buf = self.ring[0]
         self.canvas = Canvas(self.buf, out_w, out_h)
+        self.sweep_half = np.empty_like(self.canvas.a_half)
+        if self.layered:
+            self.inv_full, self.inv_half = np.empty_like(self.canvas.a_full), np.empty_like(self.canvas.a_half)
+            self.zero_full = np.zeros((out_h, out_w), np.uint8)
+            self.zero_half = np.zeros((out_h // 2, out_w // 2), np.uint8)
         self.sweep = self.vignette = self.fade = self.sparkles = None
         if (sw := plan.effect(LightSweep)) is not None:
             self.sweep = LightSweepFx(sw, out_w, out_h)
@@ -108,30 +155,49 @@ class FrameRenderer:
         """A copy of the frame just rendered."""
         return self.buf.copy()
 
-    def _draw_layers(self, view: View) -> tuple[np.ndarray, np.ndarray]:
-        """Background plate, contact shadow, then the product over it; returns its map and alpha."""
-        c, cam, alpha, alpha_half = self.canvas, self.camera, self.alpha, self.alpha_half
-        if alpha is None or alpha_half is None:
-            raise ValueError("layers need the product's alpha")
+    def layer_maps(self, view: View) -> tuple[np.ndarray, np.ndarray]:
+        """The out->src maps of the background plate and of the product layer in a view."""
+        cam = self.camera
         bz = view.zoom * view.bg_zoom
         bc = cam.clamp_center(view.center[0] + view.bg_shift[0], view.center[1] + view.bg_shift[1], bz)
-        lb, cb = index_matrices(cam.matrix(bz, bc, view.persp))
+        fc = (view.center[0] + view.fg_shift[0], view.center[1] + view.fg_shift[1])
+        return cam.matrix(bz, bc, view.persp), cam.matrix(view.zoom, fc, view.persp)
+
+    def _draw_layers(self, view: View) -> tuple[np.ndarray, np.ndarray | None]:
+        """Background plate, float shadow, then the product over it; returns its map and alpha."""
+        c, alpha, alpha_half = self.canvas, self.layer_alpha, self.layer_half
+        if alpha is None or alpha_half is None or self.alpha_half is None:
+            raise ValueError("layers need the product's alpha")
+        hb, hf = self.layer_maps(view)
+        lb, cb = index_matrices(hb)
         warp(self.bg_y, lb, c.Y)
         warp(self.bg_u, cb, c.U)
         warp(self.bg_v, cb, c.V)
         if self.shadow is not None:
             self.shadow.apply(c, lb, view.lift)
-        hf = cam.matrix(view.zoom, (view.center[0] + view.fg_shift[0], view.center[1] + view.fg_shift[1]), view.persp)
         lf, cf = index_matrices(hf)
-        warp(self.y, lf, c.tmp_y)
-        warp(self.u, cf, c.tmp_u)
-        warp(self.v, cf, c.tmp_v)
+        warp(self.fg_y, lf, c.tmp_y)
+        warp(self.fg_u, cf, c.tmp_u)
+        warp(self.fg_v, cf, c.tmp_v)
         warp(alpha, lf, c.a_full, border=cv2.BORDER_CONSTANT)
         warp(alpha_half, cf, c.a_half, border=cv2.BORDER_CONSTANT)
-        cv2.blendLinear(c.tmp_y, c.Y, c.a_full, 1.0 - c.a_full, dst=c.Y)
-        cv2.blendLinear(c.tmp_u, c.U, c.a_half, 1.0 - c.a_half, dst=c.U)
-        cv2.blendLinear(c.tmp_v, c.V, c.a_half, 1.0 - c.a_half, dst=c.V)
-        return hf, c.a_half
+        # Premultiplied: the layer's colours already carry their alpha, so out = layer + (1 - a) x plate
+        # (the plate scaled towards zero by the blend, then the layer added, saturating).
+        np.subtract(np.float32(1.0), c.a_full, out=self.inv_full)
+        np.subtract(np.float32(1.0), c.a_half, out=self.inv_half)
+        cv2.blendLinear(c.Y, self.zero_full, self.inv_full, c.a_full, dst=c.Y)
+        cv2.blendLinear(c.U, self.zero_half, self.inv_half, c.a_half, dst=c.U)
+        cv2.blendLinear(c.V, self.zero_half, self.inv_half, c.a_half, dst=c.V)
+        cv2.add(c.Y, c.tmp_y, dst=c.Y)
+        cv2.add(c.U, c.tmp_u, dst=c.U)
+        cv2.add(c.V, c.tmp_v, dst=c.V)
+        if alpha_half is self.alpha_half:
+            return hf, c.a_half
+        if self.sweep is None:
+            return hf, None
+        # The layer's alpha includes the shadow: the sweep gets the product's own.
+        warp(self.alpha_half, cf, self.sweep_half, border=cv2.BORDER_CONSTANT)
+        return hf, self.sweep_half
 
     def _draw_photo(self, view: View) -> tuple[np.ndarray, np.ndarray | None]:
         """The photo through the camera; returns its map and, for a sweep, the product's alpha."""

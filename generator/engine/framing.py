@@ -253,9 +253,16 @@ def _backdrop(rgb: np.ndarray, canvas: tuple[int, int], offset: tuple[int, int],
 
 
 def separation_on_canvas(sep: Separation, framing: Framing) -> Separation:
-    """The separation's mask and background plate placed on the canvas like the photo."""
+    """The separation's mask, plate, product colours and shadow placed on the canvas like the photo."""
     from dataclasses import replace
 
-    mask = framing.place(sep.mask) if sep.mask is not None else None
-    plate = framing.place(sep.background) if sep.background is not None else None
-    return replace(sep, mask=mask, background=plate)
+    def place(layer: np.ndarray | None) -> np.ndarray | None:
+        return framing.place(layer) if layer is not None else None
+
+    return replace(
+        sep,
+        mask=place(sep.mask),
+        background=place(sep.background),
+        foreground=place(sep.foreground),
+        shadow=place(sep.shadow),
+    )

@@ -265,7 +265,11 @@ def _frame(
     framing = frame_photo(image, out_size, box, reach=reach, background=fmt.background)
     if sep is not None:
         # Only a confident separation is drawn (frames.FrameRenderer); a doubtful mask is not moved.
-        sep = separation_on_canvas(sep, framing) if sep.confident else replace(sep, mask=None, background=None)
+        sep = (
+            separation_on_canvas(sep, framing)
+            if sep.confident
+            else replace(sep, mask=None, background=None, foreground=None, shadow=None)
+        )
     described = {
         "aspect_ratio": fmt.aspect_ratio,
         "resolution": fmt.resolution,
