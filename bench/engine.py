@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.engine import RenderOptions, decode_image, output_size, render_video  # noqa: E402
+from generator.engine import RenderOptions, decode_image, make_plan, output_size, render_video  # noqa: E402
 from generator.engine.encode import CRF, PRESET, encode_frames  # noqa: E402
 from generator.engine.frames import FrameRenderer  # noqa: E402
 from generator.engine.plan import Easing, Plan, ZoomIn  # noqa: E402
@@ -202,13 +202,64 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, d.width, d.height, d.p
 """
 
 
+def cutout_costs(runs: int) -> None:
+    """What the cut-out costs (docs/formats.md, "Cut-out edges"): per photo, the separation and its
+    matting phases; per frame, an orbit with a light sweep drawn as layers. On the studio cup
+    (tests/fixtures/product.png) at its size and enlarged to 1920x1440."""
+    base = cv2.cvtColor(cv2.imread(str(ROOT / "tests" / "fixtures" / "product.png")), cv2.COLOR_BGR2RGB)
+    t0 = time.perf_counter()
+    import pymatting  # noqa: F401
+
+    print(f"import pymatting (numba cache warm): {(time.perf_counter() - t0) * 1000:.0f} ms")
+    for width in (640, 1920):
+        img = base if width == 640 else cv2.resize(base, (width, width * 3 // 4), interpolation=cv2.INTER_CUBIC)
+        _cutout_at(img, runs)
+
+
+def _cutout_at(img: np.ndarray, runs: int) -> None:
+    from generator.engine import segment
+
+    segment.separate(img)  # the first call loads numba's compiled functions
+    small = segment.small_copy(img)
+    mask = segment.separate(img).mask
+    assert mask is not None
+    fg = (cv2.resize(mask, (small.shape[1], small.shape[0])) > 0.5).astype(np.uint8)
+    plain = segment._plain_backdrop(small, fg)
+    phases = {
+        "separate (all)": lambda: segment.separate(img),
+        "  plain backdrop": lambda: segment._plain_backdrop(small, fg),
+        "  matte (closed-form + colours)": lambda: segment._matte(img, fg, plain),
+        "  contact shadow": lambda: segment._contact_shadow(small, fg, plain),
+    }
+    print(f"photo {img.shape[1]}x{img.shape[0]}:")
+    for name, fn in phases.items():
+        print(f"  {name:34} {median_time(fn, runs)[0] * 1000:7.0f} ms")
+    options = RenderOptions(prompt="orbit, light sweep", guidance_scale=0.85)
+    plan, sep = make_plan(img, options)
+    out = output_size(img.shape[1], img.shape[0])
+    renderer = FrameRenderer(img, plan, out[0], out[1], sep, 0)
+    for i in range(5):
+        renderer.frame(i)
+
+    def frames() -> None:
+        for i in range(30, 90):
+            renderer.frame(i)
+
+    per_frame = median_time(frames, runs)[0] / 60
+    print(f"  orbit + sweep frame at {out[0]}x{out[1]} (layered={renderer.layered}): {per_frame * 1000:.1f} ms")
+
+
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip-moviepy", action="store_true")
+    ap.add_argument("--cutout", action="store_true", help="only the cut-out's costs (per photo, per frame)")
     args = ap.parse_args()
     runs = args.runs
+    if args.cutout:
+        cutout_costs(runs)
+        return
     ensure_input()
     data = INPUT.read_bytes()
     decoded = decode_image(data)
