@@ -4,11 +4,13 @@ Run with `make bench` (or `.venv/bin/python bench/encoder.py`). The engine rende
 zoom 1.00 -> 1.20 of the committed bench input at 1920x1280 once; those exact frames are encoded
 with each option set, side by side in this process. For each: jitter (bench/engine.py's measure,
 partially normalised phase correlation / cross-correlation, px), file size, SSIM of the decoded
-frames against the uncompressed ones (luma, mean over every 10th frame) and encode time.
+frames against the uncompressed ones (luma, mean over every 10th frame), encode time and the
+encoder's CPU time (user + system: steadier than wall time while other work shares the machine).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -27,18 +29,26 @@ from engine import INPUT, capture_frames, jitter, pure_zoom_plan  # noqa: E402
 import generator.engine.encode as encode  # noqa: E402
 from generator.engine import decode_image, output_size  # noqa: E402
 
-# Each adds to what open_h264 ships (which now includes aq-mode=2; the table in the README was
-# measured against the previous default, aq-mode=1).
-VARIANTS = [
-    ("shipped", ""),
-    ("aq-mode=1 (the default before)", ":aq-mode=1"),
-    ("psy-rd=0.5:0", ":psy-rd=0.5,0"),
-    ("psy-rd=0:0", ":psy-rd=0,0"),
-    ("aq-strength=0.6", ":aq-strength=0.6"),
-    ("aq-mode=1, aq-strength=0.6", ":aq-mode=1:aq-strength=0.6"),
-    ("deblock=1:1", ":deblock=1,1"),
-    ("tune=film (deblock -1:-1, psy-rd 1:0.15)", ":deblock=-1,-1:psy-rd=1,0.15"),
-    ("no-mbtree", ":mbtree=0"),
+# Each adds to what open_h264 ships (aq-mode=2 included), at the shipped CRF unless it names
+# another one (to trade an option's extra bits back for size parity).
+VARIANTS: list[tuple[str, str, float | None]] = [
+    ("shipped", "", None),
+    ("aq-mode=1 (the default before)", ":aq-mode=1", None),
+    ("psy-rd=0.5:0", ":psy-rd=0.5,0", None),
+    ("aq-strength=0.6", ":aq-strength=0.6", None),
+    ("deblock=1:1", ":deblock=1,1", None),
+    ("tune=film (deblock -1:-1, psy-rd 1:0.15)", ":deblock=-1,-1:psy-rd=1,0.15", None),
+    ("no-mbtree", ":mbtree=0", None),
+    ("no-fast-pskip", ":fast-pskip=0", None),
+    ("subme=3", ":subme=3", None),
+    ("subme=4", ":subme=4", None),
+    ("subme=4, CRF 20.7", ":subme=4", 20.7),
+    ("me=umh", ":me=umh", None),
+    ("trellis=1", ":trellis=1", None),
+    ("qcomp=0.7", ":qcomp=0.7", None),
+    ("ref=2", ":ref=2", None),
+    ("aq-mode=3", ":aq-mode=3", None),
+    ("deadzone-inter=8, CRF 22", ":deadzone-inter=8", 22),
 ]
 
 
@@ -62,10 +72,10 @@ def main() -> None:
         t = Path(tmp)
         frames = capture_frames(decoded.pixels, pure_zoom_plan(5), size, str(t / "frames.raw"))
         luma = size[0] * size[1]
-        for name, extra in VARIANTS:
+        for name, extra, crf in VARIANTS:
 
-            def opened(path, w, h, *, preset=encode.PRESET, crf=encode.CRF, extra=extra):
-                container, stream = original(path, w, h, preset=preset, crf=crf)
+            def opened(path, w, h, *, preset=encode.PRESET, crf=encode.CRF, extra=extra, own=crf, **kw):
+                container, stream = original(path, w, h, preset=preset, crf=crf if own is None else own, **kw)
                 options = dict(stream.options)
                 options["x264-params"] += extra
                 stream.options = options
@@ -73,9 +83,9 @@ def main() -> None:
 
             encode.open_h264 = opened
             out = str(t / "v.mp4")
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), sum(os.times()[:2])
             encode.encode_frames(out, size[0], size[1], len(frames), lambda: iter(frames), threaded=False)
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, sum(os.times()[:2]) - cpu0
             encode.open_h264 = original
             scores = []
             with av.open(out) as c:
@@ -84,12 +94,14 @@ def main() -> None:
                         y = f.to_ndarray(format="yuv420p")[: size[1]]
                         scores.append(ssim(y, np.asarray(frames[i][:luma]).reshape(size[1], size[0])))
             j = jitter(out)
-            rows.append((name, j, Path(out).stat().st_size, float(np.mean(scores)), seconds))
+            rows.append((name, j, Path(out).stat().st_size, float(np.mean(scores)), seconds, cpu))
     base = rows[0]
     print(f"pure zoom 1.00 -> 1.20, 5 s, {size[0]}x{size[1]}, {encode.PRESET} CRF {encode.CRF}")
-    print(f"{'x264 option':44} {'jitter px':>15} {'size KB':>9} {'SSIM':>7} {'encode s':>9} {'time':>6}")
-    for name, j, nbytes, s, secs in rows:
-        print(f"{name:44} {j[0]:6.3f} / {j[1]:.3f} {nbytes / 1024:9.0f} {s:7.4f} {secs:9.2f} {secs / base[4]:6.2f}x")
+    print(f"{'x264 option':44} {'jitter px':>15} {'size KB':>9} {'SSIM':>7} {'encode s':>9} {'CPU s':>7} {'CPU':>6}")
+    for name, j, nbytes, s, secs, cpu in rows:
+        print(
+            f"{name:44} {j[0]:6.3f} / {j[1]:.3f} {nbytes / 1024:9.0f} {s:7.4f} {secs:9.2f} {cpu:7.2f} {cpu / base[5]:5.2f}x"
+        )
 
 
 if __name__ == "__main__":
