@@ -29,26 +29,30 @@ from engine import INPUT, capture_frames, jitter, pure_zoom_plan  # noqa: E402
 import generator.engine.encode as encode  # noqa: E402
 from generator.engine import decode_image, output_size  # noqa: E402
 
-# Each adds to what open_h264 ships (aq-mode=2 included), at the shipped CRF unless it names
-# another one (to trade an option's extra bits back for size parity).
+# Each adds to what open_h264 ships (aq-mode=2 included), at the shipped CRF; the README names
+# them in its table (tune=film is deblock=-1,-1:psy-rd=1,0.15).
+OPTIONS = [
+    "aq-mode=1",
+    "aq-strength=0.6",
+    "psy-rd=0.5,0",
+    "deblock=1,1",
+    "deblock=-1,-1:psy-rd=1,0.15",
+    "mbtree=0",
+    "fast-pskip=0",
+    "subme=3",
+    "subme=4",
+    "me=umh",
+    "trellis=1",
+    "qcomp=0.7",
+    "ref=2",
+    "aq-mode=3",
+]
+# Options whose extra bits are traded back for size parity with a higher CRF.
+AT_CRF = {"subme=4": 20.7, "deadzone-inter=8": 22.0}
 VARIANTS: list[tuple[str, str, float | None]] = [
     ("shipped", "", None),
-    ("aq-mode=1 (the default before)", ":aq-mode=1", None),
-    ("psy-rd=0.5:0", ":psy-rd=0.5,0", None),
-    ("aq-strength=0.6", ":aq-strength=0.6", None),
-    ("deblock=1:1", ":deblock=1,1", None),
-    ("tune=film (deblock -1:-1, psy-rd 1:0.15)", ":deblock=-1,-1:psy-rd=1,0.15", None),
-    ("no-mbtree", ":mbtree=0", None),
-    ("no-fast-pskip", ":fast-pskip=0", None),
-    ("subme=3", ":subme=3", None),
-    ("subme=4", ":subme=4", None),
-    ("subme=4, CRF 20.7", ":subme=4", 20.7),
-    ("me=umh", ":me=umh", None),
-    ("trellis=1", ":trellis=1", None),
-    ("qcomp=0.7", ":qcomp=0.7", None),
-    ("ref=2", ":ref=2", None),
-    ("aq-mode=3", ":aq-mode=3", None),
-    ("deadzone-inter=8, CRF 22", ":deadzone-inter=8", 22),
+    *((o, ":" + o, None) for o in OPTIONS),
+    *((f"{o}, CRF {c:g}", ":" + o, c) for o, c in AT_CRF.items()),
 ]
 
 
