@@ -43,9 +43,8 @@ _AREA_RANGE = (0.04, 0.7)
 _MIN_AGREEMENT = 0.55  # IoU of the colour model's candidates and GrabCut's product
 _MAX_TOUCH = 0.12  # share of the top/left/right edges the product may touch
 _MAX_BOTTOM_TOUCH = 0.6
-# Feathering of the full-size mask (a fraction of the long side) and its edge contrast.
+# Feathering of the painted-out hole's edge on the full-size plate (a fraction of the long side).
 _FEATHER = 0.004
-_FEATHER_CONTRAST = 1.6
 # Background plate: the hole painted out around the product, and the smoothing of the fill.
 _INPAINT_RADIUS = 5
 _FILL_BLUR = 0.015  # of the analysis long side (at least 2 px)
@@ -86,7 +85,7 @@ class Separation:
 
     confident: bool
     reason: str
-    mask: np.ndarray | None = None  # float32 0..1, working size: matted, or feathered when doubtful
+    mask: np.ndarray | None = None  # float32 0..1, working size, the matte (confident only)
     background: np.ndarray | None = None  # RGB uint8 with the product (and its shadow) painted away
     foreground: np.ndarray | None = None  # RGB uint8, the product's colours (confident only)
     shadow: np.ndarray | None = None  # float32 0..1, the product's contact shadow (confident only)
@@ -239,16 +238,6 @@ def _doubts(plain: float, m: _Measures) -> list[str]:
     if m.touch > _MAX_TOUCH or m.bottom_touch > _MAX_BOTTOM_TOUCH:
         reasons.append("subject runs off the frame")
     return reasons
-
-
-def _soft_mask(fg: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The product mask at full size (w, h), feathered (a doubtful separation's: it is reported, not drawn)."""
-    big_w, big_h = size
-    soft = cv2.resize(fg.astype(np.float32), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    feather = max(1.0, _FEATHER * max(big_w, big_h))
-    soft = cv2.GaussianBlur(soft, (0, 0), feather)
-    soft = np.clip((soft - 0.5) * _FEATHER_CONTRAST + 0.5, 0.0, 1.0).astype(np.float32)
-    return soft
 
 
 def _ellipse(radius: int) -> np.ndarray:
@@ -494,7 +483,10 @@ def separate(rgb: np.ndarray) -> Separation:
         shade = _contact_shadow(small, cut, plain_backdrop)
         background, shadow = _background_plate(rgb, small, cut, feather, shade)
     else:
-        mask = _soft_mask(fg, (rgb.shape[1], rgb.shape[0]))
+        # Nothing draws or measures a doubtful mask (frames.FrameRenderer and framing draw only a
+        # confident one; the plan reports the stats): a full-size feathered copy would cost
+        # ~0.1 s per render for nothing.
+        mask = None
     return Separation(
         confident=confident,
         reason="ok" if confident else ", ".join(reasons),
