@@ -250,3 +250,24 @@ def test_the_openapi_document_offers_is_default_on_patch(client):
     if "$ref" in schema:
         schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     assert schema["properties"]["is_default"]["type"] == "boolean"
+
+
+def test_only_owners_and_admins_keys_connect_change_or_disconnect_engines_members_keys_list_them(client, team, claid):
+    owner = make_member(team, make_user(email="owner@example.com"), role="owner").user
+    mia = make_member(team, make_user(email="mia@example.com"), role="member").user
+    owners_key, members_key = make_api_key(team, user=owner), make_api_key(team, user=mia)
+    pk = _connect(client, owners_key, claid).json()["data"]["id"]
+    calls_before = len(claid.requests)
+
+    assert _connect(client, members_key, claid, name="mine").status_code == 403
+    assert _patch(client, members_key, pk, {"name": "renamed"}).status_code == 403
+    deleted = client.delete(f"/v1/engines/{pk}", **bearer(members_key))
+    assert deleted.status_code == 403
+    assert "owner or admin" in deleted.json()["error_message"]
+    assert len(claid.requests) == calls_before  # refused before any upstream call
+    assert list(EngineConnection.objects.filter(team=team).values_list("name", flat=True)) == ["claid"]
+
+    listed = client.get("/v1/engines", **bearer(members_key))
+    assert [e["name"] for e in listed.json()["data"]] == ["builtin", "claid"]
+    assert client.get(f"/v1/engines/{pk}", **bearer(members_key)).status_code == 200
+    assert client.delete(f"/v1/engines/{pk}", **bearer(owners_key)).status_code == 200

@@ -345,12 +345,13 @@ register(
         engine_endpoints.engine_add,
         operation_id="createEngine",
         summary="Connect an upstream engine with the team's key (one cheap authenticated call first)",
+        managers_only=True,
         body=EngineCreate,
         example={"name": "claid", "type": "claid", "credentials": {"api_key": "..."}},
         answers=(
             Answer(201, "Connected.", ENGINE_ANSWER),
             MALFORMED,
-            *KEYED,
+            *MANAGED,
             Answer(422, "A bad field, a taken name, or the upstream refused the key (code 9000)."),
         ),
     ),
@@ -368,20 +369,10 @@ register(
         engine_endpoints.engine_change,
         operation_id="updateEngine",
         summary="Rename a connection, replace its key or parameters (tested again), or set the team's default",
+        managers_only=True,
         body=EngineUpdate,
         example={"is_default": True},
-        answers=(
-            Answer(200, "Updated.", ENGINE_ANSWER),
-            MALFORMED,
-            UNAUTHORIZED,
-            Answer(
-                403,
-                "The API key lacks the scope, or is_default was sent with a key whose creator is not an owner or "
-                "admin (code 112, type auth).",
-            ),
-            NOT_FOUND,
-            INVALID,
-        ),
+        answers=(Answer(200, "Updated.", ENGINE_ANSWER), MALFORMED, *MANAGED, NOT_FOUND, INVALID),
     ),
     ENGINE_CONNECTIONS.endpoint(
         "DELETE",
@@ -389,7 +380,8 @@ register(
         engine_endpoints.engine_remove,
         operation_id="deleteEngine",
         summary="Disconnect an engine (the team's default falls back to builtin)",
-        answers=(Answer(200, "Disconnected.", data_of(EngineDeleted, "EngineDeletedResponse")), *KEYED, NOT_FOUND),
+        managers_only=True,
+        answers=(Answer(200, "Disconnected.", data_of(EngineDeleted, "EngineDeletedResponse")), *MANAGED, NOT_FOUND),
     ),
     DOCUMENT.endpoint(
         "GET",

@@ -7,10 +7,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from generator.api.registry import ApiRequest, read_body
 from generator.contract.engines import EngineCreate, EngineUpdate
-from generator.errors import Forbidden
 from generator.models import PUBLIC_ID_MAX, EngineConnection
 from generator.selectors import engine_get
-from generator.services.apikeys import apikey_can_manage
 from generator.services.engine_connections import (
     engine_connect,
     engine_delete,
@@ -18,8 +16,6 @@ from generator.services.engine_connections import (
     engine_update,
     engines_to_api,
 )
-
-MANAGERS_ONLY = "only an API key of an owner or admin can change the team's default engine"
 
 
 def engine_index(request: ApiRequest) -> HttpResponse:
@@ -48,8 +44,6 @@ def engine_detail(request: ApiRequest, pk: int) -> HttpResponse:
 def engine_change(request: ApiRequest, pk: int) -> HttpResponse:
     engine = _own_engine(request, pk)
     body: EngineUpdate = read_body(request)
-    if body.is_default is not None and not apikey_can_manage(request.api_key):
-        raise Forbidden(MANAGERS_ONLY)
     engine = engine_update(team=request.team, engine=engine, request=body)
     return JsonResponse({"data": engine_to_api(engine, team=request.team)})
 
