@@ -136,6 +136,16 @@ def test_a_claid_job_is_submitted_once_waits_without_a_worker_and_is_stored_like
     assert "/tmp/7.mp4" not in json.dumps(data)
 
 
+def test_claid_gets_an_automatic_prompt_as_sent_and_writes_it_itself(team, unlimited, claid):
+    auto = {"generate": True, "guidelines": "calm"}
+    body = {"input": claid.server.url("/photo.png"), "options": {"prompt": auto, "engine": "claid"}}
+    generation = submit_job(team, body)
+    assert generation.stage == "waiting", generation.errors
+    sent = next(seen for seen in claid.server.requests if seen.path == "/v1/video/generate")
+    assert json.loads(sent.body)["options"]["prompt"] == auto
+    assert generation.generated_prompt == ""  # Claid writes it; this server writes none for it
+
+
 def test_an_upstream_error_ends_error_with_its_message_and_one_refund(team, unlimited, claid):
     claid.outcome = {"status": "ERROR", "errors": [{"error": "image is smaller than 300 px", "created_at": "x"}]}
     generation = look(_submit(team, claid), 2)

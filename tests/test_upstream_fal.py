@@ -172,9 +172,14 @@ def test_a_storage_photo_reaches_fal_as_a_data_uri_of_the_validated_bytes_and_th
     assert generation.stage == "waiting", generation.errors
     head, _, data = fake.last().body["image_url"].partition(",")
     assert (head, base64.b64decode(data)) == ("data:image/png;base64", photo)
-    assert "prompt" not in fake.last().body  # an automatic prompt has no text: the key is left out
+    # An automatic prompt is written here from the photo (as builtin would) and sent as text.
+    prompt = fake.last().body["prompt"]
+    assert isinstance(prompt, str)
+    assert prompt
+    assert prompt == generation.generated_prompt
     generation = _look(generation, 2)
     assert generation.status == "DONE", generation.errors
+    assert generation_to_api(generation)["result"]["input_object"]["generated_prompt"] == prompt
     assert _ledger(generation) == [("hold", -40)]
 
 

@@ -77,6 +77,7 @@ def upstream_submit(job: _Job, generation: Generation, input_object: dict, data:
         stage=Stage.SUBMITTING,
         progress=PROGRESS_SUBMITTED - 5,
         input_object=input_object,
+        generated_prompt=input_object.get("generated_prompt", ""),
         lease_expires_at=None,
         next_poll_at=timezone.now() + timedelta(seconds=CLAIM_S),
     )
@@ -111,6 +112,19 @@ def _rate_wait(generation: Generation, now: datetime) -> float:
     return 0.0
 
 
+def _upstream_options(generation: Generation) -> dict:
+    """The request's options as the upstream gets them: an automatic prompt becomes the text the worker wrote.
+
+    Only for upstreams without their own automatic prompt (Capabilities.auto_prompt): the worker
+    writes none for the others, so Claid gets {"generate": true} as it was sent.
+    """
+    options = dict(generation.request.get("options", {}))
+    prompt = options.get("prompt")
+    if isinstance(prompt, dict) and prompt.get("generate") and generation.generated_prompt:
+        options["prompt"] = generation.generated_prompt
+    return options
+
+
 def _submit(generation: Generation) -> None:
     engine = generation.engine
     assert engine is not None
@@ -132,7 +146,7 @@ def _submit(generation: Generation) -> None:
         submitted = provider.submit(
             connection,
             image_url=image_url,
-            options=dict(generation.request.get("options", {})),
+            options=_upstream_options(generation),
             idempotency_key=str(generation.uuid),
             webhook_url=upstream_webhook_url(generation) if caps.webhooks else "",
         )

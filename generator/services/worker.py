@@ -22,12 +22,14 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from generator.engine import Format, ImageRejected, RenderOptions, decode_image, render_video
+from generator.engine import Format, ImageRejected, RenderOptions, decode_image, make_plan, render_video
+from generator.engine.plan import describe
 from generator.errors import JobFailed
 from generator.fetch import FetchError, fetch_image_bytes
 from generator.models import Generation, Storage
 from generator.services import billing, webhooks
 from generator.services.claims import generation_claim, generation_claim_next
+from generator.services.engine_connections import capabilities
 from generator.services.generation_files import (
     default_files_delete,
     default_names,
@@ -337,6 +339,10 @@ def _run(job: _Job) -> None:
     if generation.engine_id is not None:
         from generator.services.upstream_jobs import upstream_submit
 
+        if options.auto and not capabilities(generation.engine).auto_prompt:
+            # An automatic prompt is written here, from the photo, as for builtin; the upstream gets its text.
+            plan, _ = job.supervise(make_plan, image.pixels, options)
+            input_object["generated_prompt"] = describe(plan)
         upstream_submit(job, generation, input_object, data)
         return
     del data

@@ -74,6 +74,9 @@ class Capabilities:
     # The upstream can call a webhook when the job ends (submit's webhook_url), signed so
     # verify_webhook can check it.
     webhooks: bool = False
+    # The upstream takes Claid's automatic prompt ({"generate": true}) itself; otherwise the worker
+    # writes the prompt from the photo as builtin does and sends its text.
+    auto_prompt: bool = False
 
 
 class Provider(Protocol):

@@ -38,7 +38,7 @@ class ClaidProvider:
 
     def capabilities(self, connection: Connection) -> Capabilities:
         # Claid's video API has no shape option: a fixed aspect ratio cannot be honoured.
-        return Capabilities(durations=(5, 10), aspect_ratios=("source",), rate=RATE)
+        return Capabilities(durations=(5, 10), aspect_ratios=("source",), rate=RATE, auto_prompt=True)
 
     def test(self, connection: Connection) -> None:
         call("GET", f"{_base(connection)}/v1/account", headers=_auth(connection))

@@ -6,7 +6,8 @@ A template is the JSON body a model takes, with placeholders where the job's val
 type (`"{duration}"` -> 5, not "5"); `"{duration:text}"` is the value as a string ("5", for
 models whose schema takes an enum of strings); a placeholder inside longer text is written into
 the text. A prompt given as an object (`{"text": ...}`) is its text; an automatic prompt
-(`{"generate": true}`) has no text, so `{prompt}` is absent.
+(`{"generate": true}`) arrives as the text the worker wrote for the photo (services/worker.py),
+and only without one is `{prompt}` absent.
 A key whose whole value is a placeholder the job has no value for (no negative prompt, the
 photo's own shape) is left out, so the model applies its own default. Each provider ships
 templates for well-known models (`ModelTemplate`); a connection's own `inputs` replaces them.
