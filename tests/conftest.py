@@ -22,6 +22,13 @@ class OffMachineTraffic(AssertionError):
     """A test tried to reach an address that is not on this machine."""
 
 
+# Every refused connect of the running test, kept even when the code under test swallows the
+# exception: _no_off_machine_traffic fails the test on any of them, so "nothing was dialled" is
+# checked for every test, not only where a test asserts it.
+_refused_connects: list[str] = []
+_LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
 def _check_address(address) -> None:
     if not isinstance(address, tuple):
         return  # unix sockets
@@ -29,8 +36,10 @@ def _check_address(address) -> None:
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
+        _refused_connects.append(str(host))
         raise OffMachineTraffic(f"connect to unresolved host {host!r} refused in tests") from None
     if not ip.is_loopback:
+        _refused_connects.append(str(ip))
         raise OffMachineTraffic(f"connect to {ip} refused in tests: only loopback is allowed")
 
 
@@ -44,7 +53,21 @@ def _guarded_connect_ex(self, address):
     return _real_connect_ex(self, address)
 
 
+def _is_local_name(host) -> bool:
+    if host is None:
+        return True
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        return ipaddress.ip_address(name.split("%", 1)[0]).is_loopback
+    except ValueError:
+        name = name.lower().rstrip(".")
+        return name in _LOCAL_NAMES or name.endswith(".localhost")
+
+
 def _guarded_getaddrinfo(host, *args, **kwargs):
+    if not _is_local_name(host):
+        # Not even a DNS query leaves the machine: other names resolve only through the dns fixture.
+        raise socket.gaierror(socket.EAI_NONAME, f"resolution of {host!r} refused in tests (not loopback)")
     results = _real_getaddrinfo(host, *args, **kwargs)
     for family, _type, _proto, _canon, sockaddr in results:
         if family in (socket.AF_INET, socket.AF_INET6):
@@ -69,6 +92,13 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip_pg)
         if "slow" in item.keywords and os.environ.get("SKIP_SLOW") == "1":
             item.add_marker(pytest.mark.skip(reason="slow tests run in the other CI pass"))
+
+
+@pytest.fixture(autouse=True)
+def _no_off_machine_traffic():
+    _refused_connects.clear()
+    yield
+    assert not _refused_connects, f"the test tried to reach {_refused_connects} (only loopback may be dialled)"
 
 
 @pytest.fixture(autouse=True)
