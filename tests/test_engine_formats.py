@@ -173,7 +173,15 @@ def mad(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize(
-    ("photo", "prompt"), [("studio", "zoom in with sparkles and a light sweep"), ("chelsea", "pan right, float")]
+    ("photo", "prompt"),
+    [
+        ("studio", "zoom in with sparkles and a light sweep"),
+        ("chelsea", "pan right, float"),
+        # Slow loops: neighbouring decoded frames differ by 0.05-0.34 grey levels only.
+        ("studio", "orbit"),
+        ("studio", "tilt"),
+        ("chelsea", "tilt"),
+    ],
 )
 @pytest.mark.parametrize("crf", [0, 20])
 # Lossless (the motion alone) and at the shipped CRF 20, where the first frame is intra-coded and
@@ -189,8 +197,8 @@ def test_a_loop_closes_no_larger_than_a_step_between_neighbouring_frames(tmp_pat
     steps = [mad(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
     closure = mad(frames[-1], frames[0])
     assert closure <= float(np.median(steps)), (closure, np.median(steps), max(steps))
-    # And it is a moving picture, not a still.
-    assert max(steps) > 0.3
+    # And it is a moving picture, not a still: halfway round the loop the picture has travelled.
+    assert mad(frames[0], frames[len(frames) // 2]) > 1.0
 
 
 def test_without_loop_the_same_clip_jumps_from_its_last_frame_to_its_first(tmp_path):

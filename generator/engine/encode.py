@@ -20,9 +20,13 @@ FPS = 30
 PRESET = "veryfast"
 CRF = 20
 # A loop's last frames (this many at 30 fps) are encoded toward the decoded first frame, at this
-# many QP below the CRF (see _LoopCloser).
+# many QP below the CRF, with the options that let x264 code small residuals (see _LoopCloser and
+# docs/formats.md, "Loops"). A slow loop (one whose neighbouring frames barely differ) also codes
+# its very last frame at LOOP_SLOW_LAST_QP.
 LOOP_TAIL = 5
 LOOP_TAIL_QP_DROP = 4
+LOOP_TAIL_OPTIONS = "fast-pskip=0,dct-decimate=0,trellis=2"
+LOOP_SLOW_LAST_QP = 5
 _DONE = object()
 
 
@@ -39,12 +43,20 @@ def loop_tail(total: int) -> int:
 
 
 def open_h264(
-    path: str, width: int, height: int, *, preset: str = PRESET, crf: int = CRF, loop_frames: int | None = None
+    path: str,
+    width: int,
+    height: int,
+    *,
+    preset: str = PRESET,
+    crf: int = CRF,
+    loop_frames: int | None = None,
+    slow_loop: bool = False,
 ):
     """Open an MP4 for writing with an H.264 High, yuv420p, BT.709-tagged stream.
 
     `loop_frames`: the clip is a loop of that many frames; its last frames are coded at a fixed,
-    finer quantiser (x264 zones) so they can take on the first frame's coding noise (_LoopCloser).
+    finer quantiser (x264 zones) so they can take on the first frame's coding noise (_LoopCloser);
+    `slow_loop`: its very last frame near-losslessly as well.
     """
     container = av.open(path, mode="w", format="mp4", container_options={"movflags": "+faststart"})
     stream = container.add_stream("libx264", rate=FPS)
@@ -74,7 +86,15 @@ def open_h264(
     params = "colorprim=bt709:transfer=bt709:colormatrix=bt709:b-adapt=0:aq-mode=2"
     tail = loop_tail(loop_frames) if loop_frames and crf > 0 else 0
     if tail and loop_frames:
-        params += f":zones={loop_frames - tail},{loop_frames - 1},q={max(1, crf - LOOP_TAIL_QP_DROP)}"
+        # x264 zones: "first,last,q=QP,option=value,..." joined by "/"; x264 reconfigures the
+        # encoder with a zone's options while inside it.
+        tail_qp = max(1, crf - LOOP_TAIL_QP_DROP)
+        last = loop_frames - 1
+        if slow_loop and tail_qp > LOOP_SLOW_LAST_QP:
+            zones = [(loop_frames - tail, last - 1, tail_qp), (last, last, LOOP_SLOW_LAST_QP)]
+        else:
+            zones = [(loop_frames - tail, last, tail_qp)]
+        params += ":zones=" + "/".join(f"{a},{b},q={q},{LOOP_TAIL_OPTIONS}" for a, b, q in zones)
     options: dict[str, object] = {
         "preset": preset,
         "crf": str(crf),
@@ -153,16 +173,21 @@ def encode_frames(
     crf: int = CRF,
     threaded: bool = True,
     loop: bool = False,
+    slow_loop: bool = False,
 ) -> None:
     """Encode `total` yuv420p frames from `produce()`; rendering runs on its own thread.
 
     `loop`: the frames are a seamless loop; its end is encoded to meet its start (_LoopCloser).
+    `slow_loop`: a loop whose picture moves little per frame, so its end must meet its start more
+    closely still (open_h264).
 
     Frames come from the generator on a worker thread (OpenCV releases the GIL), the caller's
     thread feeds libx264 (its own threads do the heavy work) and calls `progress`. If
     `progress` raises, rendering stops and the exception propagates; the partial file is removed.
     """
-    container, stream = open_h264(path, width, height, preset=preset, crf=crf, loop_frames=total if loop else None)
+    container, stream = open_h264(
+        path, width, height, preset=preset, crf=crf, loop_frames=total if loop else None, slow_loop=slow_loop
+    )
     closer = _LoopCloser(stream, total) if loop and crf > 0 else None
     stop = threading.Event()
     # At most 4 queued + 1 encoding + 1 waiting to be queued + 1 rendering = 7 frames in flight:

@@ -34,6 +34,10 @@ from .sizing import SOURCE, output_size
 # Plans with any of these need the product separated from its background.
 _NEEDS_SEPARATION = {"orbit", "float", "light_sweep", "sparkles"}
 _FALLBACK = "plain camera move: product separation not confident"
+# Zooms and pans move the whole picture every frame; a loop without them (a tilt, an orbit, effects
+# alone) barely changes between neighbouring frames, so its end must meet its start more closely
+# (encode_frames' slow_loop; docs/formats.md, "Loops").
+_BROAD_MOVES = {"zoom_in", "zoom_out", "pan"}
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ def render_plan(
         crf=crf,
         threaded=threaded,
         loop=loop,
+        slow_loop=loop and not plan.move_types() & _BROAD_MOVES,
     )
     return poster_index
 
