@@ -2,7 +2,7 @@
 720p vs 1080p for the same job, and the peak memory of a 40 MP photo made into a 9:16 1080p video.
 
 Run with `make bench` (or `.venv/bin/python bench/formats.py [--runs N]`). Every figure is the
-median of N runs (default 1) made side by side in this one process; the memory is measured in a
+median of N rounds (default 3), each timing all three one after the other in this one process; the memory is measured in a
 fresh child process. The input is the committed bench/input-1080p.jpg (a 2400x1600 coffee photo).
 """
 
@@ -43,13 +43,10 @@ print(hwm, d.width, d.height, d.pixels.shape[1], d.pixels.shape[0], r.width, r.h
 """
 
 
-def timed(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def engine(data: bytes, fmt: Format, out: Path) -> None:
@@ -81,7 +78,7 @@ def captured_frames(data: bytes, fmt: Format, path: Path) -> tuple[np.memmap, tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
     data = INPUT.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,15 +94,21 @@ def main() -> None:
         peak_mb = int(out[0]) / 1024
 
         frames, size = captured_frames(data, SHAPE, t / "frames.raw")
-        pure = timed(
-            lambda: encode_frames(
-                str(t / "pure.mp4"), size[0], size[1], len(frames), lambda: iter(frames), threaded=False
-            ),
-            runs,
-        )
-        ours = timed(lambda: engine(data, SHAPE, t / "ours.mp4"), runs)
         small = Format(aspect_ratio="9:16", resolution="720p", background="blur")
-        ours720 = timed(lambda: engine(data, small, t / "ours720.mp4"), runs)
+        # Interleaved (pure, ours, 720p in every round), so a slower moment of the machine
+        # weighs on all three alike.
+        times: dict[str, list[float]] = {"pure": [], "ours": [], "720p": []}
+        for _ in range(runs):
+            times["pure"].append(
+                timed(
+                    lambda: encode_frames(
+                        str(t / "pure.mp4"), size[0], size[1], len(frames), lambda: iter(frames), threaded=False
+                    )
+                )
+            )
+            times["ours"].append(timed(lambda: engine(data, SHAPE, t / "ours.mp4")))
+            times["720p"].append(timed(lambda: engine(data, small, t / "ours720.mp4")))
+        pure, ours, ours720 = (statistics.median(times[k]) for k in ("pure", "ours", "720p"))
 
     print(f"9:16 {size[0]}x{size[1]} 5 s, blur background, median of {runs} run(s):")
     print(f"  engine (decode, frame, render, encode)  {ours:6.2f} s")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 
 FPS = 30
@@ -161,6 +162,22 @@ class _LoopCloser:
             self.error = decoded[0].to_ndarray(format="yuv420p").astype(np.int16) - self.first
 
 
+@contextlib.contextmanager
+def _opencv_single_threaded() -> Iterator[None]:
+    """Draw frames with OpenCV on the render thread alone (docs/formats.md, "Speed").
+
+    libx264's threads keep both cores busy; OpenCV's own pool splitting each warp would only add
+    hand-offs and spinning to the same cores. A process-wide setting: the engine renders one
+    video at a time per process, and the encoding thread makes no OpenCV call meanwhile.
+    """
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
+
+
 def encode_frames(
     path: str,
     width: int,
@@ -197,16 +214,17 @@ def encode_frames(
 
     def render() -> None:
         try:
-            for i, buf in enumerate(produce()):
-                if stop.is_set():
-                    return
-                item = _frame_from_i420(buf, width, height, i)
-                while not stop.is_set():
-                    try:
-                        frames.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            with _opencv_single_threaded():
+                for i, buf in enumerate(produce()):
+                    if stop.is_set():
+                        return
+                    item = _frame_from_i420(buf, width, height, i)
+                    while not stop.is_set():
+                        try:
+                            frames.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
             frames.put(_DONE)
         except BaseException as exc:  # hand every failure to the encoding thread
             frames.put(_Failure(exc))
