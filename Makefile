@@ -8,13 +8,11 @@ PORT ?= 8000
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-# The last step compiles pymatting's numba functions into their on-disk cache once (about a
-# minute of CPU), so no render pays for it; a warm import then takes about a second.
 install: $(BIN)/python
-	$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -r requirements.txt && $(BIN)/python -c "import pymatting"
+	$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -r requirements.txt
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -r requirements-dev.txt && $(BIN)/python -c "import pymatting"
+	$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -r requirements-dev.txt
 
 run: install
 	PORT=$(PORT) $(BIN)/python scripts/run.py

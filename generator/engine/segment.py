@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .matting import closed_form_alpha
+
 # Analysis runs at this long side: GrabCut and inpainting stay cheap, a product stays recognisable.
 _ANALYSIS_SIDE = 384
 # Border strip that shows the backdrop, as a fraction of the short side (plainness and colours).
@@ -48,7 +50,7 @@ _FEATHER = 0.004
 # Background plate: the hole painted out around the product, and the smoothing of the fill.
 _INPAINT_RADIUS = 5
 _FILL_BLUR = 0.015  # of the analysis long side (at least 2 px)
-# Matting (closed-form, pymatting) of a band around GrabCut's edge, on a crop around the product
+# Matting (closed-form, matting.py) of a band around GrabCut's edge, on a crop around the product
 # reduced to at most _MATTE_SIDE px: the band's half-width covers GrabCut's error of about
 # _MATTE_BAND analysis pixels (at least _MIN_BAND matte px).
 _MATTE_SIDE = 640
@@ -264,13 +266,11 @@ def _matte(rgb: np.ndarray, fg: np.ndarray, plain: np.ndarray) -> tuple[np.ndarr
     The trimap is GrabCut's mask (analysis size) on a crop around the product, reduced to at most
     _MATTE_SIDE px: sure product and sure backdrop beyond a band either side of its edge, unknown
     inside it; near the edge, pixels that are the plain backdrop's colour darkened (GrabCut often
-    takes a contact shadow for the product) are sure backdrop, so the shadow is not cut out with it. pymatting's closed-form matting solves the band; its multilevel foreground
-    estimate gives the product's colours under the soft edge and past it, so an edge pixel is
-    drawn with the product's colour, not the photo's mix of product and old backdrop.
+    takes a contact shadow for the product) are sure backdrop, so the shadow is not cut out with it.
+    Closed-form matting (matting.closed_form_alpha) solves the band; blur-fusion gives the
+    product's colours under the soft edge and past it, so an edge pixel is drawn with the
+    product's colour, not the photo's mix of product and old backdrop.
     """
-    # Imported here: pymatting loads numba (about a second), which only separations need.
-    from pymatting import estimate_alpha_cf
-
     big_h, big_w = rgb.shape[:2]
     h, w = fg.shape
     sx, sy = big_w / w, big_h / h
@@ -306,7 +306,7 @@ def _matte(rgb: np.ndarray, fg: np.ndarray, plain: np.ndarray) -> tuple[np.ndarr
     sure = cv2.erode(inside, _ellipse(band)) > 0
     trimap[sure & (cv2.dilate(shade.astype(np.uint8), gap) == 0)] = 1.0
     trimap[(cv2.dilate(inside, _ellipse(band)) == 0) | (shade & (cv2.dilate(product.astype(np.uint8), gap) == 0))] = 0.0
-    alpha32 = np.clip(estimate_alpha_cf(small.astype(np.float64) / 255.0, trimap), 0.0, 1.0).astype(np.float32)
+    alpha32 = np.clip(closed_form_alpha(small.astype(np.float64) / 255.0, trimap), 0.0, 1.0).astype(np.float32)
     colours = _foreground_colours(small.astype(np.float32), alpha32)
     if (mw, mh) != (cw, ch):
         alpha32 = cv2.resize(alpha32, (cw, ch), interpolation=cv2.INTER_LINEAR)
