@@ -33,6 +33,8 @@ _TRANSPOSED = {5, 6, 7, 8}
 _SRGB = ImageCms.createProfile("sRGB")
 # Modes Image.reduce() averages correctly (alpha ones premultiplied); the others are decoded whole.
 _REDUCIBLE_MODES = ("RGB", "L", "RGBA", "LA")
+# Pixels are copied out of Pillow in bands of about this many bytes (_rgb_pixels).
+_BAND_BYTES = 4 << 20
 
 
 class ImageRejected(Exception):
@@ -143,7 +145,22 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
         img = _to_srgb(img)
     if img.mode != "RGB":
         img = img.convert("RGB")
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    return _rgb_pixels(img)
+
+
+def _rgb_pixels(img: Image.Image) -> np.ndarray:
+    """An RGB image's pixels as H x W x 3 uint8, copied out a band of rows at a time.
+
+    np.asarray(img) would go through img.tobytes(), which holds the pixels twice more (its
+    chunks and their join) beside Pillow's own four bytes a pixel: 40 MP cost 240 MB extra.
+    """
+    w, h = img.size
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, _BAND_BYTES // (4 * w))
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        out[y0:y1] = np.frombuffer(img.crop((0, y0, w, y1)).tobytes(), np.uint8).reshape(y1 - y0, w, 3)
+    return out
 
 
 class ImageTooLarge(ImageRejected):

@@ -19,12 +19,20 @@ from .segment import Separation, product_layers
 RING = 8
 # Zeroed bytes on both sides of every frame buffer (see FrameRenderer.__init__).
 _PAD = 4096
+# The product layer's float work is done this many pixels at a time (memory, not speed).
+_BAND_PIXELS = 1 << 18
 
 
 def wants_layers(plan: Plan, sep: Separation | None) -> bool:
     """Product and background drawn as layers: an orbit or a float over a confident separation."""
-    confident = sep is not None and sep.confident and sep.mask is not None
+    confident = sep is not None and sep.drawable
     return confident and (any(isinstance(m, Orbit) for m in plan.moves) or plan.effect(Float) is not None)
+
+
+def wants_matte(plan: Plan, sep: Separation | None) -> bool:
+    """The product's matte is drawn: as layers, or to keep a light sweep or sparkles on the product."""
+    on_product = plan.effect(LightSweep) is not None or plan.effect(Sparkles) is not None
+    return wants_layers(plan, sep) or (sep is not None and sep.drawable and on_product)
 
 
 def _premultiplied(
@@ -45,15 +53,24 @@ def _premultiplied(
         black_y = black_c = None
     else:
         sh = cv2.resize(shadow, (ah.shape[1], ah.shape[0]), interpolation=cv2.INTER_AREA)
-        black_y = (1.0 - a) * shadow
-        black_c = (1.0 - ah) * sh
+        black_y = np.subtract(1.0, a)
+        black_y *= shadow
+        black_c = np.subtract(1.0, ah)
+        black_c *= sh
         a, ah = a + black_y, ah + black_c
 
     def pre(plane: np.ndarray, own: np.ndarray, black: np.ndarray | None, level: float) -> np.ndarray:
-        out = plane * own
-        if black is not None:
-            out += black * np.float32(level)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        # A band of rows at a time: a large canvas' float copies would cost 4 bytes a pixel each.
+        result = np.empty(plane.shape, np.uint8)
+        step = max(1, _BAND_PIXELS // max(1, plane.shape[1]))
+        for r0 in range(0, plane.shape[0], step):
+            rows = slice(r0, r0 + step)
+            out = plane[rows] * own[rows]
+            if black is not None:
+                out += black[rows] * np.float32(level)
+            out += 0.5
+            result[rows] = np.clip(out, 0, 255)
+        return result
 
     return (
         pre(y, alpha, black_y, Y_BLACK),
@@ -91,7 +108,6 @@ class FrameRenderer:
         self.camera = Camera(
             plan, out_w, out_h, rgb.shape[1], rgb.shape[0], layered=self.layered, product=product, loop=loop
         )
-        self.alpha = mask
         self.alpha_half = None
         self.shadow: FloatShadowFx | None = None
         if mask is not None:
@@ -128,7 +144,7 @@ class FrameRenderer:
             self.sparkles = SparklesFx(
                 sp,
                 rng=np.random.default_rng(seed),
-                alpha=self.alpha,
+                alpha=mask,
                 luma=self.y,
                 duration=plan.duration,
                 out_size=(out_w, out_h),

@@ -12,7 +12,7 @@ import numpy as np
 
 from .camera import Camera
 from .encode import CRF, FPS, PRESET, encode_frames
-from .frames import FrameRenderer, wants_layers
+from .frames import FrameRenderer, wants_layers, wants_matte
 from .framing import Format, frame_photo, product_box, separation_on_canvas
 from .plan import (
     Analysis,
@@ -28,7 +28,7 @@ from .plan import (
     describe,
     saliency_focus,
 )
-from .segment import Separation, separate
+from .segment import Separation, cut_out, separate
 from .sizing import SOURCE, output_size
 
 # Plans with any of these need the product separated from its background.
@@ -93,11 +93,11 @@ def _analysis(image: np.ndarray, sep: Separation, *, focus: tuple[float, float],
 def analyse(image: np.ndarray, sep: Separation) -> Analysis:
     """Summarise the photo for planning."""
     h, w = image.shape[:2]
-    if sep.confident and sep.mask is not None:
+    if sep.drawable:
         cx, cy = sep.centroid
         focus = (0.5 + 0.85 * (cx - 0.5), 0.5 + 0.85 * (cy - 0.5))
         small = cv2.resize(image, (128, max(1, round(128 * h / w))), interpolation=cv2.INTER_AREA)
-        m = cv2.resize(sep.mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) > 0.5
+        m = cv2.resize(sep.product_mask(), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) > 0.5
         lum = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[m]
         brightness = float(np.percentile(lum, 90) / 255.0) if lum.size else 0.5
     else:
@@ -134,15 +134,17 @@ def make_plan(
     if options.duration not in (5, 10):
         raise ValueError("duration must be 5 or 10")
     sep: Separation | None = None
+    # A framed video makes the separation's layers once the canvas is known (_frame).
+    layers = options.format is None
     if options.auto or options.format is not None:
-        sep = separate(image)
+        sep = separate(image, layers=layers)
     analysis = analyse(image, sep) if options.auto and sep is not None else _unanalysed(image)
     if frame_aspect is not None:
         analysis = replace(analysis, aspect=frame_aspect)
     plan = build_plan(options, analysis=analysis, fps=FPS)
     kinds = plan.move_types() | {e.type for e in plan.effects}
     if not options.auto and kinds & _NEEDS_SEPARATION:
-        sep = separate(image)
+        sep = separate(image, layers=layers)
     if sep is not None:
         plan = _with_separation(plan, image, sep, refocus=not options.auto)
     if options.format is not None and options.format.loop:
@@ -169,11 +171,28 @@ def render_plan(
     """Render an explicit plan to an MP4 (and poster); returns the poster frame index."""
     image = np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
     renderer = FrameRenderer(image, plan, out_size[0], out_size[1], sep, seed, product=product, loop=loop)
-    poster_index = poster_frame_index(plan)
+    return _encode(
+        renderer, video_path, poster_path, progress=progress, preset=preset, crf=crf, threaded=threaded, loop=loop
+    )
+
+
+def _encode(
+    renderer: FrameRenderer,
+    video_path: str,
+    poster_path: str | None,
+    *,
+    progress: Callable[[int, int], None] | None,
+    crf: int,
+    loop: bool,
+    preset: str = PRESET,
+    threaded: bool = True,
+) -> int:
+    """Encode a renderer's frames (and write the poster); returns the poster frame index."""
+    poster_index = poster_frame_index(renderer.plan)
     encode_frames(
         video_path,
-        out_size[0],
-        out_size[1],
+        renderer.W,
+        renderer.H,
         renderer.total,
         lambda: renderer.frames(poster_index, poster_path),
         progress=progress,
@@ -181,7 +200,7 @@ def render_plan(
         crf=crf,
         threaded=threaded,
         loop=loop,
-        slow_loop=loop and not plan.move_types() & _BROAD_MOVES,
+        slow_loop=loop and not renderer.plan.move_types() & _BROAD_MOVES,
     )
     return poster_index
 
@@ -234,19 +253,13 @@ def render_video(
     product = None
     if fmt is not None:
         image, sep, product, plan = _frame(image, plan, sep, fmt, (out_w, out_h))
-    poster_frame = render_plan(
-        image,
-        plan,
-        video_path=video_path,
-        poster_path=poster_path,
-        out_size=(out_w, out_h),
-        sep=sep,
-        seed=seed,
-        progress=progress,
-        product=product,
-        loop=fmt is not None and fmt.loop,
-        crf=crf,
-    )
+    loop = fmt is not None and fmt.loop
+    image = np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
+    renderer = FrameRenderer(image, plan, out_w, out_h, sep, seed, product=product, loop=loop)
+    # The renderer keeps what it draws: the canvas and the separation's layers as they were
+    # placed on it are dropped before the encoder's own memory is added (docs/formats.md, "Memory").
+    del image, sep
+    poster_frame = _encode(renderer, video_path, poster_path, progress=progress, crf=crf, loop=loop)
     return RenderResult(
         width=out_w,
         height=out_h,
@@ -270,11 +283,17 @@ def _frame(
     framing = frame_photo(image, out_size, box, reach=reach, background=fmt.background)
     if sep is not None:
         # Only a confident separation is drawn (frames.FrameRenderer); a doubtful mask is not moved.
-        sep = (
-            separation_on_canvas(sep, framing)
-            if sep.confident
-            else replace(sep, mask=None, background=None, foreground=None, shadow=None)
-        )
+        # Its layers are made at the photo's size on the canvas, only when something draws them:
+        # the plate, product colours and shadow for a layered render, the matte alone for a
+        # sweep or sparkles, nothing for a plain camera move.
+        if sep.confident and wants_matte(plan, sep):
+            photo = image
+            if (w, h) != framing.photo_size:
+                photo = cv2.resize(image, framing.photo_size, interpolation=cv2.INTER_AREA)
+            sep = separation_on_canvas(cut_out(sep, photo, plate=layered), framing)
+            del photo
+        else:
+            sep = replace(sep, mask=None, background=None, foreground=None, shadow=None, pending=None)
     described = {
         "aspect_ratio": fmt.aspect_ratio,
         "resolution": fmt.resolution,

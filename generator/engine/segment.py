@@ -9,7 +9,7 @@ past it), the product's contact shadow, and the background plate with both paint
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -49,6 +49,8 @@ _MAX_BOTTOM_TOUCH = 0.6
 _FEATHER = 0.004
 # Background plate: the hole painted out around the product, and the smoothing of the fill.
 _INPAINT_RADIUS = 5
+# Full-size float work on the plate is done this many pixels at a time (memory, not speed).
+_BAND_PIXELS = 1 << 18
 _FILL_BLUR = 0.015  # of the analysis long side (at least 2 px)
 # Matting (closed-form, matting.py) of a band around GrabCut's edge, on a crop around the product
 # reduced to at most _MATTE_SIDE px: the band's half-width covers GrabCut's error of about
@@ -96,6 +98,29 @@ class Separation:
     area: float = 0.0
     plainness: float = 0.0  # 1 = perfectly uniform border, 0 = busy
     stats: dict = field(default_factory=dict)
+    # A confident separation whose layers are still to be made (separate(layers=False), cut_out).
+    pending: Pending | None = None
+
+    @property
+    def drawable(self) -> bool:
+        """Confident, with its layers made or still to be made: the product can be drawn apart."""
+        return self.confident and (self.mask is not None or self.pending is not None)
+
+    def product_mask(self) -> np.ndarray:
+        """The matte, or while it is still to be made GrabCut's product (0/1, analysis size)."""
+        if self.mask is not None:
+            return self.mask
+        if self.pending is None:
+            raise ValueError("a doubtful separation has no product mask")
+        return self.pending.fg.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a separation's layers are made from, at analysis size: the photo and GrabCut's product."""
+
+    small: np.ndarray
+    fg: np.ndarray
 
 
 def small_copy(rgb: np.ndarray) -> np.ndarray:
@@ -260,8 +285,10 @@ def _crop(fg: np.ndarray, size: tuple[int, int], pad: float) -> tuple[int, int, 
     return x0, y0, x1, y1
 
 
-def _matte(rgb: np.ndarray, fg: np.ndarray, plain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The product's alpha and colours at full size, from a closed-form matte of GrabCut's edge.
+def _matte(
+    rgb: np.ndarray, fg: np.ndarray, plain: np.ndarray, *, colours: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The product's alpha and (with `colours`) colours at full size, from a closed-form matte of GrabCut's edge.
 
     The trimap is GrabCut's mask (analysis size) on a crop around the product, reduced to at most
     _MATTE_SIDE px: sure product and sure backdrop beyond a band either side of its edge, unknown
@@ -307,16 +334,21 @@ def _matte(rgb: np.ndarray, fg: np.ndarray, plain: np.ndarray) -> tuple[np.ndarr
     trimap[sure & (cv2.dilate(shade.astype(np.uint8), gap) == 0)] = 1.0
     trimap[(cv2.dilate(inside, _ellipse(band)) == 0) | (shade & (cv2.dilate(product.astype(np.uint8), gap) == 0))] = 0.0
     alpha32 = np.clip(closed_form_alpha(small.astype(np.float64) / 255.0, trimap), 0.0, 1.0).astype(np.float32)
-    colours = _foreground_colours(small.astype(np.float32), alpha32)
+    mask = np.zeros((big_h, big_w), np.float32)
+    if not colours:
+        mask[y0:y1, x0:x1] = (
+            alpha32 if (mw, mh) == (cw, ch) else cv2.resize(alpha32, (cw, ch), interpolation=cv2.INTER_LINEAR)
+        )
+        return mask, None
+    estimate = _foreground_colours(small.astype(np.float32), alpha32)
     if (mw, mh) != (cw, ch):
         alpha32 = cv2.resize(alpha32, (cw, ch), interpolation=cv2.INTER_LINEAR)
-        colours = cv2.resize(colours, (cw, ch), interpolation=cv2.INTER_LINEAR)
-    mask = np.zeros((big_h, big_w), np.float32)
+        estimate = cv2.resize(estimate, (cw, ch), interpolation=cv2.INTER_LINEAR)
     mask[y0:y1, x0:x1] = alpha32
     # The photo where the product is solid; the estimate under its edge and past it.
     solid = np.clip((alpha32 - _SOLID) / (1.0 - _SOLID), 0.0, 1.0)[:, :, None]
     foreground = rgb.copy()
-    foreground[y0:y1, x0:x1] = np.clip(crop * solid + colours * (1.0 - solid) + 0.5, 0, 255).astype(np.uint8)
+    foreground[y0:y1, x0:x1] = np.clip(crop * solid + estimate * (1.0 - solid) + 0.5, 0, 255).astype(np.uint8)
     return mask, foreground
 
 
@@ -443,19 +475,60 @@ def _background_plate(
         flags = interpolation | cv2.WARP_INVERSE_MAP
         return cv2.warpAffine(a, to_small, (cw, ch), flags=flags, borderMode=cv2.BORDER_REPLICATE)
 
-    filled_big = sample(filled_small, cv2.INTER_CUBIC).astype(np.float32)
+    filled_big = sample(filled_small, cv2.INTER_CUBIC)
     hole_big = cv2.GaussianBlur(sample(hole.astype(np.float32), cv2.INTER_LINEAR), (0, 0), feather * 2)[:, :, None]
     shade = np.clip(sample(shadow_small, cv2.INTER_LINEAR), 0.0, _SHADOW_MAX)
-    region = rgb[y0:y1, x0:x1].astype(np.float32) / (1.0 - shade)[:, :, None]
     background = rgb.copy()
-    background[y0:y1, x0:x1] = np.clip(region * (1 - hole_big) + filled_big * hole_big + 0.5, 0, 255).astype(np.uint8)
+    # A band of rows at a time: the float copies of a large crop would cost ~12 bytes a pixel each.
+    step = max(1, _BAND_PIXELS // max(1, cw))
+    for a in range(0, ch, step):
+        b = min(ch, a + step)
+        region = rgb[y0 + a : y0 + b, x0:x1].astype(np.float32) / (1.0 - shade[a:b])[:, :, None]
+        hole_band = hole_big[a:b]
+        filled = filled_big[a:b].astype(np.float32)
+        blend = region * (1 - hole_band) + filled * hole_band + 0.5
+        background[y0 + a : y0 + b, x0:x1] = np.clip(blend, 0, 255).astype(np.uint8)
     shadow = np.zeros((big_h, big_w), np.float32)
     shadow[y0:y1, x0:x1] = shade
     return background, shadow
 
 
-def separate(rgb: np.ndarray) -> Separation:
-    """Estimate the product mask; `confident` is False whenever a torn composite is a risk."""
+def _layers(
+    rgb: np.ndarray, small: np.ndarray, fg: np.ndarray, *, plate: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The matte at rgb's size; with `plate` also the product's colours, the background plate and shadow."""
+    plain_backdrop = _plain_backdrop(small, fg)
+    mask, foreground = _matte(rgb, fg, plain_backdrop, colours=plate)
+    if not plate or foreground is None:
+        return mask, None, None, None
+    # The matte's product (GrabCut's, less any shadow it took) is what is painted out.
+    cut = (cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) > 0.5).astype(np.uint8)
+    feather = max(1.0, _FEATHER * max(rgb.shape[:2]))
+    shade = _contact_shadow(small, cut, plain_backdrop)
+    background, shadow = _background_plate(rgb, small, cut, feather, shade)
+    return mask, foreground, background, shadow
+
+
+def cut_out(sep: Separation, rgb: np.ndarray, *, plate: bool = True) -> Separation:
+    """Make a pending separation's layers at rgb's size (the photo, possibly reduced).
+
+    A framed video makes them at the size the canvas uses (render._frame), not at working size:
+    a 40 MP photo then stays within its memory budget (docs/formats.md, "Memory"). Without `plate`
+    (nothing draws the product apart from its background) only the matte is made; the plate,
+    product colours and shadow are None.
+    """
+    if sep.pending is None:
+        return sep
+    mask, foreground, background, shadow = _layers(rgb, sep.pending.small, sep.pending.fg, plate=plate)
+    return replace(sep, mask=mask, foreground=foreground, background=background, shadow=shadow, pending=None)
+
+
+def separate(rgb: np.ndarray, *, layers: bool = True) -> Separation:
+    """Estimate the product mask; `confident` is False whenever a torn composite is a risk.
+
+    Without `layers` a confident separation keeps what its layers are made from (`pending`) and
+    cut_out makes them later, at the size they are drawn at.
+    """
     small = small_copy(rgb)
     plain, strip = border_plainness(small)
     stats: dict = {"plainness": round(plain, 3)}
@@ -477,20 +550,15 @@ def separate(rgb: np.ndarray) -> Separation:
     stats.update(measures.stats())
     reasons = _doubts(plain, measures)
     confident = not reasons
-    foreground = background = shadow = None
-    if confident:
-        plain_backdrop = _plain_backdrop(small, fg)
-        mask, foreground = _matte(rgb, fg, plain_backdrop)
-        # The matte's product (GrabCut's, less any shadow it took) is what is painted out.
-        cut = (cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) > 0.5).astype(np.uint8)
-        feather = max(1.0, _FEATHER * max(rgb.shape[:2]))
-        shade = _contact_shadow(small, cut, plain_backdrop)
-        background, shadow = _background_plate(rgb, small, cut, feather, shade)
-    else:
-        # Nothing draws or measures a doubtful mask (frames.FrameRenderer and framing draw only a
-        # confident one; the plan reports the stats): a full-size feathered copy would cost
-        # ~0.1 s per render for nothing.
-        mask = None
+    mask = foreground = background = shadow = None
+    pending = None
+    if confident and not layers:
+        pending = Pending(small, fg)
+    elif confident:
+        mask, foreground, background, shadow = _layers(rgb, small, fg, plate=True)
+    # Nothing draws or measures a doubtful mask (frames.FrameRenderer and framing draw only a
+    # confident one; the plan reports the stats): a full-size feathered copy would cost ~0.1 s
+    # per render for nothing.
     return Separation(
         confident=confident,
         reason="ok" if confident else ", ".join(reasons),
@@ -503,6 +571,7 @@ def separate(rgb: np.ndarray) -> Separation:
         area=measures.area,
         plainness=plain,
         stats=stats,
+        pending=pending,
     )
 
 
