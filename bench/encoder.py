@@ -6,11 +6,21 @@ with each option set, side by side in this process. For each: jitter (bench/engi
 partially normalised phase correlation / cross-correlation, px), file size, SSIM of the decoded
 frames against the uncompressed ones (luma, mean over every 10th frame), encode time and the
 encoder's CPU time (user + system: steadier than wall time while other work shares the machine).
+
+`--instructions N` also counts the instructions libx264 executes to encode the first N frames
+of the same clip with each option set (valgrind --tool=callgrind in a child process, x264
+threads=1): unlike CPU time, repeatable to the instruction whatever else the machine runs, and
+the figure the README's cost column gives. Slow (about a minute per option set for N=60), so
+not part of `make bench`.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,9 +56,26 @@ OPTIONS = [
     "qcomp=0.7",
     "ref=2",
     "aq-mode=3",
+    # B-frame options: the zoom's noise sits in how B-frames follow the motion.
+    "weightb=0",
+    "direct=temporal",
+    "direct=auto",
+    "b-pyramid=none",
+    "bframes=2",
+    "bframes=4",
+    "nr=200",
+    "aq-strength=1.3",
+    # Time savers, alone and to pay for subme=4 (`faster` is veryfast + these four).
+    "partitions=i8x8,i4x4",
+    "me=dia",
+    "weightp=0",
+    "subme=4:partitions=i8x8,i4x4",
+    "subme=4:partitions=i8x8,i4x4:weightb=0",
+    "subme=4:partitions=none:me=dia:weightp=0:scenecut=0",
+    "subme=4:ref=2:rc-lookahead=20:trellis=1",
 ]
 # Options whose extra bits are traded back for size parity with a higher CRF.
-AT_CRF = {"subme=4": 20.7, "deadzone-inter=8": 22.0}
+AT_CRF = {"subme=4": 20.7, "deadzone-inter=8": 22.0, "subme=4:partitions=i8x8,i4x4": 20.4}
 VARIANTS: list[tuple[str, str, float | None]] = [
     ("shipped", "", None),
     *((o, ":" + o, None) for o in OPTIONS),
@@ -67,7 +94,64 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(m.mean())
 
 
+# Encodes the first N frames of a raw yuv420p file as open_h264 would, one x264 thread; run under
+# callgrind, whose per-object totals give libx264's own instruction count.
+CHILD = r"""
+import sys
+from fractions import Fraction
+import av, numpy as np
+raw, w, h, n, preset, crf, params = sys.argv[1:]
+w, h, n = int(w), int(h), int(n)
+frames = np.memmap(raw, dtype=np.uint8, mode="r", shape=(n, w * h * 3 // 2))
+c = av.open(raw + ".mp4", mode="w", format="mp4")
+s = c.add_stream("libx264", rate=30)
+s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+s.codec_context.thread_type = "FRAME"
+s.codec_context.time_base = Fraction(1, 30)
+s.options = {"preset": preset, "crf": crf, "profile": "high", "x264-params": params + ":threads=1"}
+for i in range(n):
+    f = av.VideoFrame.from_ndarray(np.asarray(frames[i]).reshape(h * 3 // 2, w), format="yuv420p")
+    f.pts = i
+    for p in s.encode(f):
+        c.mux(p)
+for p in s.encode(None):
+    c.mux(p)
+c.close()
+"""
+
+
+def x264_instructions(raw: Path, size: tuple[int, int], n: int, crf: float, params: str) -> int:
+    """Instructions executed inside libx264 to encode `n` frames (callgrind, self cost per ELF object)."""
+    out = raw.with_suffix(".callgrind")
+    args = [str(raw), str(size[0]), str(size[1]), str(n), encode.PRESET, f"{crf:g}", params]
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", CHILD, *args]
+    subprocess.run(cmd, check=True, capture_output=True)
+    names: dict[str, str] = {}
+    total, obj, after_call = 0, "", False
+    with open(out, errors="replace") as f:
+        for line in f:
+            if m := re.match(r"c?ob=\((\d+)\)(?: (.*))?$", line.rstrip("\n")):
+                names.setdefault(m[1], m[2] or "")
+                if line.startswith("ob="):
+                    obj = names[m[1]]
+            elif line.startswith("calls="):
+                after_call = True  # the next cost line is the call's inclusive cost
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                if not after_call and "libx264" in obj and len(parts := line.split()) > 1:
+                    total += int(parts[1])
+                after_call = False
+    out.unlink()
+    return total
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--instructions", type=int, default=0, metavar="N", help="count libx264 instructions over N frames"
+    )
+    count = parser.parse_args().instructions
+    if count and not shutil.which("valgrind"):
+        sys.exit("--instructions needs valgrind")
     decoded = decode_image(INPUT.read_bytes())
     size = output_size(decoded.width, decoded.height)
     original = encode.open_h264
@@ -76,6 +160,12 @@ def main() -> None:
         t = Path(tmp)
         frames = capture_frames(decoded.pixels, pure_zoom_plan(5), size, str(t / "frames.raw"))
         luma = size[0] * size[1]
+        if count:
+            raw = t / "head.raw"
+            np.asarray(frames[:count]).tofile(raw)
+            probe, stream = original(str(t / "probe.mp4"), *size)
+            shipped = dict(stream.options)["x264-params"]
+            probe.close()
         for name, extra, crf in VARIANTS:
 
             def opened(path, w, h, *, preset=encode.PRESET, crf=encode.CRF, extra=extra, own=crf, **kw):
@@ -98,14 +188,19 @@ def main() -> None:
                         y = f.to_ndarray(format="yuv420p")[: size[1]]
                         scores.append(ssim(y, np.asarray(frames[i][:luma]).reshape(size[1], size[0])))
             j = jitter(out)
-            rows.append((name, j, Path(out).stat().st_size, float(np.mean(scores)), seconds, cpu))
+            ins = (
+                x264_instructions(raw, size, count, encode.CRF if crf is None else crf, shipped + extra) if count else 0
+            )
+            rows.append((name, j, Path(out).stat().st_size, float(np.mean(scores)), seconds, cpu, ins))
     base = rows[0]
     print(f"pure zoom 1.00 -> 1.20, 5 s, {size[0]}x{size[1]}, {encode.PRESET} CRF {encode.CRF}")
-    print(f"{'x264 option':44} {'jitter px':>15} {'size KB':>9} {'SSIM':>7} {'encode s':>9} {'CPU s':>7} {'CPU':>6}")
-    for name, j, nbytes, s, secs, cpu in rows:
-        print(
-            f"{name:44} {j[0]:6.3f} / {j[1]:.3f} {nbytes / 1024:9.0f} {s:7.4f} {secs:9.2f} {cpu:7.2f} {cpu / base[5]:5.2f}x"
-        )
+    head = f"{'x264 option':56} {'jitter px':>15} {'size KB':>9} {'SSIM':>7} {'encode s':>9} {'CPU s':>7} {'CPU':>6}"
+    print(head + (f" {'x264 Ginstr':>11} {'instr':>6}" if count else ""))
+    for name, j, nbytes, s, secs, cpu, ins in rows:
+        line = f"{name:56} {j[0]:6.3f} / {j[1]:.3f} {nbytes / 1024:9.0f} {s:7.4f} {secs:9.2f} {cpu:7.2f} {cpu / base[5]:5.2f}x"
+        print(line + (f" {ins / 1e9:11.2f} {ins / base[6]:5.2f}x" if count else ""))
+    if count:
+        print(f"instructions: libx264 alone, first {count} frames, one thread, under callgrind")
 
 
 if __name__ == "__main__":
