@@ -86,7 +86,7 @@ def captured_frames(data: bytes, fmt: Format, path: Path) -> tuple[np.memmap, tu
     options = RenderOptions(prompt="zoom in", format=fmt)
     plan, sep = make_plan(d.pixels, options, frame_aspect=size[0] / size[1])
     canvas, sep, product, plan = _frame(d.pixels, plan, sep, fmt, size)
-    renderer = FrameRenderer(canvas, plan, size[0], size[1], sep, 0, product=product, loop=fmt.loop)
+    renderer = FrameRenderer(canvas, plan, size[0], size[1], sep, 0, product=product, loop=fmt.loop, crop_layers=True)
     mm = np.memmap(path, dtype=np.uint8, mode="w+", shape=(renderer.total, size[0] * size[1] * 3 // 2))
     for i in range(renderer.total):
         mm[i] = renderer.frame(i)

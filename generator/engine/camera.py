@@ -58,6 +58,65 @@ def warp(src: np.ndarray, m: np.ndarray, dst: np.ndarray, *, border: int = cv2.B
     return cv2.warpPerspective(src, m, size, dst=dst, flags=_WARP, borderMode=border, borderValue=0)
 
 
+# Crops keep this many pixels around what is drawn (bilinear taps, and a zero rim for layers).
+CROP_MARGIN = 8
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in luma pixels, end exclusive, x0 and y0 even
+
+
+def even_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box:
+    """A pixel box widened by CROP_MARGIN to even corners (chroma stays aligned), clamped to a plane."""
+    m = CROP_MARGIN
+    bx0, by0 = max(0, math.floor(x0) - m) & ~1, max(0, math.floor(y0) - m) & ~1
+    bx1, by1 = min(width, (math.ceil(x1) + m + 1) & ~1), min(height, (math.ceil(y1) + m + 1) & ~1)
+    return bx0, by0, max(bx0, bx1), max(by0, by1)
+
+
+def nonzero_box(*layers: np.ndarray) -> Box:
+    """The even box around every nonzero pixel of same-sized layers (the whole plane if none)."""
+    h, w = layers[0].shape[:2]
+    rows, cols = np.zeros(h, bool), np.zeros(w, bool)
+    for layer in layers:
+        rows |= layer.any(axis=1)
+        cols |= layer.any(axis=0)
+    ys, xs = np.flatnonzero(rows), np.flatnonzero(cols)
+    if not len(xs):
+        return 0, 0, w, h
+    return even_box(xs[0], ys[0], xs[-1] + 1, ys[-1] + 1, w, h)
+
+
+def seen_box(maps: list[np.ndarray], out_w: int, out_h: int, width: int, height: int) -> Box:
+    """The even box of a width x height plane that out->src maps (continuous) ever sample.
+
+    The frame's corners bound what a map samples (a homography maps the frame to a quad);
+    bilinear sampling reads the pixel below and the one after each position.
+    """
+    corners = np.array([[0.0, 0.0, 1.0], [out_w, 0.0, 1.0], [out_w, out_h, 1.0], [0.0, out_h, 1.0]])
+    p = np.concatenate([corners @ m.T for m in maps])
+    x, y = p[:, 0] / p[:, 2] - 0.5, p[:, 1] / p[:, 2] - 0.5
+    return even_box(x.min(), y.min(), x.max() + 2, y.max() + 2, width, height)
+
+
+def overlap(a: Box, b: Box) -> Box:
+    """Where two boxes meet (an empty box at a's corner if they do not)."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    return x0, y0, max(x0, min(a[2], b[2])), max(y0, min(a[3], b[3]))
+
+
+def crop(plane: np.ndarray, box: Box, *, chroma: bool = False) -> np.ndarray:
+    """A box of a plane (of a chroma plane: the same box at half size) as its own array."""
+    x0, y0, x1, y1 = box
+    if chroma:
+        x0, y0, x1, y1 = x0 // 2, y0 // 2, (x1 + 1) // 2, (y1 + 1) // 2
+    return plane[y0:y1, x0:x1].copy()
+
+
+def shift_maps(luma: np.ndarray, chroma: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-index maps (luma, chroma) into a crop at the box instead of into the whole plane."""
+    x0, y0 = box[0], box[1]
+    return _translate(-x0, -y0) @ luma, _translate(-(x0 // 2), -(y0 // 2)) @ chroma
+
+
 def forward(hc: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Map source pixel positions (continuous) to screen positions through an out->src map."""
     inv = np.linalg.inv(hc)

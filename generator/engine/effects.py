@@ -11,11 +11,26 @@ import math
 import cv2
 import numpy as np
 
-from .camera import forward, warp
+from .camera import crop as crop_plane
+from .camera import forward, nonzero_box, shift_maps, warp
 from .plan import Fade, LightSweep, Sparkles, Vignette, ease
 
 # Limited-range BT.709 levels: black and white luma, neutral chroma.
 Y_BLACK, Y_WHITE, C_NEUTRAL = 16, 235, 128
+# blend_rows works this many rows at a time.
+BLEND_ROWS = 256
+
+
+def blend_rows(planes: tuple[np.ndarray, ...], a: np.ndarray, level: np.ndarray, inv: np.ndarray) -> None:
+    """plane x (1 - a) + level x a for each plane, in place (cv2.blendLinear), BLEND_ROWS rows at
+    a time through the scratch `inv` (a frame-sized float weight would cost 4 bytes a pixel);
+    `level` is a constant band of BLEND_ROWS rows."""
+    for r0 in range(0, a.shape[0], BLEND_ROWS):
+        rows = slice(r0, r0 + BLEND_ROWS)
+        n = a[rows].shape[0]
+        np.subtract(np.float32(1.0), a[rows], out=inv[:n])
+        for plane in planes:
+            cv2.blendLinear(plane[rows], level[:n], inv[:n], a[rows], dst=plane[rows])
 
 
 class Canvas:
@@ -29,14 +44,19 @@ class Canvas:
         self.W, self.H = width, height
         hw, hh = width // 2, height // 2
         self.point(buf)
-        self.black = np.full((height, width), Y_BLACK, np.uint8)
-        self.white = np.full((height, width), Y_WHITE, np.uint8)
+        self.black = np.full((BLEND_ROWS, width), Y_BLACK, np.uint8)  # for blend_rows
+        self.white = np.full((BLEND_ROWS, width), Y_WHITE, np.uint8)  # for blend_rows
         self.neutral = np.full((hh, hw), C_NEUTRAL, np.uint8)
         self.tmp_y = np.empty((height, width), np.uint8)
         self.tmp_u = np.empty((hh, hw), np.uint8)
         self.tmp_v = np.empty((hh, hw), np.uint8)
         self.a_full = np.empty((height, width), np.float32)
         self.a_half = np.empty((hh, hw), np.float32)
+        # blend_rows' scratch and levels for full and chroma planes.
+        self.inv_full = np.empty((BLEND_ROWS, width), np.float32)
+        self.inv_half = np.empty((BLEND_ROWS, hw), np.float32)
+        self.zero_full = np.zeros((BLEND_ROWS, width), np.uint8)
+        self.zero_half = np.zeros((BLEND_ROWS, hw), np.uint8)
 
     def point(self, buf: np.ndarray) -> None:
         """Aim the Y, U, V planes at a packed yuv420p buffer."""
@@ -134,7 +154,7 @@ class LightSweepFx:
             a_half *= np.float32(self.UNMASKED_SHARE)
         np.clip(a_half, 0.0, self.MAX_ALPHA, out=a_half)
         cv2.resize(a_half, (c.W, c.H), dst=c.a_full, interpolation=cv2.INTER_LINEAR)
-        cv2.blendLinear(c.Y, c.white, 1.0 - c.a_full, c.a_full, dst=c.Y)
+        blend_rows((c.Y,), c.a_full, c.white, c.inv_full)
         k = self.CHROMA_SHARE
         cv2.blendLinear(c.U, c.neutral, 1.0 - k * a_half, k * a_half, dst=c.U)
         cv2.blendLinear(c.V, c.neutral, 1.0 - k * a_half, k * a_half, dst=c.V)
@@ -267,19 +287,39 @@ class FloatShadowFx:
     BLUR = 0.02  # of the photo's long side
     DROP = 0.012  # of the photo's height: the shadow sits a little below the product
     DARKEST = 0.35
+    # Where the shadow is fainter than this it darkens no pixel by half a level (DARKEST x 239
+    # levels x FLOOR < 0.5, rounded away), so a crop leaves it out without changing a frame.
+    FLOOR = 0.004
 
-    def __init__(self, mask: np.ndarray) -> None:
+    def __init__(self, mask: np.ndarray, *, crop: bool = False) -> None:
         hs, ws = mask.shape[:2]
-        shadow = cv2.GaussianBlur(mask, (0, 0), max(2.0, self.BLUR * max(ws, hs)))
-        self.shadow = np.ascontiguousarray(np.roll(shadow, max(1, round(self.DROP * hs)), axis=0))
+        sigma = max(2.0, self.BLUR * max(ws, hs))
+        drop = max(1, round(self.DROP * hs))
+        # Cropped, it is made and kept around the product only, where it reaches FLOOR: the blur
+        # reaches no further than its kernel (OpenCV's float kernel is 8 sigma + 1 wide), and
+        # outside it is drawn as zeros (docs/formats.md, "Memory"). A crop that would wrap
+        # round the bottom (np.roll) is made whole.
+        reach = round(sigma * 4) + 1
+        x0, y0, x1, y1 = nonzero_box(mask) if crop else (0, 0, ws, hs)
+        near = (max(0, x0 - 2 * reach), max(0, y0 - 2 * reach), min(ws, x1 + 2 * reach), min(hs, y1 + 2 * reach))
+        if not crop or near[3] + drop > hs:
+            shadow = cv2.GaussianBlur(mask, (0, 0), sigma)
+            shadow = np.roll(shadow, drop, axis=0)
+            self.box = nonzero_box(shadow >= self.FLOOR) if crop else (0, 0, ws, hs)
+            self.shadow = crop_plane(shadow, self.box)
+            return
+        blurred = cv2.GaussianBlur(crop_plane(mask, near), (0, 0), sigma)
+        inner = nonzero_box(blurred >= self.FLOOR)
+        self.box = (near[0] + inner[0], near[1] + inner[1] + drop, near[0] + inner[2], near[1] + inner[3] + drop)
+        self.shadow = crop_plane(blurred, inner)
 
     def apply(self, c: Canvas, luma_map: np.ndarray, lift: float) -> None:
         """Darken the background under the product, placed through the background's luma map."""
         if lift <= 0.0:
             return
-        warp(self.shadow, luma_map, c.a_full, border=cv2.BORDER_CONSTANT)
+        warp(self.shadow, shift_maps(luma_map, luma_map, self.box)[0], c.a_full, border=cv2.BORDER_CONSTANT)
         np.multiply(c.a_full, np.float32(self.DARKEST * lift), out=c.a_full)
-        cv2.blendLinear(c.Y, c.black, 1.0 - c.a_full, c.a_full, dst=c.Y)
+        blend_rows((c.Y,), c.a_full, c.black, c.inv_full)
 
 
 class FadeFx:

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .camera import Camera, View, index_matrices, warp
+from .camera import Camera, View, crop, index_matrices, nonzero_box, overlap, seen_box, shift_maps, warp
 from .color import i420_to_rgb, rgb_to_planes
-from .effects import C_NEUTRAL, Y_BLACK, Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx
+from .effects import C_NEUTRAL, Y_BLACK, Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx, blend_rows
 from .plan import Fade, Float, LightSweep, Orbit, Plan, Sparkles, Vignette
 from .segment import Separation, product_layers
 
@@ -39,24 +39,25 @@ def _premultiplied(
     planes: tuple[np.ndarray, np.ndarray, np.ndarray],
     alpha: np.ndarray,
     alpha_half: np.ndarray,
-    shadow: np.ndarray | None,
+    shadow: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The product layer as premultiplied Y, U, V planes and its alpha (full and chroma size).
 
     Premultiplied planes warp without a fringe: interpolating a colour and its alpha separately
     mixes an edge pixel's colour with its transparent neighbour's as if both were opaque. With a
-    shadow the layer is the product over it: black (Y 16, neutral chroma) at the shadow's strength.
+    shadow (at full and chroma size) the layer is the product over it: black (Y 16, neutral
+    chroma) at the shadow's strength.
     """
     y, u, v = planes
     a, ah = alpha, alpha_half
     if shadow is None:
         black_y = black_c = None
     else:
-        sh = cv2.resize(shadow, (ah.shape[1], ah.shape[0]), interpolation=cv2.INTER_AREA)
+        full, half = shadow
         black_y = np.subtract(1.0, a)
-        black_y *= shadow
+        black_y *= full
         black_c = np.subtract(1.0, ah)
-        black_c *= sh
+        black_c *= half
         a, ah = a + black_y, ah + black_c
 
     def pre(plane: np.ndarray, own: np.ndarray, black: np.ndarray | None, level: float) -> np.ndarray:
@@ -95,12 +96,15 @@ class FrameRenderer:
         *,
         product: tuple[float, float, float, float] | None = None,
         loop: bool = False,
+        crop_layers: bool = False,
     ) -> None:
+        """`crop_layers` keeps the layers cropped to what can show (a framed canvas: docs/formats.md,
+        "Memory"); without it they span the whole picture, as an own-shape video always drew them."""
         self.plan = plan
         self.W, self.H = out_w, out_h
         self.fps = plan.fps
         self.total = plan.frames
-        self.y, self.u, self.v = rgb_to_planes(rgb)
+        y, u, v = rgb_to_planes(rgb)
         # Only a confident separation is used: a doubtful cut-out would tear the picture.
         mask = sep.mask if sep is not None and sep.confident else None
         plate = sep.background if sep is not None and sep.confident else None
@@ -111,18 +115,13 @@ class FrameRenderer:
         self.alpha_half = None
         self.shadow: FloatShadowFx | None = None
         if mask is not None:
-            self.alpha_half = cv2.resize(mask, (self.u.shape[1], self.u.shape[0]), interpolation=cv2.INTER_AREA)
-        if self.layered:
+            self.alpha_half = cv2.resize(mask, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_AREA)
+        if not self.layered:
+            self.y, self.u, self.v = y, u, v
+        else:
             if plate is None or sep is None or mask is None or self.alpha_half is None:
                 raise ValueError("a confident separation has a background plate")
-            colours, shadow, plate = product_layers(sep, carry_shadow=plan.effect(Float) is None)
-            planes = rgb_to_planes(colours) if colours is not None else (self.y, self.u, self.v)
-            self.fg_y, self.fg_u, self.fg_v, self.layer_alpha, self.layer_half = _premultiplied(
-                planes, mask, self.alpha_half, shadow
-            )
-            self.bg_y, self.bg_u, self.bg_v = rgb_to_planes(plate)
-            if plan.effect(Float) is not None and mask is not None:
-                self.shadow = FloatShadowFx(mask)
+            self._layers(sep, mask, (y, u, v), crop_layers=crop_layers)
         size = out_w * out_h * 3 // 2
         # Frames are rendered straight into a ring of buffers with zeroed margins that the encoder
         # reads without a copy (libx264 copies a frame before stream.encode returns: a buffer
@@ -132,11 +131,8 @@ class FrameRenderer:
         self.ring = [np.zeros(_PAD + size + _PAD, np.uint8)[_PAD : _PAD + size] for _ in range(RING)]
         self.buf = self.ring[0]
         self.canvas = Canvas(self.buf, out_w, out_h)
-        self.sweep_half = np.empty_like(self.canvas.a_half)
-        if self.layered:
-            self.inv_full, self.inv_half = np.empty_like(self.canvas.a_full), np.empty_like(self.canvas.a_half)
-            self.zero_full = np.zeros((out_h, out_w), np.uint8)
-            self.zero_half = np.zeros((out_h // 2, out_w // 2), np.uint8)
+        # The product's own alpha for a sweep over layers (their alpha includes the shadow).
+        self.sweep_half = np.empty_like(self.canvas.a_half) if self.layered and plan.effect(LightSweep) else None
         self.sweep = self.vignette = self.fade = self.sparkles = None
         if (sw := plan.effect(LightSweep)) is not None:
             self.sweep = LightSweepFx(sw, out_w, out_h)
@@ -145,7 +141,7 @@ class FrameRenderer:
                 sp,
                 rng=np.random.default_rng(seed),
                 alpha=mask,
-                luma=self.y,
+                luma=y,
                 duration=plan.duration,
                 out_size=(out_w, out_h),
                 loop=loop,
@@ -154,6 +150,52 @@ class FrameRenderer:
             self.vignette = VignetteFx(vg, out_w, out_h)
         if (fd := plan.effect(Fade)) is not None:
             self.fade = FadeFx(fd, plan.duration)
+
+    def _layers(
+        self, sep: Separation, mask: np.ndarray, photo: tuple[np.ndarray, np.ndarray, np.ndarray], *, crop_layers: bool
+    ) -> None:
+        """The plate, the premultiplied product layer and the float's shadow. With `crop_layers`
+        (docs/formats.md, "Memory") the plate is cropped to what any frame's background view
+        samples, the product layer to its nonzero pixels that its views sample, the shadow to
+        where it shows; the maps that draw them are translated by each crop's corner."""
+        if self.alpha_half is None:
+            raise ValueError("layers need the product's alpha")
+        colours, shadow, plate = product_layers(sep, carry_shadow=self.plan.effect(Float) is None)
+        planes = rgb_to_planes(colours) if colours is not None else photo
+        h, w = mask.shape[:2]
+        whole = (0, 0, w, h)
+        self.fg_box = self.bg_box = whole
+        if crop_layers:
+            views = [self.layer_maps(self.camera.at(i / self.fps)) for i in range(self.total)]
+            self.bg_box = seen_box([hb for hb, _ in views], self.W, self.H, w, h)
+            drawn = nonzero_box(mask) if shadow is None else nonzero_box(mask, shadow)
+            seen = overlap(drawn, seen_box([hf for _, hf in views], self.W, self.H, w, h))
+            self.fg_box = seen if seen[2] > seen[0] and seen[3] > seen[1] else drawn
+        shadows = None
+        if shadow is not None:
+            # At chroma size from the whole shadow: an odd-sized plane's area weights depend on it.
+            half = cv2.resize(
+                shadow, (self.alpha_half.shape[1], self.alpha_half.shape[0]), interpolation=cv2.INTER_AREA
+            )
+            shadows = (crop(shadow, self.fg_box), crop(half, self.fg_box, chroma=True))
+        self.alpha_half = crop(self.alpha_half, self.fg_box, chroma=True)
+        self.fg_y, self.fg_u, self.fg_v, self.layer_alpha, self.layer_half = _premultiplied(
+            (
+                crop(planes[0], self.fg_box),
+                crop(planes[1], self.fg_box, chroma=True),
+                crop(planes[2], self.fg_box, chroma=True),
+            ),
+            crop(mask, self.fg_box),
+            self.alpha_half,
+            shadows,
+        )
+        self.bg_y, self.bg_u, self.bg_v = (
+            crop(p, self.bg_box, chroma=k > 0) for k, p in enumerate(rgb_to_planes(plate))
+        )
+        if self.plan.effect(LightSweep) is None:
+            self.alpha_half = None  # only a sweep draws the product's own alpha
+        if self.plan.effect(Float) is not None:
+            self.shadow = FloatShadowFx(mask, crop=crop_layers)
 
     def frame(self, i: int) -> np.ndarray:
         """Render frame i into a packed yuv420p buffer and return it (reused after RING frames)."""
@@ -182,16 +224,17 @@ class FrameRenderer:
     def _draw_layers(self, view: View) -> tuple[np.ndarray, np.ndarray | None]:
         """Background plate, float shadow, then the product over it; returns its map and alpha."""
         c, alpha, alpha_half = self.canvas, self.layer_alpha, self.layer_half
-        if alpha is None or alpha_half is None or self.alpha_half is None:
+        if alpha is None or alpha_half is None:
             raise ValueError("layers need the product's alpha")
         hb, hf = self.layer_maps(view)
         lb, cb = index_matrices(hb)
-        warp(self.bg_y, lb, c.Y)
-        warp(self.bg_u, cb, c.U)
-        warp(self.bg_v, cb, c.V)
+        pl, pc = shift_maps(lb, cb, self.bg_box)
+        warp(self.bg_y, pl, c.Y)
+        warp(self.bg_u, pc, c.U)
+        warp(self.bg_v, pc, c.V)
         if self.shadow is not None:
             self.shadow.apply(c, lb, view.lift)
-        lf, cf = index_matrices(hf)
+        lf, cf = shift_maps(*index_matrices(hf), self.fg_box)
         warp(self.fg_y, lf, c.tmp_y)
         warp(self.fg_u, cf, c.tmp_u)
         warp(self.fg_v, cf, c.tmp_v)
@@ -199,18 +242,17 @@ class FrameRenderer:
         warp(alpha_half, cf, c.a_half, border=cv2.BORDER_CONSTANT)
         # Premultiplied: the layer's colours already carry their alpha, so out = layer + (1 - a) x plate
         # (the plate scaled towards zero by the blend, then the layer added, saturating).
-        np.subtract(np.float32(1.0), c.a_full, out=self.inv_full)
-        np.subtract(np.float32(1.0), c.a_half, out=self.inv_half)
-        cv2.blendLinear(c.Y, self.zero_full, self.inv_full, c.a_full, dst=c.Y)
-        cv2.blendLinear(c.U, self.zero_half, self.inv_half, c.a_half, dst=c.U)
-        cv2.blendLinear(c.V, self.zero_half, self.inv_half, c.a_half, dst=c.V)
+        blend_rows((c.Y,), c.a_full, c.zero_full, c.inv_full)
+        blend_rows((c.U, c.V), c.a_half, c.zero_half, c.inv_half)
         cv2.add(c.Y, c.tmp_y, dst=c.Y)
         cv2.add(c.U, c.tmp_u, dst=c.U)
         cv2.add(c.V, c.tmp_v, dst=c.V)
-        if alpha_half is self.alpha_half:
-            return hf, c.a_half
         if self.sweep is None:
             return hf, None
+        if alpha_half is self.alpha_half:
+            return hf, c.a_half
+        if self.alpha_half is None or self.sweep_half is None:
+            raise ValueError("a sweep over layers needs the product's alpha")
         # The layer's alpha includes the shadow: the sweep gets the product's own.
         warp(self.alpha_half, cf, self.sweep_half, border=cv2.BORDER_CONSTANT)
         return hf, self.sweep_half
