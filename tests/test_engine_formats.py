@@ -209,3 +209,35 @@ def test_without_loop_the_same_clip_jumps_from_its_last_frame_to_its_first(tmp_p
     frames = all_frames(path)
     steps = [mad(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
     assert mad(frames[-1], frames[0]) > 3 * max(steps)  # a zoom that ends where it began is a loop
+
+
+@pytest.mark.parametrize("prompt", ["orbit", "float up with a light sweep"])
+def test_cropped_layers_draw_the_frames_the_whole_layers_draw(prompt):
+    # A framed layered render keeps only what the camera can see (docs/formats.md, "Memory"); it
+    # must draw what the uncropped layers draw, to OpenCV's rounding of a shifted map.
+    from generator.engine.frames import FrameRenderer
+    from generator.engine.render import _frame, make_plan
+
+    img, _ = studio_photo(centre=(0.42, 0.55))
+    fmt = Format(aspect_ratio="9:16", resolution="720p", background="blur")
+    size = (720, 1280)
+    plan, sep = make_plan(img, RenderOptions(prompt=prompt, format=fmt), frame_aspect=size[0] / size[1])
+    plan = plan.with_(fps=6, frames=plan.duration * 6)
+    canvas, sep, product, plan = _frame(img, plan, sep, fmt, size)
+    assert sep is not None
+    assert sep.confident
+    whole = FrameRenderer(canvas, plan, *size, sep, 1, product=product)
+    cropped = FrameRenderer(canvas, plan, *size, sep, 1, product=product, crop_layers=True)
+    assert whole.layered
+    assert cropped.layered
+    # The crop really holds less than the whole canvas.
+    assert cropped.fg_y.size < whole.fg_y.size
+    assert cropped.bg_y.size < whole.bg_y.size
+    moved = 0.0
+    for i in range(0, plan.frames, 3):
+        a = whole.frame(i).astype(np.int16)
+        b = cropped.frame(i).astype(np.int16)
+        assert np.abs(a - b).max() <= 1, i
+        assert (a != b).mean() < 1e-3, i
+        moved = max(moved, float(np.abs(a - whole.frame(0).astype(np.int16)).mean()))
+    assert moved > 1.0  # the layers really move
