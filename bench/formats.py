@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.engine import Format, RenderOptions, decode_image, output_size, render_video  # noqa: E402
+from generator.engine import Format, HandedPhoto, RenderOptions, decode_image, output_size, render_video  # noqa: E402
 from generator.engine.encode import encode_frames  # noqa: E402
 from generator.engine.frames import FrameRenderer  # noqa: E402
 from generator.engine.render import _frame, make_plan  # noqa: E402
@@ -50,13 +50,15 @@ MEMORY_TARGET_MIB = MEMORY_TARGET_MB * 1e6 / 2**20
 MEMORY_CHILD = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-from generator.engine import Format, RenderOptions, decode_image, render_video
+from generator.engine import Format, HandedPhoto, RenderOptions, decode_image, render_video
 fmt = Format(aspect_ratio="9:16", resolution="1080p", background="blur")
 d = decode_image(open(sys.argv[2], 'rb').read(), aspect_ratio=fmt.aspect_ratio, resolution=fmt.resolution)
-r = render_video(d.pixels, RenderOptions(prompt=sys.argv[5], format=fmt), video_path=sys.argv[3],
-                 poster_path=sys.argv[4], source_size=(d.width, d.height))
+size, shape, photo = (d.width, d.height), d.pixels.shape, HandedPhoto(d.pixels)
+del d  # as the worker does: the engine lets go of the photo before it encodes
+r = render_video(photo, RenderOptions(prompt=sys.argv[5], format=fmt), video_path=sys.argv[3],
+                 poster_path=sys.argv[4], source_size=size)
 hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
-print(hwm, d.width, d.height, d.pixels.shape[1], d.pixels.shape[0], r.width, r.height,
+print(hwm, size[0], size[1], shape[1], shape[0], r.width, r.height,
       int(r.plan.separation is not None and r.plan.separation.confident))
 """
 
@@ -71,7 +73,7 @@ def engine(data: bytes, fmt: Format, out: Path) -> None:
     """What the worker does: decode for the shape, then frame, render and encode."""
     d = decode_image(data, aspect_ratio=fmt.aspect_ratio, resolution=fmt.resolution)
     render_video(
-        d.pixels,
+        HandedPhoto(d.pixels),
         RenderOptions(prompt="zoom in", format=fmt),
         video_path=str(out),
         poster_path=str(out.with_suffix(".jpg")),

@@ -241,3 +241,36 @@ def test_cropped_layers_draw_the_frames_the_whole_layers_draw(prompt):
         assert (a != b).mean() < 1e-3, i
         moved = max(moved, float(np.abs(a - whole.frame(0).astype(np.int16)).mean()))
     assert moved > 1.0  # the layers really move
+
+
+@pytest.mark.parametrize(("prompt", "fmt"), [("float", {"aspect_ratio": "9:16"}), ("slow zoom in", None)])
+def test_a_handed_photo_is_let_go_before_the_video_is_encoded(tmp_path, prompt, fmt):
+    # The worker hands its decoded photo over (docs/formats.md, "Memory"): while frames are being
+    # encoded nothing holds it, and the video is the one the pixels themselves give.
+    import weakref
+
+    from generator.engine import HandedPhoto
+
+    img, _ = studio_photo()
+    options = RenderOptions(prompt=prompt, format=Format(**fmt) if fmt else None)
+    expected = str(tmp_path / "a.mp4")
+    render_video(img.copy(), options, video_path=expected, poster_path=str(tmp_path / "a.jpg"), preview_fps=3)
+    photo = HandedPhoto(img)
+    alive = weakref.ref(img)
+    del img
+    seen: list[bool] = []
+    path = str(tmp_path / "b.mp4")
+    render_video(
+        photo,
+        options,
+        video_path=path,
+        poster_path=str(tmp_path / "b.jpg"),
+        preview_fps=3,
+        progress=lambda done, total: seen.append(alive() is None),
+    )
+    assert seen
+    assert all(seen)
+    with open(expected, "rb") as a, open(path, "rb") as b:
+        assert a.read() == b.read()
+    with pytest.raises(ValueError, match="already handed over"):
+        photo.take()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from .decode import DecodedImage, ImageRejected, decode_image
 from .framing import Format
 from .plan import Plan
-from .render import RenderOptions, RenderResult, make_plan, render_video
+from .render import HandedPhoto, RenderOptions, RenderResult, make_plan, render_video
 from .sizing import output_size
 
 __all__ = [
     "DecodedImage",
     "Format",
+    "HandedPhoto",
     "ImageRejected",
     "Plan",
     "RenderOptions",

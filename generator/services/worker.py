@@ -22,7 +22,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from generator.engine import Format, ImageRejected, RenderOptions, decode_image, make_plan, render_video
+from generator.engine import Format, HandedPhoto, ImageRejected, RenderOptions, decode_image, make_plan, render_video
 from generator.engine.plan import describe
 from generator.errors import JobFailed
 from generator.fetch import FetchError, fetch_image_bytes
@@ -351,16 +351,18 @@ def _run(job: _Job) -> None:
     with tempfile.TemporaryDirectory(prefix="generation-") as workdir:
         video = Path(workdir) / "video.mp4"
         poster = Path(workdir) / "poster.jpg"
+        # The engine lets go of the photo once it has drawn what it needs from it (HandedPhoto).
+        photo, source_size = HandedPhoto(image.pixels), (image.width, image.height)
+        del image
         result = job.supervise(
             render_video,
-            image.pixels,
+            photo,
             options,
             video_path=str(video),
             poster_path=str(poster),
             progress=job.on_frames,
-            source_size=(image.width, image.height),
+            source_size=source_size,
         )
-        del image
         if result.generated_prompt:
             input_object["generated_prompt"] = result.generated_prompt
         job.stage(Stage.STORING, PROGRESS_STORING)
