@@ -9,11 +9,12 @@ import cv2
 import numpy as np
 import pillow_heif
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from generator.engine import DecodedImage, ImageRejected, decode_image, output_size
+from generator.engine import decode as decode_module
 from generator.engine.decode import ImageTooLarge, load_reduced, open_image
-from tests.factories import png_header_only
+from tests.factories import matrix_icc_profile, png_header_only
 from tests.test_engine_support import encode, fixture_rgb
 
 pillow_heif.register_heif_opener()
@@ -308,3 +309,103 @@ def test_load_reduced_decodes_a_big_picture_small(fmt, mode, largest):
     # PNG and WEBP: reduced by the whole factor 6; JPEG: decoded by libjpeg at 1/4 scale (1/8 would be under 240 high).
     assert image.size == largest
     assert min(image.size) >= 240
+
+
+# Each picture below is converted in many bands of rows, the last one short: the bands must add up
+# to exactly what converting the whole picture gives.
+@pytest.fixture
+def small_bands(monkeypatch):
+    monkeypatch.setattr(decode_module, "_BAND_BYTES", 4 * 450 * 7)  # 7 rows of a 450-wide picture a band
+
+
+def test_an_embedded_icc_profile_is_converted_to_srgb_band_by_band_as_a_whole(photo, small_bands):
+    icc = matrix_icc_profile()
+    data = encode(Image.fromarray(photo), "PNG", icc_profile=icc)
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.info["icc_profile"] == icc
+        stored = np.asarray(img.convert("RGB"))
+        whole = ImageCms.profileToProfile(
+            img, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB"
+        )
+        expected = np.asarray(whole)
+    d = decode_image(data)
+    assert np.array_equal(d.pixels, expected)
+    # Adobe RGB's wider gamut: the same numbers are more saturated colours in sRGB.
+    assert np.abs(d.pixels.astype(int) - stored.astype(int)).mean() > 3
+
+
+def test_a_broken_icc_profile_is_ignored(photo):
+    d = decode_image(encode(Image.fromarray(photo), "PNG", icc_profile=b"not a profile" * 20))
+    assert np.array_equal(d.pixels, photo)
+
+
+def test_compositing_over_white_matches_the_floating_point_formula_for_every_colour_and_alpha():
+    c, a = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8))
+    rgba = np.dstack([c, c, c, a])
+    alpha = a.astype(np.float64) / 255.0
+    expected = np.floor(c * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+    got = decode_module._over_white(rgba)
+    assert got.dtype == np.uint8
+    assert np.array_equal(got[:, :, 0], expected)
+    assert np.all(got[a == 0] == 255)
+    assert np.array_equal(got[a == 255][:, 0], c[a == 255])
+
+
+def test_a_png_with_alpha_is_composited_band_by_band_as_a_whole(photo, small_bands):
+    ramp = np.tile(np.linspace(0, 255, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))
+    d = decode_image(encode(Image.fromarray(np.dstack([photo, ramp])), "PNG"))
+    alpha = ramp[:, :, None] / 255.0
+    assert np.array_equal(d.pixels, np.floor(photo * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8))
+
+
+@pytest.mark.parametrize("alpha", [False, True], ids=["opaque", "alpha"])
+@pytest.mark.parametrize("options", [{"lossless": True}, {"quality": 80}], ids=["lossless", "lossy"])
+def test_a_webp_decoded_by_opencv_has_exactly_pillows_pixels(photo, small_bands, options, alpha):
+    picture = Image.fromarray(photo)
+    if alpha:
+        ramp = np.tile(np.linspace(0, 255, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))
+        picture = Image.fromarray(np.dstack([photo, ramp]))
+    data = encode(picture, "WEBP", **options)
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.mode == ("RGBA" if alpha else "RGB")
+        direct = decode_module._webp_pixels(data, img)  # the OpenCV path really is taken
+        pillow = decode_module._to_rgb_array(img)
+    assert direct is not None
+    assert np.array_equal(direct, pillow)
+    assert np.array_equal(decode_image(data).pixels, pillow)
+
+
+def test_a_webp_with_an_icc_profile_and_exif_rotation_decodes_as_pillow_would(photo, small_bands):
+    stored = np.ascontiguousarray(_STORE[6](photo))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    icc = matrix_icc_profile()
+    data = encode(Image.fromarray(stored), "WEBP", lossless=True, exif=exif, icc_profile=icc)
+    d = decode_image(data)
+    assert (d.width, d.height) == (450, 300)
+    srgb = ImageCms.profileToProfile(
+        Image.fromarray(photo), ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB")
+    )
+    assert np.array_equal(d.pixels, np.asarray(srgb))
+
+
+def test_an_animated_webp_gives_its_first_frame(photo):
+    data = encode(
+        Image.fromarray(photo), "WEBP", lossless=True, save_all=True, append_images=[Image.fromarray(255 - photo)]
+    )
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.n_frames == 2
+    assert np.array_equal(decode_image(data).pixels, photo)
+
+
+def test_a_truncated_webp_is_refused(photo):
+    data = encode(Image.fromarray(photo), "WEBP", quality=90)
+    with pytest.raises(ImageRejected, match="truncated or corrupt|not a readable image"):
+        decode_image(data[: len(data) * 2 // 3])
+
+
+def test_a_reduced_heic_reports_the_photos_own_size():
+    big = cv2.resize(fixture_rgb("coffee"), (3000, 2250), interpolation=cv2.INTER_LINEAR)
+    d = decode_image(encode(Image.fromarray(big), "HEIF", quality=60), aspect_ratio="1:1", resolution="720p")
+    assert (d.width, d.height) == (3000, 2250)  # not the half-size picture it was box-reduced to
+    _assert_same_picture(d, cv2.resize(big, (d.pixels.shape[1], d.pixels.shape[0]), interpolation=cv2.INTER_AREA), 8.0)

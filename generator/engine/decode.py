@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -33,7 +34,7 @@ _TRANSPOSED = {5, 6, 7, 8}
 _SRGB = ImageCms.createProfile("sRGB")
 # Modes Image.reduce() averages correctly (alpha ones premultiplied); the others are decoded whole.
 _REDUCIBLE_MODES = ("RGB", "L", "RGBA", "LA")
-# Pixels are copied out of Pillow in bands of about this many bytes (_rgb_pixels).
+# Pixels are converted in bands of about this many bytes (_band_rows).
 _BAND_BYTES = 4 << 20
 
 
@@ -93,73 +94,134 @@ def _orientation(img: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _transpose(img: Image.Image, orientation: int) -> Image.Image:
-    """Apply an EXIF orientation to a loaded image."""
-    method = {
-        2: Image.Transpose.FLIP_LEFT_RIGHT,
-        3: Image.Transpose.ROTATE_180,
-        4: Image.Transpose.FLIP_TOP_BOTTOM,
-        5: Image.Transpose.TRANSPOSE,
-        6: Image.Transpose.ROTATE_270,
-        7: Image.Transpose.TRANSVERSE,
-        8: Image.Transpose.ROTATE_90,
-    }.get(orientation)
-    return img.transpose(method) if method is not None else img
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright by their EXIF orientation (done on the small, reduced array)."""
+    if orientation == 2:
+        return cv2.flip(pixels, 1)
+    if orientation == 3:
+        return cv2.rotate(pixels, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(pixels, 0)
+    if orientation == 5:
+        return cv2.transpose(pixels)
+    if orientation == 6:
+        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(pixels), -1)
+    if orientation == 8:
+        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return pixels
 
 
-def _to_srgb(img: Image.Image) -> Image.Image:
-    """Convert with the embedded ICC profile when there is one (CMYK and wide-gamut photos)."""
+def _srgb_transform(img: Image.Image) -> ImageCms.ImageCmsTransform | None:
+    """The embedded ICC profile's transform to sRGB (CMYK and wide-gamut photos); None without one.
+
+    Built once and applied a band at a time: LittleCMS maps each pixel on its own, so the bands
+    together are byte for byte what converting the whole picture gives, without its second copy.
+    """
     icc = img.info.get("icc_profile")
     if not icc or img.mode not in ("RGB", "CMYK"):
-        return img
+        return None
     try:
-        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(img, src, _SRGB, outputMode="RGB") or img
+        return ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, img.mode, "RGB")
     except Exception:  # a broken profile falls back to Pillow's plain conversion
-        return img
+        return None
+
+
+def _band_rows(width: int, height: int) -> range:
+    """Where each band of rows that pixels are converted in starts: bands of about _BAND_BYTES of RGBA."""
+    return range(0, height, max(1, _BAND_BYTES // (4 * width)))
+
+
+def _over_white(rgba: np.ndarray) -> np.ndarray:
+    """Composite H x W x 4 uint8 RGBA over white, rounded to nearest: c*a/255 + 255*(1 - a/255).
+
+    In integers, exactly: the value times 255 is an integer that never lies halfway, so
+    (2 * that + 255) // 510 rounds it as the floating-point formula does.
+    """
+    alpha = rgba[:, :, 3:4].astype(np.uint32)
+    return ((2 * (rgba[:, :, :3] * alpha + 255 * (255 - alpha)) + 255) // 510).astype(np.uint8)
+
+
+def _deep_grey(band: Image.Image) -> np.ndarray:
+    """16-bit greyscale (I;16 or I) scaled 0..65535 to 0..255 instead of clipped, as RGB."""
+    arr8 = np.clip((np.asarray(band).astype(np.float32) / 257.0) + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(arr8[:, :, None], 3, axis=2)
 
 
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
-    """Return H x W x 3 uint8 RGB, compositing alpha over white and scaling deep images."""
+    """Return H x W x 3 uint8 RGB, compositing alpha over white, scaling deep images and mapping ICC colours to sRGB.
+
+    Every mode but F is converted a band of rows at a time into the one output array: a whole-picture
+    conversion would hold the picture a second time (40 MP of RGBA is 160 MB), and np.asarray(img)
+    goes through img.tobytes(), which holds it twice more (its chunks and their join).
+    """
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img)
-        # 16-bit greyscale PNGs arrive as I;16 or I: scale 0..65535 to 0..255 instead of clipping.
-        arr8 = np.clip((arr.astype(np.float32) / 257.0) + 0.5, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(arr8[:, :, None], 3, axis=2))
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
         top = float(arr.max()) if arr.size else 1.0
         scale = 255.0 if top <= 1.0 else (255.0 / 65535.0 if top > 255 else 1.0)
         arr8 = np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(arr8[:, :, None], 3, axis=2))
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return _converted_in_bands(img, _deep_grey)
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
         mode in ("P", "L", "RGB", "1") and "transparency" in img.info
     )
     if has_alpha:
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
-        alpha = rgba[:, :, 3:4] / 255.0
-        rgb = rgba[:, :, :3] * alpha + 255.0 * (1.0 - alpha)
-        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-    if mode == "CMYK" or mode == "RGB":
-        img = _to_srgb(img)
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return _rgb_pixels(img)
+        return _converted_in_bands(img, lambda band: _over_white(np.asarray(band.convert("RGBA"))))
+    transform = _srgb_transform(img)
+
+    def rgb(band: Image.Image) -> np.ndarray:
+        if transform is not None:
+            band = transform.apply(band)
+        elif band.mode != "RGB":
+            band = band.convert("RGB")
+        return np.frombuffer(band.tobytes(), np.uint8).reshape(band.height, band.width, 3)
+
+    return _converted_in_bands(img, rgb)
 
 
-def _rgb_pixels(img: Image.Image) -> np.ndarray:
-    """An RGB image's pixels as H x W x 3 uint8, copied out a band of rows at a time.
-
-    np.asarray(img) would go through img.tobytes(), which holds the pixels twice more (its
-    chunks and their join) beside Pillow's own four bytes a pixel: 40 MP cost 240 MB extra.
-    """
+def _converted_in_bands(img: Image.Image, convert: Callable[[Image.Image], np.ndarray]) -> np.ndarray:
+    """Fill an H x W x 3 uint8 array from `convert` applied to each band of rows of `img`."""
     w, h = img.size
     out = np.empty((h, w, 3), np.uint8)
-    step = max(1, _BAND_BYTES // (4 * w))
-    for y0 in range(0, h, step):
-        y1 = min(h, y0 + step)
-        out[y0:y1] = np.frombuffer(img.crop((0, y0, w, y1)).tobytes(), np.uint8).reshape(y1 - y0, w, 3)
+    rows = _band_rows(w, h)
+    for y0 in rows:
+        y1 = min(h, y0 + rows.step)
+        out[y0:y1] = convert(img.crop((0, y0, w, y1)))
+    return out
+
+
+def _webp_pixels(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """A still WebP's pixels as stored, decoded by OpenCV's libwebp; None leaves it to Pillow.
+
+    Pillow's WebP decoder holds the decoded bytes beside its image and ours (631 MiB for 40 MP);
+    OpenCV decodes straight into one array, the same pixels (tests/test_image_decode.py). An
+    embedded ICC profile and alpha are handled band by band as for the other formats.
+    """
+    if getattr(img, "n_frames", 1) != 1 or img.mode not in ("RGB", "RGBA"):
+        return None
+    flags = (cv2.IMREAD_UNCHANGED if img.mode == "RGBA" else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
+    stored = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    w, h = img.size
+    if stored is None or stored.shape != (h, w, 4 if img.mode == "RGBA" else 3):
+        return None
+    bands = _band_rows(w, h)
+    out: np.ndarray
+    if img.mode == "RGBA":
+        out = np.empty((h, w, 3), np.uint8)
+        for y0 in bands:
+            out[y0 : y0 + bands.step] = _over_white(stored[y0 : y0 + bands.step][:, :, [2, 1, 0, 3]])
+        del stored
+    else:
+        out = cv2.cvtColor(stored, cv2.COLOR_BGR2RGB, dst=stored)
+    transform = _srgb_transform(img) if img.mode == "RGB" else None
+    if transform is not None:
+        for y0 in bands:
+            rows = out[y0 : y0 + bands.step]
+            band = transform.apply(Image.frombytes("RGB", (w, len(rows)), rows.tobytes()))
+            rows[:] = np.frombuffer(band.tobytes(), np.uint8).reshape(rows.shape)
     return out
 
 
@@ -230,6 +292,11 @@ def load_reduced(img: Image.Image, need: tuple[int, int]) -> Image.Image:
     return img
 
 
+def _check_min_side(width: int, height: int, min_side: int) -> None:
+    if min(width, height) < min_side:
+        raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
+
+
 def decode_image(
     data: bytes,
     *,
@@ -248,30 +315,39 @@ def decode_image(
     # pillow-heif applies the container's rotation itself; only other formats follow the EXIF tag.
     orientation = _orientation(img) if fmt != "HEIF" else 1
     width, height = (raw_h, raw_w) if orientation in _TRANSPOSED else (raw_w, raw_h)
-    if min(width, height) < min_side:
-        img.close()
-        raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
-
-    work_w, work_h = working_size(width, height, aspect_ratio, resolution)
     try:
-        # Decoded reduced (this is what keeps a 40 MP photo under budget), then turned upright.
-        img = load_reduced(img, (work_w, work_h) if orientation not in _TRANSPOSED else (work_h, work_w))
-        img = _transpose(img, orientation)
-        pixels = _to_rgb_array(img)
+        _check_min_side(width, height, min_side)
+    except ImageRejected:
+        img.close()
+        raise
+
+    try:
+        if fmt == "HEIF":
+            # pillow-heif turns the picture as the container says while it decodes: the decoded size
+            # is the upright one (decoded whole here; load_reduced then only box-reduces it).
+            img.load()
+            if img.size != (width, height):
+                width, height = img.size
+                _check_min_side(width, height, min_side)
+        work_w, work_h = working_size(width, height, aspect_ratio, resolution)
+        stored_work = (work_h, work_w) if orientation in _TRANSPOSED else (work_w, work_h)
+        pixels = _webp_pixels(data, img) if fmt == "WEBP" else None
+        if pixels is None:
+            # Decoded reduced (this is what keeps a 40 MP photo under budget).
+            img = load_reduced(img, stored_work)
+            pixels = _to_rgb_array(img)
+    except ImageRejected:
+        raise
     except MemoryError as exc:
         raise ImageRejected("Image is too large to decode") from exc
     except Exception as exc:
         raise ImageRejected("The image file is truncated or corrupt") from exc
     finally:
         img.close()
-
-    if fmt == "HEIF" and (pixels.shape[1], pixels.shape[0]) != (width, height):
-        width, height = pixels.shape[1], pixels.shape[0]
-        if min(width, height) < min_side:
-            raise ImageRejected(f"Image is too small: {width}x{height}; each side must be at least {min_side} px")
-        work_w, work_h = working_size(width, height, aspect_ratio, resolution)
-    if (pixels.shape[1], pixels.shape[0]) != (work_w, work_h):
-        pixels = cv2.resize(pixels, (work_w, work_h), interpolation=cv2.INTER_AREA)
+    # Sized, then turned upright: the turn copies the small array, not the stored picture.
+    if (pixels.shape[1], pixels.shape[0]) != stored_work:
+        pixels = cv2.resize(pixels, stored_work, interpolation=cv2.INTER_AREA)
+    pixels = _upright(pixels, orientation)
     info = _FORMAT_INFO[fmt]
     return DecodedImage(
         pixels=np.ascontiguousarray(pixels),
