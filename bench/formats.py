@@ -1,13 +1,15 @@
 """Formats benchmark: a 9:16 1080x1920 video (blur background) vs the pure encode of its frames,
 720p vs 1080p for the same job, and the peak memory of a 40 MP photo made into a 9:16 1080p video.
 
-Run with `make bench` (or `.venv/bin/python bench/formats.py [--runs N]`). Every figure is the
+Run with `make bench` (or `.venv/bin/python bench/formats.py [--runs N] [--part memory|speed]`). Every figure is the
 median of N rounds (default 3), each timing all three one after the other in this one process;
 each memory figure is the peak resident memory (VmHWM) of a fresh child process. The input is the
 committed bench/input-1080p.jpg (a 2400x1600 coffee photo: busy, not separated confidently); the
 memory is also measured for tests/fixtures/product.png (the studio cup: separated confidently),
 each enlarged to 40 MP, for a plain zoom, a light sweep (drawn through the product's matte), an
-orbit and a float (the product and the background plate drawn as layers).
+orbit and a float (the product and the background plate drawn as layers); and the studio photo's
+float once more from each other form the decoder treats apart: a JPEG with an ICC profile, one
+stored on its side with an EXIF orientation, a PNG with transparency, a WebP and a HEIC.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pillow_heif
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,18 +35,25 @@ from generator.engine.encode import encode_frames  # noqa: E402
 from generator.engine.frames import FrameRenderer  # noqa: E402
 from generator.engine.render import _frame, make_plan  # noqa: E402
 
+pillow_heif.register_heif_opener()  # to save the HEIC form of the photo
+
 INPUT = ROOT / "bench" / "input-1080p.jpg"
 STUDIO = ROOT / "tests" / "fixtures" / "product.png"
 SHAPE = Format(aspect_ratio="9:16", resolution="1080p", background="blur")
 # 40 MP (the decoder's cap) in each photo's own shape.
 BUSY_40MP, STUDIO_40MP = (7744, 5163), (7300, 5475)
-# (photo, prompt) measured for memory.
+# (photo, prompt) measured for memory; the studio photo also in each other form the decoder takes.
 MEMORY_JOBS = [
     ("busy", "zoom in"),
     ("studio", "zoom in"),
     ("studio", "light sweep"),
     ("studio", "orbit"),
     ("studio", "float"),
+    ("studio, JPEG with an ICC profile", "float"),
+    ("studio, JPEG turned by EXIF", "float"),
+    ("studio, PNG with transparency", "float"),
+    ("studio, WebP", "float"),
+    ("studio, HEIC", "float"),
 ]
 MEMORY_TARGET_MB = 500  # the issue's target, in MB (10^6 bytes); peaks are printed in MiB
 MEMORY_TARGET_MIB = MEMORY_TARGET_MB * 1e6 / 2**20
@@ -114,45 +125,51 @@ def enlarged(src: Path, size: tuple[int, int], out: Path) -> Path:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
-    data = INPUT.read_bytes()
-    with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        # Memory first, each job in a fresh process.
-        photos = {
-            "busy": enlarged(INPUT, BUSY_40MP, t / "busy-40mp.jpg"),
-            "studio": enlarged(STUDIO, STUDIO_40MP, t / "studio-40mp.jpg"),
-        }
-        memory = [(name, prompt, peak_memory(photos[name], prompt, t)) for name, prompt in MEMORY_JOBS]
+def other_forms(jpeg: Path, tmp: Path) -> dict[str, Path]:
+    """The same 40 MP photo in the other forms the decoder treats apart, each saved as a camera or editor would."""
+    with Image.open(jpeg) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    photo = Image.fromarray(rgb)
+    with Image.open(ROOT / "tests" / "fixtures" / "astronaut.png") as tagged:
+        icc = tagged.info["icc_profile"]  # sRGB IEC61966-2.1, as cameras embed it
+    h, w = rgb.shape[:2]
+    # Transparent at the border, fading in over the outer tenth: a cut-out product on a PNG.
+    rows = np.minimum(np.arange(h), np.arange(h)[::-1]) / (h / 10)
+    cols = np.minimum(np.arange(w), np.arange(w)[::-1]) / (w / 10)
+    alpha = (np.clip(np.minimum(rows[:, None], cols[None, :]), 0, 1) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side, as phones do
+    forms = {
+        "studio, JPEG with an ICC profile": (photo, "JPEG", {"quality": 90, "icc_profile": icc}),
+        "studio, JPEG turned by EXIF": (
+            photo.transpose(Image.Transpose.ROTATE_90),
+            "JPEG",
+            {"quality": 90, "exif": exif},
+        ),
+        "studio, PNG with transparency": (Image.fromarray(np.dstack([rgb, alpha])), "PNG", {"compress_level": 1}),
+        "studio, WebP": (photo, "WEBP", {"quality": 85}),
+        "studio, HEIC": (photo, "HEIF", {"quality": 80}),
+    }
+    paths = {}
+    for i, (name, (picture, fmt, options)) in enumerate(forms.items()):
+        paths[name] = tmp / f"studio-40mp-{i}.{fmt.lower()}"
+        picture.save(paths[name], fmt, **options)
+    return paths
 
-        frames, size = captured_frames(data, SHAPE, t / "frames.raw")
-        small = Format(aspect_ratio="9:16", resolution="720p", background="blur")
-        # Interleaved (pure, ours, 720p in every round), so a slower moment of the machine
-        # weighs on all three alike.
-        times: dict[str, list[float]] = {"pure": [], "ours": [], "720p": []}
-        for _ in range(runs):
-            times["pure"].append(
-                timed(
-                    lambda: encode_frames(
-                        str(t / "pure.mp4"), size[0], size[1], len(frames), lambda: iter(frames), threaded=False
-                    )
-                )
-            )
-            times["ours"].append(timed(lambda: engine(data, SHAPE, t / "ours.mp4")))
-            times["720p"].append(timed(lambda: engine(data, small, t / "ours720.mp4")))
-        pure, ours, ours720 = (statistics.median(times[k]) for k in ("pure", "ours", "720p"))
 
-    print(f"9:16 {size[0]}x{size[1]} 5 s, blur background, median of {runs} run(s):")
-    print(f"  engine (decode, frame, render, encode)  {ours:6.2f} s")
-    print(f"  pure encode of the same frames          {pure:6.2f} s")
-    print(f"  engine / pure encode                    {ours / pure:6.3f}   (target <= 1.15)")
-    print(f"  720p engine                             {ours720:6.2f} s")
-    print(f"  1080p / 720p                            {ours / ours720:6.2f}x  (target >= 2)")
+def memory_part(tmp: Path) -> list[tuple[str, str, list[str]]]:
+    """Each memory job in a fresh process."""
+    photos = {
+        "busy": enlarged(INPUT, BUSY_40MP, tmp / "busy-40mp.jpg"),
+        "studio": enlarged(STUDIO, STUDIO_40MP, tmp / "studio-40mp.jpg"),
+    }
+    photos |= other_forms(photos["studio"], tmp)
+    return [(name, prompt, peak_memory(photos[name], prompt, tmp)) for name, prompt in MEMORY_JOBS]
+
+
+def print_memory(memory: list[tuple[str, str, list[str]]]) -> None:
     print(
-        f"peak memory (VmHWM of a fresh process), 40 MP JPEG to 9:16 1080p"
+        f"peak memory (VmHWM of a fresh process), 40 MP photo to 9:16 1080p"
         f" (target <= {MEMORY_TARGET_MB} MB = {MEMORY_TARGET_MIB:.0f} MiB):"
     )
     for name, prompt, out in memory:
@@ -162,6 +179,48 @@ def main() -> None:
             f"  {name} photo {out[1]}x{out[2]} ({separated}, worked at {out[3]}x{out[4]}) to {out[5]}x{out[6]},"
             f" {prompt + ':':12s} {peak:4.0f} MiB{'' if peak <= MEMORY_TARGET_MIB else '  (over the target)'}"
         )
+
+
+def speed_part(tmp: Path, runs: int) -> None:
+    """The engine against the pure encode of its own frames, and 720p against 1080p."""
+    data = INPUT.read_bytes()
+    frames, size = captured_frames(data, SHAPE, tmp / "frames.raw")
+    small = Format(aspect_ratio="9:16", resolution="720p", background="blur")
+    # Interleaved (pure, ours, 720p in every round), so a slower moment of the machine
+    # weighs on all three alike.
+    times: dict[str, list[float]] = {"pure": [], "ours": [], "720p": []}
+    for _ in range(runs):
+        times["pure"].append(
+            timed(
+                lambda: encode_frames(
+                    str(tmp / "pure.mp4"), size[0], size[1], len(frames), lambda: iter(frames), threaded=False
+                )
+            )
+        )
+        times["ours"].append(timed(lambda: engine(data, SHAPE, tmp / "ours.mp4")))
+        times["720p"].append(timed(lambda: engine(data, small, tmp / "ours720.mp4")))
+    pure, ours, ours720 = (statistics.median(times[k]) for k in ("pure", "ours", "720p"))
+
+    print(f"9:16 {size[0]}x{size[1]} 5 s, blur background, median of {runs} run(s):")
+    print(f"  engine (decode, frame, render, encode)  {ours:6.2f} s")
+    print(f"  pure encode of the same frames          {pure:6.2f} s")
+    print(f"  engine / pure encode                    {ours / pure:6.3f}   (target <= 1.15)")
+    print(f"  720p engine                             {ours720:6.2f} s")
+    print(f"  1080p / 720p                            {ours / ours720:6.2f}x  (target >= 2)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--part", choices=("memory", "speed", "both"), default="both")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        # Memory first, so the speed rounds run on a machine the memory jobs have finished with.
+        memory = memory_part(Path(tmp)) if args.part != "speed" else []
+        if args.part != "memory":
+            speed_part(Path(tmp), args.runs)
+    if memory:
+        print_memory(memory)
 
 
 if __name__ == "__main__":
