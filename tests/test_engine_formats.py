@@ -274,3 +274,68 @@ def test_a_handed_photo_is_let_go_before_the_video_is_encoded(tmp_path, prompt, 
         assert a.read() == b.read()
     with pytest.raises(ValueError, match="already handed over"):
         photo.take()
+
+
+def test_each_layer_and_the_canvas_are_let_go_of_once_they_are_drawn_from(monkeypatch):
+    # docs/formats.md, "Memory": each photo-size layer goes once it is placed on the canvas, and
+    # the frame renderer lets go of a handed canvas and separation once it has their planes; the
+    # frames are those the same arrays give when the caller keeps them.
+    import weakref
+    from dataclasses import replace
+
+    from generator.engine import frames as frames_module
+    from generator.engine.frames import FrameRenderer
+    from generator.engine.framing import Framing
+    from generator.engine.handover import Handed
+    from generator.engine.render import _frame, make_plan
+
+    img, _ = studio_photo(centre=(0.42, 0.55))
+    fmt = Format(aspect_ratio="9:16", resolution="720p", background="blur")
+    size = (720, 1280)
+    plan, sep = make_plan(img, RenderOptions(prompt="float", format=fmt), frame_aspect=size[0] / size[1])
+    plan = plan.with_(fps=6, frames=plan.duration * 6)
+    given: list[weakref.ref] = []
+    earlier_gone: list[bool] = []
+    place = Framing.place
+
+    def spy(self, layer, **kwargs):
+        earlier_gone.append(all(ref() is None for ref in given))
+        given.append(weakref.ref(layer))
+        return place(self, layer, **kwargs)
+
+    monkeypatch.setattr(Framing, "place", spy)
+    photo = Handed(img.copy())
+    canvas, sep, product, plan = _frame(photo, plan, sep, fmt, size)
+    assert sep is not None
+    assert sep.background is not None
+    assert len(given) == 4  # mask, plate, product colours, shadow
+    assert all(earlier_gone)
+    assert all(ref() is None for ref in given)
+    with pytest.raises(ValueError, match="already handed over"):
+        photo.take()
+
+    kept = FrameRenderer(canvas, plan, *size, sep, 1, product=product, crop_layers=True)
+    expected = [kept.frame(i).copy() for i in range(0, plan.frames, 5)]
+    own_canvas = canvas.copy()
+    own_sep = replace(sep, background=sep.background.copy(), foreground=sep.foreground.copy(), shadow=sep.shadow.copy())
+    refs = [weakref.ref(own_canvas)] + [
+        weakref.ref(getattr(own_sep, n)) for n in ("background", "foreground", "shadow")
+    ]
+    handed_canvas, handed_sep = Handed(own_canvas), Handed(own_sep)
+    del own_canvas, own_sep
+    # What is gone each time the renderer turns a picture into planes (the canvas, the plate, the
+    # product's colours): after the canvas's planes, the canvas; after the separation's layers are
+    # taken, a float's shadow layer and its unshaded plate (the plate drawn is a shaded copy).
+    gone: list[list[bool]] = []
+    planes = frames_module.rgb_to_planes
+
+    def planes_spy(rgb):
+        gone.append([ref() is None for ref in refs])
+        return planes(rgb)
+
+    monkeypatch.setattr(frames_module, "rgb_to_planes", planes_spy)
+    renderer = FrameRenderer(handed_canvas, plan, *size, handed_sep, 1, product=product, crop_layers=True)
+    assert gone == [[False, False, False, False], [True, True, False, True], [True, True, False, True]]
+    assert [ref() is None for ref in refs] == [True] * 4
+    got = [renderer.frame(i).copy() for i in range(0, plan.frames, 5)]
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))

@@ -12,6 +12,7 @@ from PIL import Image
 from .camera import Camera, View, crop, index_matrices, nonzero_box, overlap, seen_box, shift_maps, warp
 from .color import i420_to_rgb, rgb_to_planes
 from .effects import C_NEUTRAL, Y_BLACK, Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx, blend_rows
+from .handover import Handed, taken
 from .plan import Fade, Float, LightSweep, Orbit, Plan, Sparkles, Vignette
 from .segment import Separation, product_layers
 
@@ -87,11 +88,11 @@ class FrameRenderer:
 
     def __init__(
         self,
-        rgb: np.ndarray,
+        rgb: np.ndarray | Handed[np.ndarray],
         plan: Plan,
         out_w: int,
         out_h: int,
-        sep: Separation | None,
+        sep: Separation | Handed[Separation] | None,
         seed: int,
         *,
         product: tuple[float, float, float, float] | None = None,
@@ -99,19 +100,21 @@ class FrameRenderer:
         crop_layers: bool = False,
     ) -> None:
         """`crop_layers` keeps the layers cropped to what can show (a framed canvas: docs/formats.md,
-        "Memory"); without it they span the whole picture, as an own-shape video always drew them."""
+        "Memory"); without it they span the whole picture, as an own-shape video always drew them.
+        A canvas and a separation handed over are let go of as soon as they have been drawn from."""
         self.plan = plan
         self.W, self.H = out_w, out_h
         self.fps = plan.fps
         self.total = plan.frames
+        rgb, sep = taken(rgb), taken(sep) if sep is not None else None
         y, u, v = rgb_to_planes(rgb)
+        rgb_w, rgb_h = rgb.shape[1], rgb.shape[0]
+        del rgb
         # Only a confident separation is used: a doubtful cut-out would tear the picture.
         mask = sep.mask if sep is not None and sep.confident else None
-        plate = sep.background if sep is not None and sep.confident else None
+        has_plate = sep is not None and sep.confident and sep.background is not None
         self.layered = wants_layers(plan, sep)
-        self.camera = Camera(
-            plan, out_w, out_h, rgb.shape[1], rgb.shape[0], layered=self.layered, product=product, loop=loop
-        )
+        self.camera = Camera(plan, out_w, out_h, rgb_w, rgb_h, layered=self.layered, product=product, loop=loop)
         self.alpha_half = None
         self.shadow: FloatShadowFx | None = None
         if mask is not None:
@@ -119,9 +122,11 @@ class FrameRenderer:
         if not self.layered:
             self.y, self.u, self.v = y, u, v
         else:
-            if plate is None or sep is None or mask is None or self.alpha_half is None:
+            if not has_plate or sep is None or mask is None or self.alpha_half is None:
                 raise ValueError("a confident separation has a background plate")
-            self._layers(sep, mask, (y, u, v), crop_layers=crop_layers)
+            layers = Handed(sep)
+            del sep
+            self._layers(layers, mask, (y, u, v), crop_layers=crop_layers)
         size = out_w * out_h * 3 // 2
         # Frames are rendered straight into a ring of buffers with zeroed margins that the encoder
         # reads without a copy (libx264 copies a frame before stream.encode returns: a buffer
@@ -152,7 +157,12 @@ class FrameRenderer:
             self.fade = FadeFx(fd, plan.duration)
 
     def _layers(
-        self, sep: Separation, mask: np.ndarray, photo: tuple[np.ndarray, np.ndarray, np.ndarray], *, crop_layers: bool
+        self,
+        handed: Handed[Separation],
+        mask: np.ndarray,
+        photo: tuple[np.ndarray, np.ndarray, np.ndarray],
+        *,
+        crop_layers: bool,
     ) -> None:
         """The plate, the premultiplied product layer and the float's shadow. With `crop_layers`
         (docs/formats.md, "Memory") the plate is cropped to what any frame's background view
@@ -160,8 +170,9 @@ class FrameRenderer:
         where it shows; the maps that draw them are translated by each crop's corner."""
         if self.alpha_half is None:
             raise ValueError("layers need the product's alpha")
+        sep = handed.take()
         colours, shadow, plate = product_layers(sep, carry_shadow=self.plan.effect(Float) is None)
-        planes = rgb_to_planes(colours) if colours is not None else photo
+        del sep  # what is not drawn goes now: a float's own shadow layer and its unshaded plate
         h, w = mask.shape[:2]
         whole = (0, 0, w, h)
         self.fg_box = self.bg_box = whole
@@ -178,6 +189,13 @@ class FrameRenderer:
                 shadow, (self.alpha_half.shape[1], self.alpha_half.shape[0]), interpolation=cv2.INTER_AREA
             )
             shadows = (crop(shadow, self.fg_box), crop(half, self.fg_box, chroma=True))
+        # The plate's planes first, then the product's: each picture goes once its planes are cropped.
+        self.bg_y, self.bg_u, self.bg_v = (
+            crop(p, self.bg_box, chroma=k > 0) for k, p in enumerate(rgb_to_planes(plate))
+        )
+        del plate
+        planes = rgb_to_planes(colours) if colours is not None else photo
+        del colours
         self.alpha_half = crop(self.alpha_half, self.fg_box, chroma=True)
         self.fg_y, self.fg_u, self.fg_v, self.layer_alpha, self.layer_half = _premultiplied(
             (
@@ -189,9 +207,7 @@ class FrameRenderer:
             self.alpha_half,
             shadows,
         )
-        self.bg_y, self.bg_u, self.bg_v = (
-            crop(p, self.bg_box, chroma=k > 0) for k, p in enumerate(rgb_to_planes(plate))
-        )
+        del planes
         if self.plan.effect(LightSweep) is None:
             self.alpha_half = None  # only a sweep draws the product's own alpha
         if self.plan.effect(Float) is not None:

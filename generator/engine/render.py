@@ -16,6 +16,7 @@ from .camera import Camera
 from .encode import CRF, FPS, PRESET, encode_frames
 from .frames import FrameRenderer, wants_layers, wants_matte
 from .framing import Format, frame_photo, product_box, separation_on_canvas
+from .handover import Handed, taken
 from .plan import (
     Analysis,
     Brief,
@@ -50,20 +51,10 @@ class RenderOptions(Brief):
     format: Format | None = None
 
 
-class HandedPhoto:
+class HandedPhoto(Handed[np.ndarray]):
     """A decoded photo handed over to `render_video`, which lets go of it once it has what it
     draws from (docs/formats.md, "Memory"): a caller that passes the pixels themselves keeps
     them alive, 33 MiB at 40 MP, for the whole encode."""
-
-    def __init__(self, pixels: np.ndarray) -> None:
-        self._pixels: np.ndarray | None = pixels
-
-    def take(self) -> np.ndarray:
-        """The pixels, once; the holder keeps no reference to them."""
-        pixels, self._pixels = self._pixels, None
-        if pixels is None:
-            raise ValueError("the photo was already handed over")
-        return pixels
 
 
 @dataclass(frozen=True)
@@ -273,16 +264,20 @@ def render_video(
     generated = describe(plan) if options.auto else None
     product = None
     if fmt is not None:
-        image, sep, product, plan = _frame(image, plan, sep, fmt, (out_w, out_h))
+        photo = Handed(image)
+        del image  # _frame lets go of the photo once the canvas and the layers are made
+        image, sep, product, plan = _frame(photo, plan, sep, fmt, (out_w, out_h))
+        _hand_back_freed_memory()
     loop = fmt is not None and fmt.loop
-    image = np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
-    renderer = FrameRenderer(
-        image, plan, out_w, out_h, sep, seed, product=product, loop=loop, crop_layers=fmt is not None
-    )
-    # The renderer keeps what it draws: the canvas and the separation's layers as they were
-    # placed on it are dropped, and the heap they leave is handed back, before the encoder's own
-    # memory is added (docs/formats.md, "Memory").
+    # The renderer keeps what it draws: it takes the canvas and the separation's layers as they
+    # were placed on it and lets go of each once it has turned it into what it draws, and the
+    # heap they leave is handed back before the encoder's own memory is added (docs/formats.md,
+    # "Memory").
+    canvas, layers = Handed(np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)), Handed(sep) if sep else None
     del image, sep
+    renderer = FrameRenderer(
+        canvas, plan, out_w, out_h, layers, seed, product=product, loop=loop, crop_layers=fmt is not None
+    )
     _hand_back_freed_memory()
     poster_frame = _encode(renderer, video_path, poster_path, progress=progress, crf=crf, loop=loop)
     return RenderResult(
@@ -309,9 +304,11 @@ def _hand_back_freed_memory() -> None:
 
 
 def _frame(
-    image: np.ndarray, plan: Plan, sep: Separation | None, fmt: Format, out_size: tuple[int, int]
+    photo: np.ndarray | Handed[np.ndarray], plan: Plan, sep: Separation | None, fmt: Format, out_size: tuple[int, int]
 ) -> tuple[np.ndarray, Separation | None, tuple[float, float, float, float], Plan]:
-    """Put the photo on the canvas the camera films (docs/formats.md, "Framing")."""
+    """Put the photo on the canvas the camera films (docs/formats.md, "Framing"); a photo handed
+    over is let go of once the canvas and the layers are made from it."""
+    image = taken(photo)
     h, w = image.shape[:2]
     box, origin = product_box(image, sep)
     layered = wants_layers(plan, sep)
@@ -323,11 +320,13 @@ def _frame(
         # the plate, product colours and shadow for a layered render, the matte alone for a
         # sweep or sparkles, nothing for a plain camera move.
         if sep.confident and wants_matte(plan, sep):
-            photo = image
+            sized = image
             if (w, h) != framing.photo_size:
-                photo = cv2.resize(image, framing.photo_size, interpolation=cv2.INTER_AREA)
-            sep = separation_on_canvas(cut_out(sep, photo, plate=layered), framing)
-            del photo
+                sized = cv2.resize(image, framing.photo_size, interpolation=cv2.INTER_AREA)
+            del image
+            cut = Handed(cut_out(sep, sized, plate=layered))
+            del sized
+            sep = separation_on_canvas(cut, framing)
         else:
             sep = replace(sep, mask=None, background=None, foreground=None, shadow=None, pending=None)
     described = {
