@@ -299,12 +299,15 @@ def test_each_layer_and_the_canvas_are_let_go_of_once_they_are_drawn_from(monkey
     place = Framing.place
 
     def spy(self, layer, **kwargs):
-        earlier_gone.append(all(ref() is None for ref in given))
+        earlier_gone.append(all(ref() is None for ref in given) and photo_ref() is None)
         given.append(weakref.ref(layer))
         return place(self, layer, **kwargs)
 
     monkeypatch.setattr(Framing, "place", spy)
-    photo = Handed(img.copy())
+    own_photo = img.copy()
+    photo_ref = weakref.ref(own_photo)  # gone once the canvas and the photo-size layers are made
+    photo = Handed(own_photo)
+    del own_photo
     canvas, sep, product, plan = _frame(photo, plan, sep, fmt, size)
     assert sep is not None
     assert sep.background is not None
@@ -325,17 +328,28 @@ def test_each_layer_and_the_canvas_are_let_go_of_once_they_are_drawn_from(monkey
     del own_canvas, own_sep
     # What is gone each time the renderer turns a picture into planes (the canvas, the plate, the
     # product's colours): after the canvas's planes, the canvas; after the separation's layers are
-    # taken, a float's shadow layer and its unshaded plate (the plate drawn is a shaded copy).
+    # taken, a float's shadow layer and its unshaded plate (the plate drawn is a shaded copy, the
+    # fifth reference, gone once its planes are cropped).
     gone: list[list[bool]] = []
-    planes = frames_module.rgb_to_planes
+    planes, layers = frames_module.rgb_to_planes, frames_module.product_layers
 
     def planes_spy(rgb):
         gone.append([ref() is None for ref in refs])
         return planes(rgb)
 
+    def layers_spy(*args, **kwargs):
+        made = layers(*args, **kwargs)
+        refs.append(weakref.ref(made[2]))  # the shaded plate the float draws
+        return made
+
     monkeypatch.setattr(frames_module, "rgb_to_planes", planes_spy)
+    monkeypatch.setattr(frames_module, "product_layers", layers_spy)
     renderer = FrameRenderer(handed_canvas, plan, *size, handed_sep, 1, product=product, crop_layers=True)
-    assert gone == [[False, False, False, False], [True, True, False, True], [True, True, False, True]]
-    assert [ref() is None for ref in refs] == [True] * 4
+    assert gone == [
+        [False, False, False, False],
+        [True, True, False, True, False],
+        [True, True, False, True, True],
+    ]
+    assert [ref() is None for ref in refs] == [True] * 5
     got = [renderer.frame(i).copy() for i in range(0, plan.frames, 5)]
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))

@@ -409,3 +409,27 @@ def test_a_reduced_heic_reports_the_photos_own_size():
     d = decode_image(encode(Image.fromarray(big), "HEIF", quality=60), aspect_ratio="1:1", resolution="720p")
     assert (d.width, d.height) == (3000, 2250)  # not the half-size picture it was box-reduced to
     _assert_same_picture(d, cv2.resize(big, (d.pixels.shape[1], d.pixels.shape[0]), interpolation=cv2.INTER_AREA), 8.0)
+
+
+def test_a_large_webp_is_area_resized_once_from_its_whole_picture():
+    # Bigger than twice the working size: decoded whole by OpenCV (no box-reduction first, as a PNG
+    # gets), then one area resize; the pixels are those of Pillow's decode resized the same way.
+    big = cv2.resize(fixture_rgb("coffee"), (4800, 3200), interpolation=cv2.INTER_CUBIC)
+    data = encode(Image.fromarray(big), "WEBP", quality=85)
+    d = decode_image(data, aspect_ratio="1:1", resolution="720p")
+    assert (d.width, d.height) == (4800, 3200)
+    with Image.open(io.BytesIO(data)) as img:
+        whole = np.asarray(img.convert("RGB"))
+    expected = cv2.resize(whole, (d.pixels.shape[1], d.pixels.shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(d.pixels, expected)
+    assert d.pixels.shape[1] * 2 <= 4800  # really reduced by more than a whole factor of 2
+
+
+def test_a_truncated_heic_is_refused_even_when_pillow_was_relaxed_globally(photo, monkeypatch):
+    from PIL import ImageFile
+
+    data = encode(Image.fromarray(photo), "HEIF", quality=70)
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(ImageRejected, match="truncated or corrupt|not a readable image"):
+        decode_image(data[: len(data) * 7 // 10])
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

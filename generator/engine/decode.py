@@ -198,7 +198,9 @@ def _webp_pixels(data: bytes, img: Image.Image) -> np.ndarray | None:
 
     Pillow's WebP decoder holds the decoded bytes beside its image and ours (631 MiB for 40 MP);
     OpenCV decodes straight into one array, the same pixels (tests/test_image_decode.py). An
-    embedded ICC profile and alpha are handled band by band as for the other formats.
+    embedded ICC profile and alpha are handled band by band as for the other formats. The whole
+    picture is then area-resized once to working size (docs/formats.md, "Memory"), where a PNG is
+    first box-reduced by a whole factor; Pillow's WebP decoder cannot decode smaller either.
     """
     if getattr(img, "n_frames", 1) != 1 or img.mode not in ("RGB", "RGBA"):
         return None
@@ -268,6 +270,13 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     return img
 
 
+def _insist_on_whole_files() -> None:
+    """Undo a global relaxation of Pillow (and pillow-heif, which follows it) before decoding."""
+    if getattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False):
+        # Another part of the process relaxed Pillow globally; we still insist on whole files.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
 def load_reduced(img: Image.Image, need: tuple[int, int]) -> Image.Image:
     """Decode an opened image at the smallest size that still covers `need` (width, height as stored).
 
@@ -280,9 +289,7 @@ def load_reduced(img: Image.Image, need: tuple[int, int]) -> Image.Image:
     if image_format(img) == "JPEG" and (need_w < img.size[0] or need_h < img.size[1]):
         with contextlib.suppress(Exception):
             img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", (need_w, need_h))
-    if getattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False):
-        # Another part of the process relaxed Pillow globally; we still insist on whole files.
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    _insist_on_whole_files()
     img.load()
     factor = int(min(img.size[0] / need_w, img.size[1] / need_h))
     if factor >= 2 and img.mode in _REDUCIBLE_MODES:
@@ -323,6 +330,7 @@ def decode_image(
 
     try:
         if fmt == "HEIF":
+            _insist_on_whole_files()
             # pillow-heif turns the picture as the container says while it decodes: the decoded size
             # is the upright one (decoded whole here; load_reduced then only box-reduces it).
             img.load()
