@@ -244,8 +244,7 @@ def render_video(
     and resolution and the photo is framed for it (docs/formats.md). `preview_fps` draws the same
     clip with fewer frames (tests and contact sheets); `crf` 0 encodes losslessly (tests and benches).
     """
-    if isinstance(image, HandedPhoto):
-        image = image.take()
+    image = taken(image)
     if image.ndim != 3 or image.shape[2] < 3:
         raise ValueError("image must be H x W x 3 RGB")
     h, w = image.shape[:2]
@@ -273,7 +272,10 @@ def render_video(
     # were placed on it and lets go of each once it has turned it into what it draws, and the
     # heap they leave is handed back before the encoder's own memory is added (docs/formats.md,
     # "Memory").
-    canvas, layers = Handed(np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)), Handed(sep) if sep else None
+    canvas, layers = (
+        Handed(np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)),
+        Handed(sep) if sep is not None else None,
+    )
     del image, sep
     renderer = FrameRenderer(
         canvas, plan, out_w, out_h, layers, seed, product=product, loop=loop, crop_layers=fmt is not None
