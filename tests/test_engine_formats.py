@@ -353,3 +353,32 @@ def test_each_layer_and_the_canvas_are_let_go_of_once_they_are_drawn_from(monkey
     assert [ref() is None for ref in refs] == [True] * 5
     got = [renderer.frame(i).copy() for i in range(0, plan.frames, 5)]
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+
+
+def test_a_video_is_made_in_small_pages_and_the_setting_is_put_back(tmp_path):
+    # docs/formats.md, "Memory": while it renders and encodes, the process has transparent huge
+    # pages turned off (Linux's prctl switch; 4 KiB pages keep a 40 MP job's peak lower), and the
+    # process's own setting is back once the video is made, whichever it was.
+    import ctypes
+
+    prctl = ctypes.CDLL(None).prctl
+    get, set_ = 42, 41  # PR_GET_THP_DISABLE, PR_SET_THP_DISABLE
+    img, _ = studio_photo()
+    before = prctl(get, 0, 0, 0, 0)
+    try:
+        for own in (0, 1):
+            assert prctl(set_, own, 0, 0, 0) == 0
+            during: list[int] = []
+            render_video(
+                img,
+                RenderOptions(prompt="zoom in", format=Format(aspect_ratio="1:1", resolution="720p")),
+                video_path=str(tmp_path / f"{own}.mp4"),
+                poster_path=str(tmp_path / f"{own}.jpg"),
+                preview_fps=3,
+                progress=lambda done, total, during=during: during.append(prctl(get, 0, 0, 0, 0)),
+            )
+            assert during
+            assert set(during) == {1}
+            assert prctl(get, 0, 0, 0, 0) == own
+    finally:
+        prctl(set_, before, 0, 0, 0)
