@@ -186,3 +186,42 @@ def test_motion_is_smooth_subpixel_without_jumps(tmp_path):
     assert np.all(steps < 0.6)
     assert np.all(steps > -0.1)
     assert np.std(np.diff(steps)) < 0.12
+
+
+def test_zooms_and_pans_drawn_through_resize_match_warp_affine():
+    # camera.warp_padded (docs/formats.md, "Speed"): an axis-aligned map is drawn by cv2.resize
+    # where an offset places every sample within 1/128 px of its place, else by warpAffine; both
+    # give the frame OpenCV's exact bilinear warp gives, to a level.
+    import cv2
+
+    from generator.engine.camera import PaddedPlane, _resize_axis, warp, warp_padded
+
+    rng = np.random.default_rng(3)
+    plane = cv2.GaussianBlur(rng.integers(0, 256, (700, 1100), dtype=np.uint8), (0, 0), 1.5)
+    padded = PaddedPlane(plane)
+    resized = 0
+    for scale, bx, by in [
+        (1.3719, 40.3, 12.7),
+        (0.8421, 5.1, 3.9),
+        (1.61803, 0.2, 0.4),
+        (1.0, 17.25, 3.5),
+        (2.0, 9.5, 4.5),
+    ]:
+        m = np.array([[scale, 0.0, bx], [0.0, scale, by], [0.0, 0.0, 1.0]])
+        want, got = np.empty((320, 480), np.uint8), np.empty((320, 480), np.uint8)
+        warp(plane, m, want)
+        warp_padded(padded, m, got)
+        fast = _resize_axis(scale, bx, 480, 1100) is not None and _resize_axis(scale, by, 320, 700) is not None
+        resized += fast
+        diff = np.abs(want.astype(np.int16) - got)
+        assert diff.max() <= 1, scale
+        if not fast:
+            assert diff.max() == 0, scale  # drawn by warpAffine itself
+    assert resized >= 2  # the fast path was really taken
+    assert _resize_axis(1.0, 17.25, 480, 1100) is None  # every offset lands a quarter pixel off
+    # A perspective map is always warpAffine's / warpPerspective's.
+    m = np.array([[1.2, 0.01, 30.0], [0.0, 1.2, 20.0], [1e-5, 0.0, 1.0]])
+    want, got = np.empty((320, 480), np.uint8), np.empty((320, 480), np.uint8)
+    warp(plane, m, want)
+    warp_padded(padded, m, got)
+    assert np.array_equal(want, got)

@@ -58,6 +58,87 @@ def warp(src: np.ndarray, m: np.ndarray, dst: np.ndarray, *, border: int = cv2.B
     return cv2.warpPerspective(src, m, size, dst=dst, flags=_WARP, borderMode=border, borderValue=0)
 
 
+# The separable path of warp_padded (docs/formats.md, "Speed"): a plane kept inside this many
+# replicated pixels a side, and how far from its place a sample may be drawn there (px).
+# warpAffine rounds each position to 1/32 px (INTER_BITS), so it is up to 1/64 px off itself.
+PAD = 128
+_RESIZE_TOLERANCE = 1 / 128
+
+
+class PaddedPlane:
+    """A plane inside a border of PAD replicated pixels, for warp_padded.
+
+    `plane` is the plane itself (a view); the border is what BORDER_REPLICATE would read there.
+    """
+
+    def __init__(self, plane: np.ndarray) -> None:
+        self.padded = cv2.copyMakeBorder(plane, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
+        self.plane = self.padded[PAD:-PAD, PAD:-PAD]
+        self._scratch = np.empty((0, 0), np.uint8)
+
+    def scratch(self, height: int, width: int) -> np.ndarray:
+        """A reused buffer of at least height x width (cv2.resize writes into a view of it)."""
+        if self._scratch.shape[0] < height or self._scratch.shape[1] < width:
+            self._scratch = np.empty(
+                (max(height, self._scratch.shape[0]), max(width, self._scratch.shape[1])), np.uint8
+            )
+        return self._scratch[:height, :width]
+
+
+def _resize_axis(a: float, b: float, n: int, length: int) -> tuple[int, int, int] | None:
+    """Place n samples at a*j + b (pixel index, j = 0..n-1) along an axis of `length` pixels with cv2.resize.
+
+    cv2.resize at scale 1/a puts its output sample k at (k + 0.5) * a - 0.5 from the start of the
+    source range it is given, which must start on a whole pixel. Its output from sample k0 on is
+    this axis' samples when the range starts at b + 0.5 - (k0 + 0.5) * a, so the first k0 (up to
+    PAD / a) that lands that start within _RESIZE_TOLERANCE of a whole pixel, inside the border,
+    is taken. Returns the range's start (from -PAD), its length and k0, or None when no k0 does
+    (a near a simple fraction, such as 1: every k0 lands on the same fraction of a pixel).
+    """
+    if not 0.25 <= a <= 4.0:
+        return None
+    k = np.arange(int(PAD / a) + 1, dtype=np.float64)
+    start = b + 0.5 - (k + 0.5) * a
+    first = np.round(start)
+    # The last sample's right-hand tap is inside the range: cv2.resize clamps it otherwise.
+    span = np.floor((k + n - 0.5) * a - 0.5) + 2
+    fits = (np.abs(first - start) <= _RESIZE_TOLERANCE) & (first >= -PAD) & (first + span <= length + PAD)
+    hits = np.flatnonzero(fits)
+    if hits.size == 0:
+        return None
+    i = int(hits[0])
+    return int(first[i]), int(span[i]), i
+
+
+def warp_padded(src: PaddedPlane, m: np.ndarray, dst: np.ndarray) -> None:
+    """warp(src.plane, m, dst) with a replicated border, drawn by cv2.resize when `m` only scales and moves.
+
+    A zoom or a pan maps each axis on its own, and cv2.resize's separable bilinear filter draws
+    such a frame at about a third of warpAffine's cost, with its samples within _RESIZE_TOLERANCE
+    of where warpAffine puts them (_resize_axis); other maps, and scales that no offset places
+    that closely, are warped as before.
+    """
+    h, w = dst.shape[:2]
+    if abs(m[0, 1]) < 1e-12 and abs(m[1, 0]) < 1e-12 and abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12:
+        ax, ay = m[0, 0] / m[2, 2], m[1, 1] / m[2, 2]
+        plane_h, plane_w = src.plane.shape[:2]
+        across = _resize_axis(ax, m[0, 2] / m[2, 2], w, plane_w)
+        down = _resize_axis(ay, m[1, 2] / m[2, 2], h, plane_h)
+        # At exactly half size both ways cv2.resize averages areas instead (OpenCV's INTER_AREA shortcut).
+        halving = abs(ax - 2.0) < 1e-9 and abs(ay - 2.0) < 1e-9
+        if across is not None and down is not None and not halving:
+            (x0, span_x, kx), (y0, span_y, ky) = across, down
+            fx, fy = 1.0 / ax, 1.0 / ay
+            rows, cols = round(span_y * fy), round(span_x * fx)  # the size cv2.resize makes
+            # A range resized to its own size is copied, not resampled (OpenCV's shortcut).
+            if (rows, cols) != (span_y, span_x):
+                part = src.padded[y0 + PAD : y0 + PAD + span_y, x0 + PAD : x0 + PAD + span_x]
+                out = cv2.resize(part, None, dst=src.scratch(rows, cols), fx=fx, fy=fy, interpolation=cv2.INTER_LINEAR)
+                dst[...] = out[ky : ky + h, kx : kx + w]
+                return
+    warp(src.plane, m, dst)
+
+
 # Crops keep this many pixels around what is drawn (bilinear taps, and a zero rim for layers).
 CROP_MARGIN = 8
 

@@ -9,7 +9,19 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .camera import Camera, View, crop, index_matrices, nonzero_box, overlap, seen_box, shift_maps, warp
+from .camera import (
+    Camera,
+    PaddedPlane,
+    View,
+    crop,
+    index_matrices,
+    nonzero_box,
+    overlap,
+    seen_box,
+    shift_maps,
+    warp,
+    warp_padded,
+)
 from .color import i420_to_rgb, rgb_to_planes
 from .effects import C_NEUTRAL, Y_BLACK, Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx, blend_rows
 from .handover import Handed, taken
@@ -120,7 +132,8 @@ class FrameRenderer:
         if mask is not None:
             self.alpha_half = cv2.resize(mask, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_AREA)
         if not self.layered:
-            self.y, self.u, self.v = y, u, v
+            # In replicated borders, so zooms and pans draw through cv2.resize (camera.warp_padded).
+            self.y, self.u, self.v = (PaddedPlane(p) for p in (y, u, v))
         else:
             if not has_plate or sep is None or mask is None or self.alpha_half is None:
                 raise ValueError("a confident separation has a background plate")
@@ -278,9 +291,9 @@ class FrameRenderer:
         c = self.canvas
         hc = self.camera.matrix(view.zoom, view.center, view.persp)
         ly, cc = index_matrices(hc)
-        warp(self.y, ly, c.Y)
-        warp(self.u, cc, c.U)
-        warp(self.v, cc, c.V)
+        warp_padded(self.y, ly, c.Y)
+        warp_padded(self.u, cc, c.U)
+        warp_padded(self.v, cc, c.V)
         if self.alpha_half is not None and self.sweep is not None:
             warp(self.alpha_half, cc, c.a_half, border=cv2.BORDER_CONSTANT)
             return hc, c.a_half
