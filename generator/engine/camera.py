@@ -61,7 +61,7 @@ def warp(src: np.ndarray, m: np.ndarray, dst: np.ndarray, *, border: int = cv2.B
 # The separable path of warp_padded (docs/formats.md, "Speed"): a plane kept inside this many
 # replicated pixels a side, and how far from its place a sample may be drawn there (px).
 # warpAffine rounds each position to 1/32 px (INTER_BITS), so it is up to 1/64 px off itself.
-PAD = 128
+PAD = 256
 _RESIZE_TOLERANCE = 1 / 128
 
 
