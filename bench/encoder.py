@@ -73,9 +73,19 @@ OPTIONS = [
     "subme=4:partitions=i8x8,i4x4:weightb=0",
     "subme=4:partitions=none:me=dia:weightp=0:scenecut=0",
     "subme=4:ref=2:rc-lookahead=20:trellis=1",
+    # Quantiser ratios and B-frame bias: mbtree sets B-frame quantisers, b-adapt=0 fixes the pattern.
+    "pbratio=1.1",
+    "b-bias=-50",
+    "pbratio=1.1:weightb=0",
 ]
 # Options whose extra bits are traded back for size parity with a higher CRF.
-AT_CRF = {"subme=4": 20.7, "deadzone-inter=8": 22.0, "subme=4:partitions=i8x8,i4x4": 20.4}
+AT_CRF = {
+    "subme=4": 20.7,
+    "deadzone-inter=8": 22.0,
+    "subme=4:partitions=i8x8,i4x4": 20.4,
+    "qcomp=0.7": 21.0,
+    "qcomp=0.7:weightb=0": 21.0,
+}
 VARIANTS: list[tuple[str, str, float | None]] = [
     ("shipped", "", None),
     *((o, ":" + o, None) for o in OPTIONS),

@@ -35,6 +35,7 @@ from generator.engine import RenderOptions, decode_image, make_plan, output_size
 from generator.engine.encode import CRF, PRESET, encode_frames  # noqa: E402
 from generator.engine.frames import FrameRenderer  # noqa: E402
 from generator.engine.plan import Easing, Plan, ZoomIn  # noqa: E402
+from generator.engine.render import _small_pages  # noqa: E402
 from generator.engine.render import render_plan as _render_plan  # noqa: E402
 
 INPUT = ROOT / "bench" / "input-1080p.jpg"
@@ -338,14 +339,16 @@ def main() -> None:
 
         def pure(seconds: int):
             def run():
-                encode_frames(
-                    str(t / f"enc{seconds}.mp4"),
-                    size[0],
-                    size[1],
-                    seconds * 30,
-                    lambda: iter(frames[seconds]),
-                    threaded=False,
-                )
+                # In the pages the engine encodes in (render._small_pages), as bench/formats.py does.
+                with _small_pages():
+                    encode_frames(
+                        str(t / f"enc{seconds}.mp4"),
+                        size[0],
+                        size[1],
+                        seconds * 30,
+                        lambda: iter(frames[seconds]),
+                        threaded=False,
+                    )
 
             return run
 
