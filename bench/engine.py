@@ -387,7 +387,7 @@ def main() -> None:
         eased = pure_zoom_plan(5, "smooth")
         jit.append(
             (
-                "ours: sub-pixel warpAffine, linear zoom",
+                "ours: sub-pixel resize/warp, linear zoom",
                 jitter(str(t / "ourlin.mp4")),
                 jitter(plan_video(lin, "ourlin0", crf=0)),
             )
