@@ -100,9 +100,12 @@ def _resize_axis(a: float, b: float, n: int, length: int) -> tuple[int, int, int
     k = np.arange(int(PAD / a) + 1, dtype=np.float64)
     start = b + 0.5 - (k + 0.5) * a
     first = np.round(start)
-    # The last sample's right-hand tap is inside the range: cv2.resize clamps it otherwise.
+    # The first sample's left-hand tap and the last one's right-hand tap are inside the range:
+    # cv2.resize clamps them to its edge otherwise (an enlargement's first output sample lies
+    # before the range's first pixel).
     span = np.floor((k + n - 0.5) * a - 0.5) + 2
-    fits = (np.abs(first - start) <= _RESIZE_TOLERANCE) & (first >= -PAD) & (first + span <= length + PAD)
+    inside = (k + 0.5) * a - 0.5 >= 0
+    fits = (np.abs(first - start) <= _RESIZE_TOLERANCE) & inside & (first >= -PAD) & (first + span <= length + PAD)
     hits = np.flatnonzero(fits)
     if hits.size == 0:
         return None
@@ -134,8 +137,9 @@ def warp_padded(src: PaddedPlane, m: np.ndarray, dst: np.ndarray) -> None:
             if (rows, cols) != (span_y, span_x):
                 part = src.padded[y0 + PAD : y0 + PAD + span_y, x0 + PAD : x0 + PAD + span_x]
                 out = cv2.resize(part, None, dst=src.scratch(rows, cols), fx=fx, fy=fy, interpolation=cv2.INTER_LINEAR)
-                dst[...] = out[ky : ky + h, kx : kx + w]
-                return
+                if out.shape[0] >= ky + h and out.shape[1] >= kx + w:  # as computed; else warped below
+                    dst[...] = out[ky : ky + h, kx : kx + w]
+                    return
     warp(src.plane, m, dst)
 
 
