@@ -59,8 +59,8 @@ def warp(src: np.ndarray, m: np.ndarray, dst: np.ndarray, *, border: int = cv2.B
 
 
 # The separable path of warp_padded (docs/formats.md, "Speed"): a plane kept inside this many
-# replicated pixels a side, and how far from its place a sample may be drawn there (px).
-# warpAffine rounds each position to 1/32 px (INTER_BITS), so it is up to 1/64 px off itself.
+# replicated pixels a side, and how far from its place a sample may be drawn there (px; OpenCV 5's
+# warpAffine computes positions in floating point, so this is the path's own error).
 PAD = 256
 _RESIZE_TOLERANCE = 1 / 128
 
@@ -117,7 +117,7 @@ def warp_padded(src: PaddedPlane, m: np.ndarray, dst: np.ndarray) -> None:
     """warp(src.plane, m, dst) with a replicated border, drawn by cv2.resize when `m` only scales and moves.
 
     A zoom or a pan maps each axis on its own, and cv2.resize's separable bilinear filter draws
-    such a frame at about a third of warpAffine's cost, with its samples within _RESIZE_TOLERANCE
+    such a frame at about 40% of warpAffine's cost, with its samples within _RESIZE_TOLERANCE
     of where warpAffine puts them (_resize_axis); other maps, and scales that no offset places
     that closely, are warped as before.
     """
