@@ -262,7 +262,14 @@ def test_any_zoom_or_pan_draws_within_a_level_of_warp_affine():
         m = np.array([[scale, 0.0, bx], [0.0, scale * 1.0001, by], [0.0, 0.0, 1.0]])
         want, got = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
         warp(plane, m, want)
-        warp_padded(padded, m, got)
+        assert warp_padded(padded, m, got) is got
         assert np.abs(want.astype(np.int16) - got).max() <= 1
+        # Left in the scratch for the caller (the vignette's way in): the same frame, dst untouched
+        # where cv2.resize drew it, dst itself where warpAffine did.
+        other = np.zeros((h, w), np.uint8)
+        drawn = warp_padded(padded, m, other, copy=False)
+        assert drawn.shape == (h, w)
+        assert np.array_equal(drawn, got)
+        assert drawn is other or not other.any()
 
     check()

@@ -142,6 +142,61 @@ def test_vignette_darkens_corners_relative_to_the_centre(tmp_path):
     assert abs(fn[:30, :30].mean() - fn[200:280, 320:400].mean()) < 2
 
 
+@pytest.mark.parametrize(("amount", "size"), [(0.3, (1080, 1920)), (0.08, (1001, 777)), (0.55, (640, 360))])
+def test_vignette_weights_are_the_float_weights_rounded(amount, size):
+    from generator.engine.effects import C_NEUTRAL, Y_BLACK, VignetteFx
+    from generator.engine.plan import Vignette
+
+    fx = VignetteFx(Vignette(amount=amount), *size)
+    # The smooth map as the effect defines it, rounded by NumPy: 1 in the middle, falling to the corners.
+    w, h = size
+    gx = (((np.arange(w // 2, dtype=np.float32) + 0.5) / (w // 2) - 0.5) ** 2 * 2.0)[None, :]
+    gy = (((np.arange(h // 2, dtype=np.float32) + 0.5) / (h // 2) - 0.5) ** 2 * 2.0)[:, None]
+    ramp = np.clip((np.sqrt(gx + gy) - fx.INNER) / fx.SPAN, 0.0, 1.0)
+    half = (1.0 - amount * ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
+    full = cv2.resize(half, size, interpolation=cv2.INTER_LINEAR)
+    half = 1.0 - (1.0 - half) * fx.CHROMA_SHARE
+    assert np.array_equal(fx.w8, np.round(full * 255.0).astype(np.uint8))
+    assert np.array_equal(fx.off8, np.round(Y_BLACK * (1.0 - full)).astype(np.uint8))
+    assert np.array_equal(fx.wh8, np.round(half * 255.0).astype(np.uint8))
+    assert np.array_equal(fx.offh8, np.round(C_NEUTRAL * (1.0 - half)).astype(np.uint8))
+    assert fx.w8[h // 2, w // 2] == 255
+    assert fx.w8[0, 0] < 255 * (1 - amount / 2)
+
+
+def test_a_vignette_drawn_on_the_way_in_gives_the_frames_of_one_drawn_after(monkeypatch):
+    # frames.FrameRenderer: with nothing between the photo and the vignette, the planes cv2.resize
+    # draws are darkened on their way into the frame (docs/formats.md, "Speed"); the frames are
+    # those of drawing the photo in and darkening it after.
+    from generator.engine import frames
+    from generator.engine.frames import RING
+
+    photo = fixture_rgb("astronaut", (480, 360))
+    options = RenderOptions(prompt="zoom in, vignette", negative_prompt="fade", guidance_scale=0.9)
+    plan, sep = make_plan(photo, options)
+    renderer = FrameRenderer(photo, plan, 320, 240, sep, 0)
+    assert renderer.vignette is not None
+    assert renderer.fade is None
+    assert renderer.sweep is None
+    left_in_scratch = []
+    real = frames.warp_padded
+
+    def spy(src, m, dst, *, copy=True):
+        out = real(src, m, dst, copy=copy)
+        left_in_scratch.append(out is not dst)
+        return out
+
+    monkeypatch.setattr(frames, "warp_padded", spy)
+    for i in range(0, renderer.total, 7):
+        fused = renderer.frame(i).copy()
+        renderer.buf = renderer.ring[(i + 1) % RING]
+        renderer.canvas.point(renderer.buf)
+        renderer._draw_photo(renderer.camera.at(i / renderer.fps))  # the photo copied in
+        renderer.vignette.apply(renderer.canvas)  # then darkened where it lies
+        assert np.array_equal(fused, renderer.buf), i
+    assert sum(left_in_scratch) > len(left_in_scratch) // 4  # cv2.resize's planes went in through it
+
+
 def test_negative_zoom_leaves_the_camera_still(tmp_path):
     photo = fixture_rgb("astronaut", (320, 320))
     result, video = _render(tmp_path, photo, prompt="zoom in", negative_prompt="zoom, fade")

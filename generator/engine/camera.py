@@ -113,13 +113,15 @@ def _resize_axis(a: float, b: float, n: int, length: int) -> tuple[int, int, int
     return int(first[i]), int(span[i]), i
 
 
-def warp_padded(src: PaddedPlane, m: np.ndarray, dst: np.ndarray) -> None:
+def warp_padded(src: PaddedPlane, m: np.ndarray, dst: np.ndarray, *, copy: bool = True) -> np.ndarray:
     """warp(src.plane, m, dst) with a replicated border, drawn by cv2.resize when `m` only scales and moves.
 
     A zoom or a pan maps each axis on its own, and cv2.resize's separable bilinear filter draws
     such a frame at about 40% of warpAffine's cost, with its samples within _RESIZE_TOLERANCE
     of where warpAffine puts them (_resize_axis); other maps, and scales that no offset places
-    that closely, are warped as before.
+    that closely, are warped as before. Returns the drawn frame: `dst`, or with `copy=False` where
+    cv2.resize drew it, a view of `src`'s scratch (valid until its next warp) for the caller to
+    write into `dst` on the way (frames.FrameRenderer: the vignette).
     """
     h, w = dst.shape[:2]
     if abs(m[0, 1]) < 1e-12 and abs(m[1, 0]) < 1e-12 and abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12:
@@ -138,9 +140,12 @@ def warp_padded(src: PaddedPlane, m: np.ndarray, dst: np.ndarray) -> None:
                 part = src.padded[y0 + PAD : y0 + PAD + span_y, x0 + PAD : x0 + PAD + span_x]
                 out = cv2.resize(part, None, dst=src.scratch(rows, cols), fx=fx, fy=fy, interpolation=cv2.INTER_LINEAR)
                 if out.shape[0] >= ky + h and out.shape[1] >= kx + w:  # as computed; else warped below
-                    dst[...] = out[ky : ky + h, kx : kx + w]
-                    return
-    warp(src.plane, m, dst)
+                    drawn = out[ky : ky + h, kx : kx + w]
+                    if not copy:
+                        return drawn
+                    dst[...] = drawn
+                    return dst
+    return warp(src.plane, m, dst)
 
 
 # Crops keep this many pixels around what is drawn (bilinear taps, and a zero rim for layers).

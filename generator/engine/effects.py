@@ -83,17 +83,22 @@ class VignetteFx:
         wh = (1.0 - effect.amount * ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
         w = cv2.resize(wh, (width, height), interpolation=cv2.INTER_LINEAR)
         wh = 1.0 - (1.0 - wh) * self.CHROMA_SHARE
-        # out = in * w + black * (1 - w), as two saturating uint8 passes (cheap per frame).
-        self.w8 = np.round(w * 255.0).astype(np.uint8)
-        self.off8 = np.round(float(Y_BLACK) * (1.0 - w)).astype(np.uint8)
-        self.wh8 = np.round(wh * 255.0).astype(np.uint8)
-        self.offh8 = np.round(float(C_NEUTRAL) * (1.0 - wh)).astype(np.uint8)
+        # out = in * w + black * (1 - w), as two saturating uint8 passes (cheap per frame). The
+        # weights round to bytes in one OpenCV pass each (the bytes of np.round(255 * w) and of
+        # np.round(black * (1 - w)): scaling by 255 or 16 and adding are each rounded once alike).
+        self.w8 = cv2.convertScaleAbs(w, alpha=255.0)
+        self.off8 = cv2.convertScaleAbs(w, alpha=-float(Y_BLACK), beta=float(Y_BLACK))
+        self.wh8 = cv2.convertScaleAbs(wh, alpha=255.0)
+        self.offh8 = cv2.convertScaleAbs(wh, alpha=-float(C_NEUTRAL), beta=float(C_NEUTRAL))
 
-    def apply(self, c: Canvas) -> None:
-        cv2.multiply(c.Y, self.w8, dst=c.Y, scale=1.0 / 255.0)
+    def apply(self, c: Canvas, drawn: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """Darken the canvas's planes; or write `drawn` (the frame's Y, U, V drawn elsewhere) into
+        them darkened, which saves copying them in first."""
+        y, u, v = drawn if drawn is not None else (c.Y, c.U, c.V)
+        cv2.multiply(y, self.w8, dst=c.Y, scale=1.0 / 255.0)
         cv2.add(c.Y, self.off8, dst=c.Y)
-        for plane in (c.U, c.V):
-            cv2.multiply(plane, self.wh8, dst=plane, scale=1.0 / 255.0)
+        for src, plane in ((u, c.U), (v, c.V)):
+            cv2.multiply(src, self.wh8, dst=plane, scale=1.0 / 255.0)
             cv2.add(plane, self.offh8, dst=plane)
 
 

@@ -286,14 +286,23 @@ class FrameRenderer:
         warp(self.alpha_half, cf, self.sweep_half, border=cv2.BORDER_CONSTANT)
         return hf, self.sweep_half
 
-    def _draw_photo(self, view: View) -> tuple[np.ndarray, np.ndarray | None]:
-        """The photo through the camera; returns its map and, for a sweep, the product's alpha."""
+    def _draw_photo(self, view: View, *, vignette: VignetteFx | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The photo through the camera; returns its map and, for a sweep, the product's alpha.
+
+        With `vignette` the frame goes into the canvas through it: the planes cv2.resize draws
+        are darkened on their way in instead of being copied in first (docs/formats.md, "Speed").
+        """
         c = self.canvas
         hc = self.camera.matrix(view.zoom, view.center, view.persp)
         ly, cc = index_matrices(hc)
-        warp_padded(self.y, ly, c.Y)
-        warp_padded(self.u, cc, c.U)
-        warp_padded(self.v, cc, c.V)
+        copy = vignette is None
+        drawn = (
+            warp_padded(self.y, ly, c.Y, copy=copy),
+            warp_padded(self.u, cc, c.U, copy=copy),
+            warp_padded(self.v, cc, c.V, copy=copy),
+        )
+        if vignette is not None:
+            vignette.apply(c, drawn)
         if self.alpha_half is not None and self.sweep is not None:
             warp(self.alpha_half, cc, c.a_half, border=cv2.BORDER_CONSTANT)
             return hc, c.a_half
@@ -301,13 +310,19 @@ class FrameRenderer:
 
     def _render(self, t: float) -> None:
         view = self.camera.at(t)
-        hc, alpha_half = self._draw_layers(view) if self.layered else self._draw_photo(view)
+        # The vignette is drawn with the photo when nothing comes between them.
+        on_the_way = self.vignette if self.sweep is None and self.sparkles is None else None
+        if self.layered:
+            hc, alpha_half = self._draw_layers(view)
+            on_the_way = None
+        else:
+            hc, alpha_half = self._draw_photo(view, vignette=on_the_way)
         c = self.canvas
         if self.sweep is not None:
             self.sweep.apply(c, t, alpha_half)
         if self.sparkles is not None:
             self.sparkles.apply(c, t, hc)
-        if self.vignette is not None:
+        if self.vignette is not None and on_the_way is None:
             self.vignette.apply(c)
         if self.fade is not None:
             self.fade.apply(c, t)
