@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -28,6 +29,15 @@ LOOP_TAIL = 5
 LOOP_TAIL_QP_DROP = 4
 LOOP_TAIL_OPTIONS = "fast-pskip=0,dct-decimate=0,trellis=2"
 LOOP_SLOW_LAST_QP = 5
+# The render thread draws up to this many frames ahead of libx264, at this much lower priority
+# than the encoder's own threads (docs/formats.md, "Speed"): libx264 leaves the two cores idle
+# now and then, and a render thread that is ahead draws there instead of taking turns with it.
+AHEAD = 8
+RENDER_NICE = 10
+# Frame buffers in use at most: AHEAD queued + 1 encoding + 1 waiting to be queued + 1 rendering
+# (frames.FrameRenderer's ring has more).
+IN_FLIGHT = AHEAD + 3
+
 _DONE = object()
 
 
@@ -178,6 +188,19 @@ def _opencv_single_threaded() -> Iterator[None]:
         cv2.setNumThreads(threads)
 
 
+def _lower_own_priority(by: int) -> None:
+    """Make the calling thread `by` nice levels less urgent (Linux, where a thread has its own; elsewhere nothing).
+
+    A one-way step: an unprivileged thread cannot take it back, so it is taken only by the render
+    thread, which ends with its video. Its lease is kept by another thread (services.worker).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+
+
 def encode_frames(
     path: str,
     width: int,
@@ -207,13 +230,12 @@ def encode_frames(
     )
     closer = _LoopCloser(stream, total) if loop and crf > 0 else None
     stop = threading.Event()
-    # At most 4 queued + 1 encoding + 1 waiting to be queued + 1 rendering = 7 frames in flight:
-    # render.Stage's ring of 8 buffers relies on it.
-    frames: queue.Queue = queue.Queue(maxsize=4)
+    frames: queue.Queue = queue.Queue(maxsize=AHEAD)
     worker: threading.Thread | None = None
 
     def render() -> None:
         try:
+            _lower_own_priority(RENDER_NICE)
             with _opencv_single_threaded():
                 for i, buf in enumerate(produce()):
                     if stop.is_set():

@@ -24,12 +24,13 @@ from .camera import (
 )
 from .color import i420_to_rgb, rgb_to_planes
 from .effects import C_NEUTRAL, Y_BLACK, Canvas, FadeFx, FloatShadowFx, LightSweepFx, SparklesFx, VignetteFx, blend_rows
+from .encode import IN_FLIGHT
 from .handover import Handed, taken
 from .plan import Fade, Float, LightSweep, Orbit, Plan, Sparkles, Vignette
 from .segment import Separation, product_layers
 
-# More buffers than frames can be in flight (see encode.encode_frames: at most 7).
-RING = 8
+# More buffers than frames can be in flight (encode.encode_frames).
+RING = IN_FLIGHT + 1
 # Zeroed bytes on both sides of every frame buffer (see FrameRenderer.__init__).
 _PAD = 4096
 # The product layer's float work is done this many pixels at a time (memory, not speed).
