@@ -178,6 +178,8 @@ def test_a_vignette_drawn_on_the_way_in_gives_the_frames_of_one_drawn_after(monk
     assert renderer.vignette is not None
     assert renderer.fade is None
     assert renderer.sweep is None
+    assert renderer.sparkles is None
+    assert not renderer.layered
     left_in_scratch = []
     real = frames.warp_padded
 

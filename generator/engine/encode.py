@@ -32,11 +32,12 @@ LOOP_SLOW_LAST_QP = 5
 # The render thread draws up to this many frames ahead of libx264, at this much lower priority
 # than the encoder's own threads (docs/formats.md, "Speed"): libx264 leaves the two cores idle
 # now and then, and a render thread that is ahead draws there instead of taking turns with it.
+# The nice is the thread's own against every thread of the machine, other workers' included.
 AHEAD = 8
 RENDER_NICE = 10
-# Frame buffers in use at most: AHEAD queued + 1 encoding + 1 waiting to be queued + 1 rendering
-# (frames.FrameRenderer's ring has more).
-IN_FLIGHT = AHEAD + 3
+# Frame buffers in use at most: AHEAD queued + 1 encoding + 1 being rendered or waiting to be
+# queued (frames.FrameRenderer's ring keeps two more).
+IN_FLIGHT = AHEAD + 2
 
 _DONE = object()
 

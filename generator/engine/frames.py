@@ -29,8 +29,8 @@ from .handover import Handed, taken
 from .plan import Fade, Float, LightSweep, Orbit, Plan, Sparkles, Vignette
 from .segment import Separation, product_layers
 
-# More buffers than frames can be in flight (encode.encode_frames).
-RING = IN_FLIGHT + 1
+# More buffers than frames can be in flight (encode.encode_frames), two to spare.
+RING = IN_FLIGHT + 2
 # Zeroed bytes on both sides of every frame buffer (see FrameRenderer.__init__).
 _PAD = 4096
 # The product layer's float work is done this many pixels at a time (memory, not speed).
