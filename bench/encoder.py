@@ -77,6 +77,12 @@ OPTIONS = [
     "pbratio=1.1",
     "b-bias=-50",
     "pbratio=1.1:weightb=0",
+    # Residual and direct-mode options: what decides whether a B macroblock passes its skip probe.
+    "dct-decimate=0",
+    "dct-decimate=0:weightb=0",
+    "8x8dct=0",
+    "direct=temporal:weightb=0",
+    "fast-pskip=0:weightb=0",
 ]
 # Options whose extra bits are traded back for size parity with a higher CRF.
 AT_CRF = {
