@@ -218,10 +218,9 @@ def _feather(photo: tuple[int, int], offset: tuple[int, int], canvas: tuple[int,
 def _area_reduced(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The photo area-averaged down to `size`, first by the largest whole factor that fits.
 
-    cv2.resize averages whole blocks through a shortcut (about 2.5x faster on a 2400x1600 photo
-    reduced 6.6x, 125 -> 53 ms on 40 MP); the small remainder is averaged after. The pixels differ
-    from one INTER_AREA pass only where the blocks fall differently, a few levels on average: for
-    the fill, which is blurred next.
+    cv2.resize averages whole blocks through a much cheaper shortcut (docs/formats.md, "Speed");
+    the small remainder is averaged after. The pixels differ from one INTER_AREA pass only where
+    the blocks fall differently, a few levels on average: for the fill, which is blurred next.
     """
     w, h = size
     k = min(rgb.shape[1] // max(1, w), rgb.shape[0] // max(1, h))
