@@ -382,3 +382,22 @@ def test_a_video_is_made_in_small_pages_and_the_setting_is_put_back(tmp_path):
             assert prctl(get, 0, 0, 0, 0) == own
     finally:
         prctl(set_, before, 0, 0, 0)
+
+
+@pytest.mark.parametrize("size", [(365, 244), (150, 100), (97, 61), (1100, 733), (3000, 2000)])
+def test_the_fill_is_reduced_to_its_size_and_close_to_one_area_pass(size):
+    # framing._area_reduced (docs/formats.md, "Speed"): the largest whole factor first, then the
+    # remainder; exactly the size asked for and, once blurred as the fill is, within a level or so
+    # of one INTER_AREA pass (a whole factor, or no reduction at all, gives the same pixels).
+    from generator.engine.framing import _EXTEND_SMOOTH, _area_reduced
+
+    photo = cv2.resize(fixture_rgb("astronaut"), (2400, 1600), interpolation=cv2.INTER_CUBIC)
+    got = _area_reduced(photo, size).astype(np.float32)
+    want = cv2.resize(photo, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert got.shape == want.shape
+    if size in ((150, 100), (3000, 2000)):
+        assert np.array_equal(got, want)
+        return
+    sigma = max(1.0, _EXTEND_SMOOTH * max(size))  # the lighter of the two fills' blurs
+    blurred = np.abs(cv2.GaussianBlur(got, (0, 0), sigma) - cv2.GaussianBlur(want, (0, 0), sigma))
+    assert blurred.mean() < 1.5
