@@ -83,6 +83,19 @@ OPTIONS = [
     "8x8dct=0",
     "direct=temporal:weightb=0",
     "fast-pskip=0:weightb=0",
+    # Loop-filter, lookahead, pyramid, search range and threading options, then the cheapest
+    # subme=3 sets (README, the rows after fast-pskip=0:weightb=0).
+    "deblock=-1,-1",
+    "no-deblock=1",
+    "deblock=-1,-1:weightb=0",
+    "rc-lookahead=20",
+    "rc-lookahead=40",
+    "b-pyramid=strict",
+    "merange=8",
+    "sliced-threads=1",
+    "subme=3:partitions=i8x8,i4x4:weightb=0",
+    "subme=3:partitions=i8x8,i4x4:weightb=0:deblock=-1,-1:merange=8",
+    "subme=4:partitions=i8x8,i4x4:weightb=0:deblock=-1,-1",
 ]
 # Options whose extra bits are traded back for size parity with a higher CRF.
 AT_CRF = {
