@@ -100,7 +100,7 @@ OPTIONS = [
     "subme=3:partitions=i8x8,i4x4:weightb=0:deblock=-1,-1:merange=8",
     "subme=4:partitions=i8x8,i4x4:weightb=0:deblock=-1,-1",
     # No B-frames, the remaining cheap options, and the subme=3 set above with every time saver
-    # that keeps its jitter (me=dia, scenecut=0) or trades it (README, the rows after the last one).
+    # that keeps its jitter (me=dia, scenecut=0) or trades it (README, the last eighteen rows).
     "bframes=0",
     "chroma-me=0",
     "deblock=-1,-1:8x8dct=0",
